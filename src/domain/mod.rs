@@ -1,0 +1,14 @@
+//! Plain validated domain types: ids, phones, and the four records.
+//!
+//! Everything here is parsed once at the edge (CSV import, webhook) and
+//! trusted afterwards. Nothing in this module does I/O or knows about storage.
+
+mod ids;
+mod phone;
+mod records;
+
+pub use ids::{FirmId, IdError, MemberId, MilestoneId, ProjectId};
+pub use phone::{Country, Phone, PhoneError};
+pub use records::{
+    Firm, Member, Milestone, MilestoneStatus, Project, ProjectStatus, StatusError, Timestamp,
+};

@@ -1,0 +1,279 @@
+//! Phone numbers as canonical E.164 digits in a `u64`.
+//!
+//! Numbers typed by people are parsed once, with the firm's country as the
+//! default region ([`Phone::parse`]); numbers WhatsApp sends (`wa_id`) are
+//! already international ([`Phone::from_wa_id`]). Both go through the same
+//! canonicalisation, so the lookup key of one person is the same whichever
+//! way their number reached us:
+//!
+//! - Brazil (55): a mobile may arrive without the ninth digit after the
+//!   two-digit area code; the canonical form has it.
+//! - Mexico (52): `521` + 10 digits becomes `52` + 10 digits.
+//! - Argentina (54): `549` + 10 digits becomes `54` + 10 digits.
+//!
+//! Replies still go to the `wa_id` exactly as received; this type is a lookup
+//! key, not an address. A business-scoped user id (BSUID) is never a `Phone`.
+
+use std::fmt;
+use std::str::FromStr;
+
+use phonenumber::Mode;
+
+/// ISO 3166 alpha-2 region used to read numbers written in national format.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Country(phonenumber::country::Id);
+
+impl Country {
+    pub fn parse(text: &str) -> Result<Self, PhoneError> {
+        let code = text.trim().to_ascii_uppercase();
+        phonenumber::country::Id::from_str(&code)
+            .map(Self)
+            .map_err(|_| PhoneError::UnknownCountry(text.to_owned()))
+    }
+}
+
+impl fmt::Display for Country {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0.as_ref())
+    }
+}
+
+impl fmt::Debug for Country {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Country({})", self.0.as_ref())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PhoneError {
+    #[error("empty phone number")]
+    Empty,
+    #[error("not a phone number: {0:?}")]
+    Unparseable(String),
+    #[error("not a valid number for its country: {0:?}")]
+    Invalid(String),
+    #[error("not a WhatsApp id (7 to 15 digits with a country code): {0:?}")]
+    NotWaId(String),
+    #[error("unknown country code {0:?} (expected ISO 3166 alpha-2, like GB)")]
+    UnknownCountry(String),
+}
+
+/// A canonical E.164 number, digits only, country code first.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Phone(u64);
+
+impl Phone {
+    /// Parses a number as a person wrote it. `region` reads national
+    /// notation (`07911 123456` in GB); international notation needs none.
+    /// The number must be valid for its country.
+    pub fn parse(text: &str, region: Option<Country>) -> Result<Self, PhoneError> {
+        let trimmed = text.trim();
+        if trimmed.is_empty() {
+            return Err(PhoneError::Empty);
+        }
+        let parsed = phonenumber::parse(region.map(|c| c.0), trimmed)
+            .map_err(|_| PhoneError::Unparseable(text.to_owned()))?;
+        if parsed.extension().is_some() {
+            return Err(PhoneError::Unparseable(text.to_owned()));
+        }
+        let e164 = parsed.format().mode(Mode::E164).to_string();
+        let canonical = canonical_digits(parsed.code().value(), &e164[1..]);
+        let reparsed = phonenumber::parse(None, format!("+{canonical}"))
+            .map_err(|_| PhoneError::Invalid(text.to_owned()))?;
+        if !reparsed.is_valid() {
+            return Err(PhoneError::Invalid(text.to_owned()));
+        }
+        Ok(Self(digits_to_u64(&canonical)))
+    }
+
+    /// Reads a `wa_id` (international digits, no `+`, as WhatsApp sends
+    /// them; a leading `+` is tolerated). Lenient on purpose: a number
+    /// WhatsApp delivers from exists even if our metadata does not know its
+    /// range yet, so only the shape and the country code are checked.
+    pub fn from_wa_id(text: &str) -> Result<Self, PhoneError> {
+        let digits = text.trim().strip_prefix('+').unwrap_or(text.trim());
+        if !(7..=15).contains(&digits.len()) || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(PhoneError::NotWaId(text.to_owned()));
+        }
+        let parsed = phonenumber::parse(None, format!("+{digits}"))
+            .map_err(|_| PhoneError::NotWaId(text.to_owned()))?;
+        let canonical = canonical_digits(parsed.code().value(), digits);
+        Ok(Self(digits_to_u64(&canonical)))
+    }
+
+    /// Reads text that may be a `wa_id` or a number in international
+    /// notation: digits alone are taken as a `wa_id`.
+    pub fn parse_international(text: &str) -> Result<Self, PhoneError> {
+        let trimmed = text.trim();
+        let bare = trimmed.strip_prefix('+').unwrap_or(trimmed);
+        if !bare.is_empty() && bare.bytes().all(|b| b.is_ascii_digit()) {
+            Self::from_wa_id(trimmed)
+        } else {
+            Self::parse(trimmed, None)
+        }
+    }
+
+    /// The fixed-width storage key.
+    pub fn to_u64(self) -> u64 {
+        self.0
+    }
+
+    /// Rebuilds a phone from a storage key written by [`Phone::to_u64`].
+    pub fn from_u64(raw: u64) -> Self {
+        Self(raw)
+    }
+}
+
+/// Applies the Brazil / Mexico / Argentina rules to E.164 digits.
+fn canonical_digits(country_code: u16, e164_digits: &str) -> String {
+    let cc = country_code.to_string();
+    let national = &e164_digits[cc.len()..];
+    match country_code {
+        // Area code (2) + 8-digit mobile (starts 6-9): insert the ninth digit.
+        55 if national.len() == 10 && matches!(national.as_bytes()[2], b'6'..=b'9') => {
+            format!("55{}9{}", &national[..2], &national[2..])
+        }
+        52 if national.len() == 11 && national.starts_with('1') => format!("52{}", &national[1..]),
+        54 if national.len() == 11 && national.starts_with('9') => format!("54{}", &national[1..]),
+        _ => e164_digits.to_owned(),
+    }
+}
+
+fn digits_to_u64(digits: &str) -> u64 {
+    digits
+        .parse()
+        .expect("E.164 numbers have at most 15 digits, which fit a u64")
+}
+
+impl fmt::Display for Phone {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "+{}", self.0)
+    }
+}
+
+impl fmt::Debug for Phone {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Phone(+{})", self.0)
+    }
+}
+
+// Stored as the canonical digits; only ever read back from our own storage.
+impl serde::Serialize for Phone {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_u64(self.0)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Phone {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        u64::deserialize(deserializer).map(Self)
+    }
+}
+
+impl serde::Serialize for Country {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.0.as_ref())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Country {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let code = String::deserialize(deserializer)?;
+        Self::parse(&code).map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// (input, default region, expected canonical E.164 or None for rejected)
+    const CASES: &[(&str, &str, Option<&str>)] = &[
+        // GB
+        ("+44 7911 123456", "GB", Some("+447911123456")),
+        ("07911 123456", "GB", Some("+447911123456")),
+        ("07911123456", "GB", Some("+447911123456")),
+        ("+44 (0)20 7946 0958", "GB", Some("+442079460958")),
+        ("020 7946 0958", "GB", Some("+442079460958")),
+        ("00 44 7911 123456", "DE", Some("+447911123456")),
+        // US
+        ("+1 (415) 555-2671", "US", Some("+14155552671")),
+        ("(415) 555-2671", "US", Some("+14155552671")),
+        ("415.555.2671", "US", Some("+14155552671")),
+        ("1-415-555-2671", "US", Some("+14155552671")),
+        // BR: with and without the ninth digit, international and national
+        ("+55 11 98765-4321", "BR", Some("+5511987654321")),
+        ("+55 11 8765-4321", "BR", Some("+5511987654321")),
+        ("(11) 98765-4321", "BR", Some("+5511987654321")),
+        ("011 98765-4321", "BR", Some("+5511987654321")),
+        ("+55 21 2555-1234", "BR", Some("+552125551234")),
+        // MX: 521 + 10 digits and 52 + 10 digits are the same person
+        ("+52 1 55 1234 5678", "MX", Some("+525512345678")),
+        ("+52 55 1234 5678", "MX", Some("+525512345678")),
+        ("55 1234 5678", "MX", Some("+525512345678")),
+        // AR: 549 + 10 digits and 54 + 10 digits are the same person
+        ("+54 9 11 4555-1234", "AR", Some("+541145551234")),
+        ("+54 11 4555-1234", "AR", Some("+541145551234")),
+        ("(011) 4555-1234", "AR", Some("+541145551234")),
+        ("011 15 4555-1234", "AR", Some("+541145551234")),
+        // DE
+        ("+49 30 901820", "DE", Some("+4930901820")),
+        ("030 901820", "DE", Some("+4930901820")),
+        ("+49 151 23456789", "DE", Some("+4915123456789")),
+        ("0151 23456789", "DE", Some("+4915123456789")),
+        // IN
+        ("+91 98765 43210", "IN", Some("+919876543210")),
+        ("098765 43210", "IN", Some("+919876543210")),
+        ("98765 43210", "IN", Some("+919876543210")),
+        // garbage
+        ("", "GB", None),
+        ("   ", "GB", None),
+        ("not a number", "GB", None),
+        ("+44", "GB", None),
+        ("12", "GB", None),
+        ("+44 7911 123456 ext. 5", "GB", None),
+        ("+999 1234 5678", "GB", None),
+        ("07911 1234564567890", "GB", None),
+        ("+1 (415) 555-2671; DROP TABLE", "US", None),
+    ];
+
+    #[test]
+    fn parses_real_world_formats_and_rejects_garbage() {
+        let mut failures = Vec::new();
+        for &(input, region, expected) in CASES {
+            let region = Country::parse(region).unwrap();
+            let got = Phone::parse(input, Some(region)).ok().map(|p| p.to_string());
+            if got.as_deref() != expected {
+                failures.push(format!("{input:?} in {region}: got {got:?}, expected {expected:?}"));
+            }
+        }
+        assert!(failures.is_empty(), "\n{}", failures.join("\n"));
+    }
+
+    #[test]
+    fn wa_ids_canonicalise_like_typed_numbers() {
+        let cases = [
+            ("447911123456", "+447911123456"),
+            ("551187654321", "+5511987654321"),
+            ("5511987654321", "+5511987654321"),
+            ("5215512345678", "+525512345678"),
+            ("5491145551234", "+541145551234"),
+            ("+14155552671", "+14155552671"),
+        ];
+        for (wa_id, expected) in cases {
+            assert_eq!(Phone::from_wa_id(wa_id).unwrap().to_string(), expected, "{wa_id}");
+        }
+        for bad in ["", "abc", "123", "+", "4479111234561234567", "US.13491208655302741918"] {
+            assert!(Phone::from_wa_id(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn countries_are_iso_alpha_2() {
+        assert_eq!(Country::parse("gb").unwrap().to_string(), "GB");
+        assert_eq!(
+            Country::parse("UK").unwrap_err().to_string(),
+            r#"unknown country code "UK" (expected ISO 3166 alpha-2, like GB)"#
+        );
+    }
+}

@@ -1,0 +1,403 @@
+//! Who is speaking: the ordered passes of DESIGN section 3, firm before
+//! resource.
+//!
+//! Pure: the passes read through the [`Directory`] trait (implemented by the
+//! store over one read transaction) and return a [`Resolution`]: the outcome
+//! plus one [`Step`] per pass saying what was looked up and what was found,
+//! which `resolve --explain` and `--json` print. Every read is an indexed
+//! lookup; nothing here scans a table.
+
+use std::fmt;
+
+use crate::domain::{FirmId, MemberId, Phone, ProjectId};
+
+/// Which field of which record made a phone index entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum IndexRole {
+    /// `firm_members.whatsapp_phone` (pass 1). Entry id: the member.
+    Member = 1,
+    /// `projects.designer_phone`, the legacy field (pass 1.5). Entry id: the project.
+    LegacyDesigner = 2,
+    /// `projects.client_phone` (pass 2). Entry id: the project.
+    Client = 3,
+}
+
+impl IndexRole {
+    pub fn to_u8(self) -> u8 {
+        self as u8
+    }
+
+    pub fn from_u8(raw: u8) -> Option<Self> {
+        match raw {
+            1 => Some(Self::Member),
+            2 => Some(Self::LegacyDesigner),
+            3 => Some(Self::Client),
+            _ => None,
+        }
+    }
+}
+
+/// One entry of the phone index, as the store returns it: already in pass
+/// order (role, then firm, then newest first).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RoleEntry {
+    pub role: IndexRole,
+    pub firm: FirmId,
+    /// Orders entries newest first (see [`crate::domain::Timestamp::newest_first_rank`]).
+    pub rank: u64,
+    /// A member id for [`IndexRole::Member`], a project id otherwise.
+    pub id: u128,
+}
+
+/// The indexed reads the resolver needs. Implemented by the store over a
+/// single read transaction, so one resolution sees one snapshot.
+pub trait Directory {
+    type Error;
+    /// Pass 0: the firm that owns a WhatsApp business number.
+    fn firm_by_number(&self, phone_number_id: u64) -> Result<Option<FirmId>, Self::Error>;
+    /// Every role `phone` holds, in pass order: one range scan.
+    fn phone_roles(&self, phone: Phone) -> Result<Vec<RoleEntry>, Self::Error>;
+    /// The member's most recent project (by `designer_member_id`) as `(rank, id)`.
+    fn latest_member_project(
+        &self,
+        firm: FirmId,
+        member: MemberId,
+    ) -> Result<Option<(u64, ProjectId)>, Self::Error>;
+    fn project_name(&self, firm: FirmId, project: ProjectId) -> Result<Option<String>, Self::Error>;
+    fn firm_name(&self, firm: FirmId) -> Result<Option<String>, Self::Error>;
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// `project` is the designer's most recent project in that firm.
+    Designer {
+        firm: FirmId,
+        project: ProjectId,
+    },
+    DesignerNoProject {
+        firm: FirmId,
+    },
+    Client {
+        firm: FirmId,
+        project: ProjectId,
+    },
+    Ambiguous {
+        matches: Vec<Match>,
+    },
+    Unknown,
+}
+
+impl Outcome {
+    /// The name `resolve --json` uses for this kind of outcome.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Designer { .. } => "designer",
+            Self::DesignerNoProject { .. } => "designer_no_project",
+            Self::Client { .. } => "client",
+            Self::Ambiguous { .. } => "ambiguous",
+            Self::Unknown => "unknown",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MatchRole {
+    Designer,
+    Client,
+}
+
+impl MatchRole {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Designer => "designer",
+            Self::Client => "client",
+        }
+    }
+}
+
+/// One candidate of an ambiguous resolution. A designer is offered once per
+/// firm, through their most recent project there (`project` is `None` when
+/// they have none, and `name` is then the firm's name); a client once per
+/// project.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Match {
+    pub project: Option<ProjectId>,
+    pub firm: FirmId,
+    pub name: String,
+    pub role: MatchRole,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pass {
+    FirmByNumber,
+    Member,
+    LegacyDesigner,
+    Client,
+    Unknown,
+}
+
+impl Pass {
+    /// The pass number as DESIGN section 3 writes it.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::FirmByNumber => "0",
+            Self::Member => "1",
+            Self::LegacyDesigner => "1.5",
+            Self::Client => "2",
+            Self::Unknown => "3",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Step {
+    pub pass: Pass,
+    pub looked_up: String,
+    pub found: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resolution {
+    pub outcome: Outcome,
+    pub steps: Vec<Step>,
+}
+
+impl fmt::Display for Resolution {
+    /// The `--explain` text: one block per pass, then the outcome.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for step in &self.steps {
+            writeln!(f, "pass {:<3} looked up: {}", step.pass.label(), step.looked_up)?;
+            writeln!(f, "          found:     {}", step.found)?;
+        }
+        match &self.outcome {
+            Outcome::Designer { firm, project } => {
+                write!(f, "=> designer of firm {firm}, project {project}")
+            }
+            Outcome::DesignerNoProject { firm } => {
+                write!(f, "=> designer of firm {firm}, no project")
+            }
+            Outcome::Client { firm, project } => {
+                write!(f, "=> client of firm {firm}, project {project}")
+            }
+            Outcome::Ambiguous { matches } => {
+                write!(f, "=> ambiguous, {} matches:", matches.len())?;
+                for m in matches {
+                    let project = m.project.map_or("no project".to_owned(), |p| p.to_string());
+                    write!(
+                        f,
+                        "\n   {} of firm {}, {project} ({})",
+                        m.role.as_str(),
+                        m.firm,
+                        m.name
+                    )?;
+                }
+                Ok(())
+            }
+            Outcome::Unknown => write!(f, "=> unknown"),
+        }
+    }
+}
+
+/// Runs the passes for `phone`, arriving on `phone_number_id` if known.
+pub fn resolve<D: Directory>(
+    dir: &D,
+    phone: Phone,
+    phone_number_id: Option<u64>,
+) -> Result<Resolution, D::Error> {
+    let mut steps = Vec::with_capacity(5);
+
+    // Pass 0: a firm's own number scopes every later pass to that firm.
+    let scope = match phone_number_id {
+        None => {
+            steps.push(step(Pass::FirmByNumber, "no phone_number_id given", "all firms are searched"));
+            None
+        }
+        Some(number) => {
+            let firm = dir.firm_by_number(number)?;
+            let found = match firm {
+                Some(firm) => format!("{}: only that firm is searched", firm_label(dir, firm)?),
+                None => "no firm has this number: all firms are searched".to_owned(),
+            };
+            steps.push(step(Pass::FirmByNumber, &format!("firm_by_number {number}"), &found));
+            firm
+        }
+    };
+
+    let entries: Vec<RoleEntry> = dir
+        .phone_roles(phone)?
+        .into_iter()
+        .filter(|entry| scope.is_none_or(|firm| entry.firm == firm))
+        .collect();
+    let of_role = |role| entries.iter().filter(move |e| e.role == role);
+    let where_ = scope.map_or(String::new(), |firm| format!(" in firm {firm}"));
+
+    // Pass 1: members whose whatsapp_phone is the sender.
+    let members: Vec<&RoleEntry> = of_role(IndexRole::Member).collect();
+    let looked_up = format!("phone_roles member (whatsapp_phone) {phone}{where_}");
+    if !members.is_empty() {
+        let mut per_firm: Vec<(FirmId, Option<(u64, ProjectId)>)> = Vec::new();
+        for entry in &members {
+            let member = MemberId::from_u128(entry.id);
+            let latest = dir.latest_member_project(entry.firm, member)?;
+            let legacy = of_role(IndexRole::LegacyDesigner)
+                .find(|e| e.firm == entry.firm)
+                .map(|e| (e.rank, ProjectId::from_u128(e.id)));
+            let best = newest(newest(latest, legacy), firm_best(&per_firm, entry.firm));
+            match per_firm.iter_mut().find(|(firm, _)| *firm == entry.firm) {
+                Some(slot) => slot.1 = best,
+                None => per_firm.push((entry.firm, best)),
+            }
+        }
+        let found = members
+            .iter()
+            .map(|e| format!("member {} of firm {}", MemberId::from_u128(e.id), e.firm))
+            .collect::<Vec<_>>()
+            .join("; ");
+        steps.push(step(Pass::Member, &looked_up, &found));
+        let outcome = match per_firm.as_slice() {
+            [(firm, Some((_, project)))] => Outcome::Designer {
+                firm: *firm,
+                project: *project,
+            },
+            [(firm, None)] => Outcome::DesignerNoProject { firm: *firm },
+            _ => Outcome::Ambiguous {
+                matches: designer_matches(dir, &per_firm)?,
+            },
+        };
+        return Ok(finish(steps, Pass::Member, outcome));
+    }
+    steps.push(step(Pass::Member, &looked_up, "nothing"));
+
+    // Pass 1.5: the legacy projects.designer_phone. Remove this pass only once
+    // `firmhook backfill` reports nothing left for it.
+    let looked_up = format!("phone_roles legacy designer (projects.designer_phone) {phone}{where_}");
+    let mut per_firm: Vec<(FirmId, Option<(u64, ProjectId)>)> = Vec::new();
+    for entry in of_role(IndexRole::LegacyDesigner) {
+        // Entries come newest first within a firm: the first one wins.
+        if !per_firm.iter().any(|(firm, _)| *firm == entry.firm) {
+            per_firm.push((entry.firm, Some((entry.rank, ProjectId::from_u128(entry.id)))));
+        }
+    }
+    if !per_firm.is_empty() {
+        let found = of_role(IndexRole::LegacyDesigner)
+            .map(|e| format!("project {} of firm {}", ProjectId::from_u128(e.id), e.firm))
+            .collect::<Vec<_>>()
+            .join("; ");
+        steps.push(step(Pass::LegacyDesigner, &looked_up, &found));
+        let outcome = match per_firm.as_slice() {
+            [(firm, Some((_, project)))] => Outcome::Designer {
+                firm: *firm,
+                project: *project,
+            },
+            _ => Outcome::Ambiguous {
+                matches: designer_matches(dir, &per_firm)?,
+            },
+        };
+        return Ok(finish(steps, Pass::LegacyDesigner, outcome));
+    }
+    steps.push(step(Pass::LegacyDesigner, &looked_up, "nothing"));
+
+    // Pass 2: projects whose client_phone is the sender, across all firms.
+    let looked_up = format!("phone_roles client (projects.client_phone) {phone}{where_}");
+    let clients: Vec<&RoleEntry> = of_role(IndexRole::Client).collect();
+    if !clients.is_empty() {
+        let found = clients
+            .iter()
+            .map(|e| format!("project {} of firm {}", ProjectId::from_u128(e.id), e.firm))
+            .collect::<Vec<_>>()
+            .join("; ");
+        steps.push(step(Pass::Client, &looked_up, &found));
+        let outcome = match clients.as_slice() {
+            [only] => Outcome::Client {
+                firm: only.firm,
+                project: ProjectId::from_u128(only.id),
+            },
+            several => {
+                let mut matches = Vec::with_capacity(several.len());
+                for entry in several {
+                    let project = ProjectId::from_u128(entry.id);
+                    matches.push(Match {
+                        project: Some(project),
+                        firm: entry.firm,
+                        name: dir.project_name(entry.firm, project)?.unwrap_or_default(),
+                        role: MatchRole::Client,
+                    });
+                }
+                Outcome::Ambiguous { matches }
+            }
+        };
+        return Ok(finish(steps, Pass::Client, outcome));
+    }
+    steps.push(step(Pass::Client, &looked_up, "nothing"));
+
+    // Pass 3: nobody we know.
+    steps.push(step(
+        Pass::Unknown,
+        "no pass matched",
+        "unknown sender: answer with the registration hint",
+    ));
+    Ok(Resolution {
+        outcome: Outcome::Unknown,
+        steps,
+    })
+}
+
+fn step(pass: Pass, looked_up: &str, found: &str) -> Step {
+    Step {
+        pass,
+        looked_up: looked_up.to_owned(),
+        found: found.to_owned(),
+    }
+}
+
+/// Adds the passes after the deciding one, marked as not reached.
+fn finish(mut steps: Vec<Step>, decided_by: Pass, outcome: Outcome) -> Resolution {
+    let later = [Pass::Member, Pass::LegacyDesigner, Pass::Client, Pass::Unknown];
+    for pass in later.into_iter().skip_while(|p| *p != decided_by).skip(1) {
+        let note = format!("not reached: decided by pass {}", decided_by.label());
+        steps.push(step(pass, "-", &note));
+    }
+    Resolution { outcome, steps }
+}
+
+fn newest(a: Option<(u64, ProjectId)>, b: Option<(u64, ProjectId)>) -> Option<(u64, ProjectId)> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+fn firm_best(
+    per_firm: &[(FirmId, Option<(u64, ProjectId)>)],
+    firm: FirmId,
+) -> Option<(u64, ProjectId)> {
+    per_firm.iter().find(|(f, _)| *f == firm).and_then(|(_, best)| *best)
+}
+
+fn designer_matches<D: Directory>(
+    dir: &D,
+    per_firm: &[(FirmId, Option<(u64, ProjectId)>)],
+) -> Result<Vec<Match>, D::Error> {
+    let mut matches = Vec::with_capacity(per_firm.len());
+    for &(firm, best) in per_firm {
+        let project = best.map(|(_, project)| project);
+        let name = match project {
+            Some(project) => dir.project_name(firm, project)?,
+            None => dir.firm_name(firm)?,
+        };
+        matches.push(Match {
+            project,
+            firm,
+            name: name.unwrap_or_default(),
+            role: MatchRole::Designer,
+        });
+    }
+    Ok(matches)
+}
+
+fn firm_label<D: Directory>(dir: &D, firm: FirmId) -> Result<String, D::Error> {
+    Ok(match dir.firm_name(firm)? {
+        Some(name) => format!("firm {firm} ({name})"),
+        None => format!("firm {firm}"),
+    })
+}

@@ -1,0 +1,191 @@
+//! Reads over one read transaction: record getters scoped by firm, ordered
+//! iteration for `export` and `check`, and the resolver's [`Directory`].
+//!
+//! Every getter of firm data takes the firm id; the only lookups that cross
+//! firms are the id and phone indexes the resolver and button taps use to
+//! find the firm in the first place.
+
+use redb::{ReadOnlyTable, ReadTransaction, ReadableTable, TableDefinition};
+
+use crate::domain::{
+    Firm, FirmId, Member, MemberId, Milestone, MilestoneId, Phone, Project, ProjectId,
+};
+use crate::resolve::{Directory, IndexRole, RoleEntry};
+
+use super::Error;
+use super::codec::{self, Record};
+use super::tables::*;
+
+pub struct Reader {
+    txn: ReadTransaction,
+}
+
+impl Reader {
+    pub(super) fn new(txn: ReadTransaction) -> Self {
+        Self { txn }
+    }
+
+    pub(super) fn table<K: redb::Key + 'static, V: redb::Value + 'static>(
+        &self,
+        def: TableDefinition<K, V>,
+    ) -> Result<ReadOnlyTable<K, V>, Error> {
+        Ok(self.txn.open_table(def)?)
+    }
+
+    pub(super) fn txn(&self) -> &ReadTransaction {
+        &self.txn
+    }
+
+    pub fn firm(&self, firm: FirmId) -> Result<Option<Firm>, Error> {
+        get(&self.table(FIRMS)?, firm.to_u128())
+    }
+
+    pub fn member(&self, firm: FirmId, member: MemberId) -> Result<Option<Member>, Error> {
+        get(&self.table(MEMBERS)?, (firm.to_u128(), member.to_u128()))
+    }
+
+    pub fn project(&self, firm: FirmId, project: ProjectId) -> Result<Option<Project>, Error> {
+        get(&self.table(PROJECTS)?, (firm.to_u128(), project.to_u128()))
+    }
+
+    pub fn milestone(
+        &self,
+        firm: FirmId,
+        project: ProjectId,
+        milestone: MilestoneId,
+    ) -> Result<Option<Milestone>, Error> {
+        let key = (firm.to_u128(), project.to_u128(), milestone.to_u128());
+        get(&self.table(MILESTONES)?, key)
+    }
+
+    /// The firm a project belongs to: how a tap finds the firm first.
+    pub fn project_firm(&self, project: ProjectId) -> Result<Option<FirmId>, Error> {
+        let table = self.table(PROJECT_FIRM)?;
+        Ok(table.get(project.to_u128())?.map(|g| FirmId::from_u128(g.value())))
+    }
+
+    pub fn member_firm(&self, member: MemberId) -> Result<Option<FirmId>, Error> {
+        let table = self.table(MEMBER_FIRM)?;
+        Ok(table.get(member.to_u128())?.map(|g| FirmId::from_u128(g.value())))
+    }
+
+    pub fn milestone_owner(
+        &self,
+        milestone: MilestoneId,
+    ) -> Result<Option<(FirmId, ProjectId)>, Error> {
+        let table = self.table(MILESTONE_OWNER)?;
+        Ok(table.get(milestone.to_u128())?.map(|g| {
+            let (firm, project) = g.value();
+            (FirmId::from_u128(firm), ProjectId::from_u128(project))
+        }))
+    }
+
+    /// The milestones of one project, in key order.
+    pub fn milestones_of(&self, firm: FirmId, project: ProjectId) -> Result<Vec<Milestone>, Error> {
+        let (f, p) = (firm.to_u128(), project.to_u128());
+        let table = self.table(MILESTONES)?;
+        let mut out = Vec::new();
+        for entry in table.range((f, p, 0)..=(f, p, u128::MAX))? {
+            out.push(codec::decode(entry?.1.value())?);
+        }
+        Ok(out)
+    }
+
+    /// Calls `each` for every record of a table in key order (firm first).
+    pub fn for_each_firm(&self, each: impl FnMut(Firm) -> Result<(), Error>) -> Result<(), Error> {
+        for_each(&self.table(FIRMS)?, each)
+    }
+
+    pub fn for_each_member(
+        &self,
+        each: impl FnMut(Member) -> Result<(), Error>,
+    ) -> Result<(), Error> {
+        for_each(&self.table(MEMBERS)?, each)
+    }
+
+    pub fn for_each_project(
+        &self,
+        each: impl FnMut(Project) -> Result<(), Error>,
+    ) -> Result<(), Error> {
+        for_each(&self.table(PROJECTS)?, each)
+    }
+
+    pub fn for_each_milestone(
+        &self,
+        each: impl FnMut(Milestone) -> Result<(), Error>,
+    ) -> Result<(), Error> {
+        for_each(&self.table(MILESTONES)?, each)
+    }
+}
+
+fn get<K: redb::Key + 'static, T: Record>(
+    table: &ReadOnlyTable<K, Bytes>,
+    key: impl std::borrow::Borrow<K::SelfType<'static>>,
+) -> Result<Option<T>, Error> {
+    table
+        .get(key)?
+        .map(|guard| codec::decode(guard.value()))
+        .transpose()
+}
+
+fn for_each<K: redb::Key + 'static, T: Record>(
+    table: &ReadOnlyTable<K, Bytes>,
+    mut each: impl FnMut(T) -> Result<(), Error>,
+) -> Result<(), Error> {
+    for entry in table.iter()? {
+        each(codec::decode(entry?.1.value())?)?;
+    }
+    Ok(())
+}
+
+impl Directory for Reader {
+    type Error = Error;
+
+    fn firm_by_number(&self, phone_number_id: u64) -> Result<Option<FirmId>, Error> {
+        let table = self.table(FIRM_BY_NUMBER)?;
+        Ok(table.get(phone_number_id)?.map(|g| FirmId::from_u128(g.value())))
+    }
+
+    fn phone_roles(&self, phone: Phone) -> Result<Vec<RoleEntry>, Error> {
+        let p = phone.to_u64();
+        let table = self.table(PHONE_ROLES)?;
+        let mut out = Vec::new();
+        for entry in table.range((p, 0, 0, 0, 0)..=(p, u8::MAX, u128::MAX, u64::MAX, u128::MAX))? {
+            let (_, role, firm, rank, id) = entry?.0.value();
+            let role = IndexRole::from_u8(role)
+                .ok_or_else(|| Error::Corrupt(format!("phone_roles entry has role {role}")))?;
+            out.push(RoleEntry {
+                role,
+                firm: FirmId::from_u128(firm),
+                rank,
+                id,
+            });
+        }
+        Ok(out)
+    }
+
+    fn latest_member_project(
+        &self,
+        firm: FirmId,
+        member: MemberId,
+    ) -> Result<Option<(u64, ProjectId)>, Error> {
+        let (f, m) = (firm.to_u128(), member.to_u128());
+        let table = self.table(MEMBER_PROJECTS)?;
+        let first = table.range((f, m, 0, 0)..=(f, m, u64::MAX, u128::MAX))?.next();
+        Ok(match first {
+            Some(entry) => {
+                let (_, _, rank, project) = entry?.0.value();
+                Some((rank, ProjectId::from_u128(project)))
+            }
+            None => None,
+        })
+    }
+
+    fn project_name(&self, firm: FirmId, project: ProjectId) -> Result<Option<String>, Error> {
+        Ok(self.project(firm, project)?.map(|p| p.name))
+    }
+
+    fn firm_name(&self, firm: FirmId) -> Result<Option<String>, Error> {
+        Ok(self.firm(firm)?.map(|f| f.name))
+    }
+}

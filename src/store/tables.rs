@@ -1,0 +1,41 @@
+//! Every table of the database, in one place.
+//!
+//! Keys are tuples of fixed-width parts (ids as `u128`, phones as `u64`), so
+//! a prefix of a key is a range and every lookup is one seek. Record values
+//! are versioned postcard bytes (see `codec`). Never rename a table's string
+//! name: add a new table and migrate instead.
+
+use redb::TableDefinition;
+
+/// Raw record bytes as written by `codec::encode`.
+pub type Bytes = &'static [u8];
+
+/// firm_id → Firm
+pub const FIRMS: TableDefinition<u128, Bytes> = TableDefinition::new("firms");
+/// (firm_id, member_id) → Member
+pub const MEMBERS: TableDefinition<(u128, u128), Bytes> = TableDefinition::new("members");
+/// (firm_id, project_id) → Project
+pub const PROJECTS: TableDefinition<(u128, u128), Bytes> = TableDefinition::new("projects");
+/// (firm_id, project_id, milestone_id) → Milestone
+pub const MILESTONES: TableDefinition<(u128, u128, u128), Bytes> =
+    TableDefinition::new("milestones");
+
+/// (phone, role, firm_id, rank, id) → (). One index for the three phone
+/// fields, so one range scan on a phone returns every role it holds, in pass
+/// order. role: see `resolve::IndexRole`; rank: newest first (0 for members);
+/// id: the member for role 1, the project otherwise.
+pub const PHONE_ROLES: TableDefinition<(u64, u8, u128, u64, u128), ()> =
+    TableDefinition::new("phone_roles");
+/// (firm_id, member_id, rank, project_id) → (): a member's projects by
+/// `designer_member_id`, newest first.
+pub const MEMBER_PROJECTS: TableDefinition<(u128, u128, u64, u128), ()> =
+    TableDefinition::new("member_projects");
+/// project_id → firm_id (a button carries only the project id).
+pub const PROJECT_FIRM: TableDefinition<u128, u128> = TableDefinition::new("project_firm");
+/// member_id → firm_id (ids are unique across firms).
+pub const MEMBER_FIRM: TableDefinition<u128, u128> = TableDefinition::new("member_firm");
+/// milestone_id → (firm_id, project_id)
+pub const MILESTONE_OWNER: TableDefinition<u128, (u128, u128)> =
+    TableDefinition::new("milestone_owner");
+/// phone_number_id → firm_id
+pub const FIRM_BY_NUMBER: TableDefinition<u64, u128> = TableDefinition::new("firm_by_number");

@@ -1,0 +1,238 @@
+//! Upserts inside one write transaction, each keeping its indexes in step.
+//!
+//! Every `put_*` reads the record's previous version, removes the index
+//! entries that version made, writes the record and adds the new entries,
+//! all in the caller's transaction: an index never disagrees with its record
+//! in any committed state. Ids never move between firms (or milestones
+//! between projects); such a write is refused with [`Error::Conflict`].
+
+use redb::{ReadableTable, Table, WriteTransaction};
+
+use crate::domain::{Firm, FirmId, Member, MemberId, Milestone, Phone, Project, ProjectId};
+use crate::resolve::IndexRole;
+
+use super::Error;
+use super::codec;
+use super::tables::*;
+
+/// The open tables of one write transaction.
+pub struct Writer<'txn> {
+    firms: Table<'txn, u128, Bytes>,
+    members: Table<'txn, (u128, u128), Bytes>,
+    projects: Table<'txn, (u128, u128), Bytes>,
+    milestones: Table<'txn, (u128, u128, u128), Bytes>,
+    phone_roles: Table<'txn, (u64, u8, u128, u64, u128), ()>,
+    member_projects: Table<'txn, (u128, u128, u64, u128), ()>,
+    project_firm: Table<'txn, u128, u128>,
+    member_firm: Table<'txn, u128, u128>,
+    milestone_owner: Table<'txn, u128, (u128, u128)>,
+    firm_by_number: Table<'txn, u64, u128>,
+}
+
+/// What a `put_*` did, for import counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Put {
+    Inserted,
+    Updated,
+    Unchanged,
+}
+
+impl<'txn> Writer<'txn> {
+    pub(super) fn open(txn: &'txn WriteTransaction) -> Result<Self, Error> {
+        Ok(Self {
+            firms: txn.open_table(FIRMS)?,
+            members: txn.open_table(MEMBERS)?,
+            projects: txn.open_table(PROJECTS)?,
+            milestones: txn.open_table(MILESTONES)?,
+            phone_roles: txn.open_table(PHONE_ROLES)?,
+            member_projects: txn.open_table(MEMBER_PROJECTS)?,
+            project_firm: txn.open_table(PROJECT_FIRM)?,
+            member_firm: txn.open_table(MEMBER_FIRM)?,
+            milestone_owner: txn.open_table(MILESTONE_OWNER)?,
+            firm_by_number: txn.open_table(FIRM_BY_NUMBER)?,
+        })
+    }
+
+    pub fn firm(&self, firm: FirmId) -> Result<Option<Firm>, Error> {
+        get(&self.firms, firm.to_u128())
+    }
+
+    pub fn member(&self, firm: FirmId, member: MemberId) -> Result<Option<Member>, Error> {
+        get(&self.members, (firm.to_u128(), member.to_u128()))
+    }
+
+    pub fn project(&self, firm: FirmId, project: ProjectId) -> Result<Option<Project>, Error> {
+        get(&self.projects, (firm.to_u128(), project.to_u128()))
+    }
+
+    pub fn project_firm(&self, project: ProjectId) -> Result<Option<FirmId>, Error> {
+        let found = self.project_firm.get(project.to_u128())?;
+        Ok(found.map(|g| FirmId::from_u128(g.value())))
+    }
+
+    pub fn member_firm(&self, member: MemberId) -> Result<Option<FirmId>, Error> {
+        let found = self.member_firm.get(member.to_u128())?;
+        Ok(found.map(|g| FirmId::from_u128(g.value())))
+    }
+
+    pub fn firm_by_number(&self, number: u64) -> Result<Option<FirmId>, Error> {
+        let found = self.firm_by_number.get(number)?;
+        Ok(found.map(|g| FirmId::from_u128(g.value())))
+    }
+
+    pub fn put_firm(&mut self, firm: &Firm) -> Result<Put, Error> {
+        let key = firm.id.to_u128();
+        let old: Option<Firm> = get(&self.firms, key)?;
+        if old.as_ref() == Some(firm) {
+            return Ok(Put::Unchanged);
+        }
+        if let Some(number) = firm.phone_number_id
+            && let Some(owner) = self.firm_by_number(number)?
+            && owner != firm.id
+        {
+            return Err(Error::Conflict(format!(
+                "phone_number_id {number} already belongs to firm {owner}"
+            )));
+        }
+        if let Some(number) = old.as_ref().and_then(|f| f.phone_number_id) {
+            self.firm_by_number.remove(number)?;
+        }
+        self.firms.insert(key, codec::encode(firm).as_slice())?;
+        if let Some(number) = firm.phone_number_id {
+            self.firm_by_number.insert(number, key)?;
+        }
+        Ok(if old.is_some() { Put::Updated } else { Put::Inserted })
+    }
+
+    pub fn put_member(&mut self, member: &Member) -> Result<Put, Error> {
+        let (f, m) = (member.firm_id.to_u128(), member.id.to_u128());
+        self.claim(&self.member_firm_owner(member.id)?, member.firm_id, "member", m)?;
+        let old: Option<Member> = get(&self.members, (f, m))?;
+        if old.as_ref() == Some(member) {
+            return Ok(Put::Unchanged);
+        }
+        if let Some(phone) = old.as_ref().and_then(|m| m.whatsapp_phone) {
+            self.phone_roles.remove(member_role_key(phone, f, m))?;
+        }
+        self.members.insert((f, m), codec::encode(member).as_slice())?;
+        self.member_firm.insert(m, f)?;
+        if let Some(phone) = member.whatsapp_phone {
+            self.phone_roles.insert(member_role_key(phone, f, m), ())?;
+        }
+        Ok(if old.is_some() { Put::Updated } else { Put::Inserted })
+    }
+
+    pub fn put_project(&mut self, project: &Project) -> Result<Put, Error> {
+        let (f, p) = (project.firm_id.to_u128(), project.id.to_u128());
+        self.claim(&self.project_firm(project.id)?, project.firm_id, "project", p)?;
+        let old: Option<Project> = get(&self.projects, (f, p))?;
+        if old.as_ref() == Some(project) {
+            return Ok(Put::Unchanged);
+        }
+        if let Some(old) = &old {
+            for key in project_role_keys(old) {
+                self.phone_roles.remove(key)?;
+            }
+            if let Some(key) = member_project_key(old) {
+                self.member_projects.remove(key)?;
+            }
+        }
+        self.projects.insert((f, p), codec::encode(project).as_slice())?;
+        self.project_firm.insert(p, f)?;
+        for key in project_role_keys(project) {
+            self.phone_roles.insert(key, ())?;
+        }
+        if let Some(key) = member_project_key(project) {
+            self.member_projects.insert(key, ())?;
+        }
+        Ok(if old.is_some() { Put::Updated } else { Put::Inserted })
+    }
+
+    /// `firm` is the firm of the milestone's project, found by the caller.
+    pub fn put_milestone(&mut self, firm: FirmId, milestone: &Milestone) -> Result<Put, Error> {
+        let (f, p, m) = (
+            firm.to_u128(),
+            milestone.project_id.to_u128(),
+            milestone.id.to_u128(),
+        );
+        if let Some(owner) = self.milestone_owner.get(m)? {
+            let (of, op) = owner.value();
+            if (of, op) != (f, p) {
+                return Err(Error::Conflict(format!(
+                    "milestone {} belongs to project {} and cannot move to project {}",
+                    milestone.id,
+                    ProjectId::from_u128(op),
+                    milestone.project_id
+                )));
+            }
+        }
+        let old: Option<Milestone> = get(&self.milestones, (f, p, m))?;
+        if old.as_ref() == Some(milestone) {
+            return Ok(Put::Unchanged);
+        }
+        self.milestones.insert((f, p, m), codec::encode(milestone).as_slice())?;
+        self.milestone_owner.insert(m, (f, p))?;
+        Ok(if old.is_some() { Put::Updated } else { Put::Inserted })
+    }
+
+    fn member_firm_owner(&self, member: MemberId) -> Result<Option<FirmId>, Error> {
+        self.member_firm(member)
+    }
+
+    /// Refuses to let an id that already belongs to one firm move to another.
+    fn claim(
+        &self,
+        owner: &Option<FirmId>,
+        firm: FirmId,
+        kind: &str,
+        id: u128,
+    ) -> Result<(), Error> {
+        match owner {
+            Some(owner) if *owner != firm => Err(Error::Conflict(format!(
+                "{kind} {} belongs to firm {owner} and cannot move to firm {firm}",
+                uuid::Uuid::from_u128(id)
+            ))),
+            _ => Ok(()),
+        }
+    }
+}
+
+fn get<K: redb::Key + 'static, T: codec::Record>(
+    table: &Table<'_, K, Bytes>,
+    key: impl std::borrow::Borrow<K::SelfType<'static>>,
+) -> Result<Option<T>, Error> {
+    table
+        .get(key)?
+        .map(|guard| codec::decode(guard.value()))
+        .transpose()
+}
+
+pub(super) type RoleKey = (u64, u8, u128, u64, u128);
+
+pub(super) fn member_role_key(phone: Phone, firm: u128, member: u128) -> RoleKey {
+    (phone.to_u64(), IndexRole::Member.to_u8(), firm, 0, member)
+}
+
+/// The phone index entries a project makes: legacy designer and client.
+pub(super) fn project_role_keys(project: &Project) -> impl Iterator<Item = RoleKey> + use<> {
+    let (f, p) = (project.firm_id.to_u128(), project.id.to_u128());
+    let rank = project.created_at.newest_first_rank();
+    [
+        project.designer_phone.map(|phone| (phone, IndexRole::LegacyDesigner)),
+        project.client_phone.map(|phone| (phone, IndexRole::Client)),
+    ]
+    .into_iter()
+    .flatten()
+    .map(move |(phone, role)| (phone.to_u64(), role.to_u8(), f, rank, p))
+}
+
+pub(super) fn member_project_key(project: &Project) -> Option<(u128, u128, u64, u128)> {
+    project.designer_member_id.map(|member| {
+        (
+            project.firm_id.to_u128(),
+            member.to_u128(),
+            project.created_at.newest_first_rank(),
+            project.id.to_u128(),
+        )
+    })
+}
