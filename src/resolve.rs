@@ -63,7 +63,8 @@ pub trait Directory {
         firm: FirmId,
         member: MemberId,
     ) -> Result<Option<(u64, ProjectId)>, Self::Error>;
-    fn project_name(&self, firm: FirmId, project: ProjectId) -> Result<Option<String>, Self::Error>;
+    fn project_name(&self, firm: FirmId, project: ProjectId)
+    -> Result<Option<String>, Self::Error>;
     fn firm_name(&self, firm: FirmId) -> Result<Option<String>, Self::Error>;
 }
 
@@ -166,7 +167,12 @@ impl fmt::Display for Resolution {
     /// The `--explain` text: one block per pass, then the outcome.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for step in &self.steps {
-            writeln!(f, "pass {:<3} looked up: {}", step.pass.label(), step.looked_up)?;
+            writeln!(
+                f,
+                "pass {:<3} looked up: {}",
+                step.pass.label(),
+                step.looked_up
+            )?;
             writeln!(f, "          found:     {}", step.found)?;
         }
         match &self.outcome {
@@ -209,7 +215,11 @@ pub fn resolve<D: Directory>(
     // Pass 0: a firm's own number scopes every later pass to that firm.
     let scope = match phone_number_id {
         None => {
-            steps.push(step(Pass::FirmByNumber, "no phone_number_id given", "all firms are searched"));
+            steps.push(step(
+                Pass::FirmByNumber,
+                "no phone_number_id given",
+                "all firms are searched",
+            ));
             None
         }
         Some(number) => {
@@ -218,7 +228,11 @@ pub fn resolve<D: Directory>(
                 Some(firm) => format!("{}: only that firm is searched", firm_label(dir, firm)?),
                 None => "no firm has this number: all firms are searched".to_owned(),
             };
-            steps.push(step(Pass::FirmByNumber, &format!("firm_by_number {number}"), &found));
+            steps.push(step(
+                Pass::FirmByNumber,
+                &format!("firm_by_number {number}"),
+                &found,
+            ));
             firm
         }
     };
@@ -270,12 +284,16 @@ pub fn resolve<D: Directory>(
 
     // Pass 1.5: the legacy projects.designer_phone. Remove this pass only once
     // `firmhook backfill` reports nothing left for it.
-    let looked_up = format!("phone_roles legacy designer (projects.designer_phone) {phone}{where_}");
+    let looked_up =
+        format!("phone_roles legacy designer (projects.designer_phone) {phone}{where_}");
     let mut per_firm: Vec<(FirmId, Option<(u64, ProjectId)>)> = Vec::new();
     for entry in of_role(IndexRole::LegacyDesigner) {
         // Entries come newest first within a firm: the first one wins.
         if !per_firm.iter().any(|(firm, _)| *firm == entry.firm) {
-            per_firm.push((entry.firm, Some((entry.rank, ProjectId::from_u128(entry.id)))));
+            per_firm.push((
+                entry.firm,
+                Some((entry.rank, ProjectId::from_u128(entry.id))),
+            ));
         }
     }
     if !per_firm.is_empty() {
@@ -352,7 +370,12 @@ fn step(pass: Pass, looked_up: &str, found: &str) -> Step {
 
 /// Adds the passes after the deciding one, marked as not reached.
 fn finish(mut steps: Vec<Step>, decided_by: Pass, outcome: Outcome) -> Resolution {
-    let later = [Pass::Member, Pass::LegacyDesigner, Pass::Client, Pass::Unknown];
+    let later = [
+        Pass::Member,
+        Pass::LegacyDesigner,
+        Pass::Client,
+        Pass::Unknown,
+    ];
     for pass in later.into_iter().skip_while(|p| *p != decided_by).skip(1) {
         let note = format!("not reached: decided by pass {}", decided_by.label());
         steps.push(step(pass, "-", &note));
@@ -371,7 +394,10 @@ fn firm_best(
     per_firm: &[(FirmId, Option<(u64, ProjectId)>)],
     firm: FirmId,
 ) -> Option<(u64, ProjectId)> {
-    per_firm.iter().find(|(f, _)| *f == firm).and_then(|(_, best)| *best)
+    per_firm
+        .iter()
+        .find(|(f, _)| *f == firm)
+        .and_then(|(_, best)| *best)
 }
 
 fn designer_matches<D: Directory>(

@@ -3,7 +3,7 @@
 //! Everything here is parsed once at the edge (CSV import, webhook) and
 //! trusted afterwards. Nothing in this module does I/O or knows about storage.
 
-mod ids;
+pub mod ids;
 mod phone;
 mod records;
 

@@ -242,9 +242,13 @@ mod tests {
         let mut failures = Vec::new();
         for &(input, region, expected) in CASES {
             let region = Country::parse(region).unwrap();
-            let got = Phone::parse(input, Some(region)).ok().map(|p| p.to_string());
+            let got = Phone::parse(input, Some(region))
+                .ok()
+                .map(|p| p.to_string());
             if got.as_deref() != expected {
-                failures.push(format!("{input:?} in {region}: got {got:?}, expected {expected:?}"));
+                failures.push(format!(
+                    "{input:?} in {region}: got {got:?}, expected {expected:?}"
+                ));
             }
         }
         assert!(failures.is_empty(), "\n{}", failures.join("\n"));
@@ -261,9 +265,20 @@ mod tests {
             ("+14155552671", "+14155552671"),
         ];
         for (wa_id, expected) in cases {
-            assert_eq!(Phone::from_wa_id(wa_id).unwrap().to_string(), expected, "{wa_id}");
+            assert_eq!(
+                Phone::from_wa_id(wa_id).unwrap().to_string(),
+                expected,
+                "{wa_id}"
+            );
         }
-        for bad in ["", "abc", "123", "+", "4479111234561234567", "US.13491208655302741918"] {
+        for bad in [
+            "",
+            "abc",
+            "123",
+            "+",
+            "4479111234561234567",
+            "US.13491208655302741918",
+        ] {
             assert!(Phone::from_wa_id(bad).is_err(), "{bad:?} accepted");
         }
     }

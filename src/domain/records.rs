@@ -208,7 +208,10 @@ mod tests {
     fn timestamps_accept_rfc3339_and_dates() {
         let ts = Timestamp::parse("2024-03-01T10:00:00+01:00").unwrap();
         assert_eq!(ts.to_string(), "2024-03-01T09:00:00Z");
-        assert_eq!(Timestamp::parse("2024-03-01").unwrap().to_string(), "2024-03-01T00:00:00Z");
+        assert_eq!(
+            Timestamp::parse("2024-03-01").unwrap().to_string(),
+            "2024-03-01T00:00:00Z"
+        );
         assert!(Timestamp::parse("yesterday").is_err());
         assert!(Timestamp::parse("2024-13-01").is_err());
     }

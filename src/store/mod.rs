@@ -7,8 +7,8 @@
 //! [`Store::write`], which gives a [`Writer`] that keeps every index in the
 //! same transaction as the record it indexes.
 
-
-
+mod backup;
+mod check;
 mod codec;
 mod read;
 mod tables;
@@ -18,10 +18,10 @@ use std::path::{Path, PathBuf};
 
 use redb::{ConcurrencyMode, Database, ReadOnlyDatabase, ReadableDatabase};
 
-
-
+pub use backup::{Backup, backup};
+pub use check::{Problem, Totals, check};
 pub use read::Reader;
-pub use write::Writer;
+pub use write::{Put, Writer};
 
 /// The page cache a writer gets unless told otherwise: small enough for a
 /// 1 GB VPS, large enough to keep the indexes' upper levels hot.
@@ -77,12 +77,10 @@ impl Store {
             std::fs::create_dir_all(dir)
                 .map_err(|err| Error::Redb(redb::StorageError::from(err).into()))?;
         }
-        let db = builder(cache_bytes)
-            .create(path)
-            .map_err(|err| match err {
-                redb::DatabaseError::DatabaseAlreadyOpen => Error::Locked(path.to_owned()),
-                other => other.into(),
-            })?;
+        let db = builder(cache_bytes).create(path).map_err(|err| match err {
+            redb::DatabaseError::DatabaseAlreadyOpen => Error::Locked(path.to_owned()),
+            other => other.into(),
+        })?;
         Self::init(db)
     }
 
@@ -125,6 +123,21 @@ impl Store {
                 Err(err)
             }
         }
+    }
+
+    /// Runs `work` in one write transaction and then throws it away, for
+    /// `--dry-run`: every check a real write makes, nothing kept.
+    pub fn rehearse<T, E: From<Error>>(
+        &self,
+        work: impl FnOnce(&mut Writer) -> Result<T, E>,
+    ) -> Result<T, E> {
+        let txn = self.db.begin_write().map_err(Error::from)?;
+        let result = {
+            let mut writer = Writer::open(&txn)?;
+            work(&mut writer)
+        };
+        txn.abort().map_err(Error::from)?;
+        result
     }
 
     /// redb's own check of the file: page checksums and allocator state.

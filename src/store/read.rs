@@ -61,12 +61,16 @@ impl Reader {
     /// The firm a project belongs to: how a tap finds the firm first.
     pub fn project_firm(&self, project: ProjectId) -> Result<Option<FirmId>, Error> {
         let table = self.table(PROJECT_FIRM)?;
-        Ok(table.get(project.to_u128())?.map(|g| FirmId::from_u128(g.value())))
+        Ok(table
+            .get(project.to_u128())?
+            .map(|g| FirmId::from_u128(g.value())))
     }
 
     pub fn member_firm(&self, member: MemberId) -> Result<Option<FirmId>, Error> {
         let table = self.table(MEMBER_FIRM)?;
-        Ok(table.get(member.to_u128())?.map(|g| FirmId::from_u128(g.value())))
+        Ok(table
+            .get(member.to_u128())?
+            .map(|g| FirmId::from_u128(g.value())))
     }
 
     pub fn milestone_owner(
@@ -92,28 +96,31 @@ impl Reader {
     }
 
     /// Calls `each` for every record of a table in key order (firm first).
-    pub fn for_each_firm(&self, each: impl FnMut(Firm) -> Result<(), Error>) -> Result<(), Error> {
+    pub fn for_each_firm<E: From<Error>>(
+        &self,
+        each: impl FnMut(Firm) -> Result<(), E>,
+    ) -> Result<(), E> {
         for_each(&self.table(FIRMS)?, each)
     }
 
-    pub fn for_each_member(
+    pub fn for_each_member<E: From<Error>>(
         &self,
-        each: impl FnMut(Member) -> Result<(), Error>,
-    ) -> Result<(), Error> {
+        each: impl FnMut(Member) -> Result<(), E>,
+    ) -> Result<(), E> {
         for_each(&self.table(MEMBERS)?, each)
     }
 
-    pub fn for_each_project(
+    pub fn for_each_project<E: From<Error>>(
         &self,
-        each: impl FnMut(Project) -> Result<(), Error>,
-    ) -> Result<(), Error> {
+        each: impl FnMut(Project) -> Result<(), E>,
+    ) -> Result<(), E> {
         for_each(&self.table(PROJECTS)?, each)
     }
 
-    pub fn for_each_milestone(
+    pub fn for_each_milestone<E: From<Error>>(
         &self,
-        each: impl FnMut(Milestone) -> Result<(), Error>,
-    ) -> Result<(), Error> {
+        each: impl FnMut(Milestone) -> Result<(), E>,
+    ) -> Result<(), E> {
         for_each(&self.table(MILESTONES)?, each)
     }
 }
@@ -128,12 +135,13 @@ fn get<K: redb::Key + 'static, T: Record>(
         .transpose()
 }
 
-fn for_each<K: redb::Key + 'static, T: Record>(
+fn for_each<K: redb::Key + 'static, T: Record, E: From<Error>>(
     table: &ReadOnlyTable<K, Bytes>,
-    mut each: impl FnMut(T) -> Result<(), Error>,
-) -> Result<(), Error> {
-    for entry in table.iter()? {
-        each(codec::decode(entry?.1.value())?)?;
+    mut each: impl FnMut(T) -> Result<(), E>,
+) -> Result<(), E> {
+    for entry in table.iter().map_err(Error::from)? {
+        let (_, value) = entry.map_err(Error::from)?;
+        each(codec::decode(value.value())?)?;
     }
     Ok(())
 }
@@ -143,7 +151,9 @@ impl Directory for Reader {
 
     fn firm_by_number(&self, phone_number_id: u64) -> Result<Option<FirmId>, Error> {
         let table = self.table(FIRM_BY_NUMBER)?;
-        Ok(table.get(phone_number_id)?.map(|g| FirmId::from_u128(g.value())))
+        Ok(table
+            .get(phone_number_id)?
+            .map(|g| FirmId::from_u128(g.value())))
     }
 
     fn phone_roles(&self, phone: Phone) -> Result<Vec<RoleEntry>, Error> {
@@ -171,7 +181,9 @@ impl Directory for Reader {
     ) -> Result<Option<(u64, ProjectId)>, Error> {
         let (f, m) = (firm.to_u128(), member.to_u128());
         let table = self.table(MEMBER_PROJECTS)?;
-        let first = table.range((f, m, 0, 0)..=(f, m, u64::MAX, u128::MAX))?.next();
+        let first = table
+            .range((f, m, 0, 0)..=(f, m, u64::MAX, u128::MAX))?
+            .next();
         Ok(match first {
             Some(entry) => {
                 let (_, _, rank, project) = entry?.0.value();

@@ -101,12 +101,21 @@ impl<'txn> Writer<'txn> {
         if let Some(number) = firm.phone_number_id {
             self.firm_by_number.insert(number, key)?;
         }
-        Ok(if old.is_some() { Put::Updated } else { Put::Inserted })
+        Ok(if old.is_some() {
+            Put::Updated
+        } else {
+            Put::Inserted
+        })
     }
 
     pub fn put_member(&mut self, member: &Member) -> Result<Put, Error> {
         let (f, m) = (member.firm_id.to_u128(), member.id.to_u128());
-        self.claim(&self.member_firm_owner(member.id)?, member.firm_id, "member", m)?;
+        self.claim(
+            &self.member_firm_owner(member.id)?,
+            member.firm_id,
+            "member",
+            m,
+        )?;
         let old: Option<Member> = get(&self.members, (f, m))?;
         if old.as_ref() == Some(member) {
             return Ok(Put::Unchanged);
@@ -114,17 +123,27 @@ impl<'txn> Writer<'txn> {
         if let Some(phone) = old.as_ref().and_then(|m| m.whatsapp_phone) {
             self.phone_roles.remove(member_role_key(phone, f, m))?;
         }
-        self.members.insert((f, m), codec::encode(member).as_slice())?;
+        self.members
+            .insert((f, m), codec::encode(member).as_slice())?;
         self.member_firm.insert(m, f)?;
         if let Some(phone) = member.whatsapp_phone {
             self.phone_roles.insert(member_role_key(phone, f, m), ())?;
         }
-        Ok(if old.is_some() { Put::Updated } else { Put::Inserted })
+        Ok(if old.is_some() {
+            Put::Updated
+        } else {
+            Put::Inserted
+        })
     }
 
     pub fn put_project(&mut self, project: &Project) -> Result<Put, Error> {
         let (f, p) = (project.firm_id.to_u128(), project.id.to_u128());
-        self.claim(&self.project_firm(project.id)?, project.firm_id, "project", p)?;
+        self.claim(
+            &self.project_firm(project.id)?,
+            project.firm_id,
+            "project",
+            p,
+        )?;
         let old: Option<Project> = get(&self.projects, (f, p))?;
         if old.as_ref() == Some(project) {
             return Ok(Put::Unchanged);
@@ -137,7 +156,8 @@ impl<'txn> Writer<'txn> {
                 self.member_projects.remove(key)?;
             }
         }
-        self.projects.insert((f, p), codec::encode(project).as_slice())?;
+        self.projects
+            .insert((f, p), codec::encode(project).as_slice())?;
         self.project_firm.insert(p, f)?;
         for key in project_role_keys(project) {
             self.phone_roles.insert(key, ())?;
@@ -145,7 +165,11 @@ impl<'txn> Writer<'txn> {
         if let Some(key) = member_project_key(project) {
             self.member_projects.insert(key, ())?;
         }
-        Ok(if old.is_some() { Put::Updated } else { Put::Inserted })
+        Ok(if old.is_some() {
+            Put::Updated
+        } else {
+            Put::Inserted
+        })
     }
 
     /// `firm` is the firm of the milestone's project, found by the caller.
@@ -170,9 +194,14 @@ impl<'txn> Writer<'txn> {
         if old.as_ref() == Some(milestone) {
             return Ok(Put::Unchanged);
         }
-        self.milestones.insert((f, p, m), codec::encode(milestone).as_slice())?;
+        self.milestones
+            .insert((f, p, m), codec::encode(milestone).as_slice())?;
         self.milestone_owner.insert(m, (f, p))?;
-        Ok(if old.is_some() { Put::Updated } else { Put::Inserted })
+        Ok(if old.is_some() {
+            Put::Updated
+        } else {
+            Put::Inserted
+        })
     }
 
     fn member_firm_owner(&self, member: MemberId) -> Result<Option<FirmId>, Error> {
@@ -218,7 +247,9 @@ pub(super) fn project_role_keys(project: &Project) -> impl Iterator<Item = RoleK
     let (f, p) = (project.firm_id.to_u128(), project.id.to_u128());
     let rank = project.created_at.newest_first_rank();
     [
-        project.designer_phone.map(|phone| (phone, IndexRole::LegacyDesigner)),
+        project
+            .designer_phone
+            .map(|phone| (phone, IndexRole::LegacyDesigner)),
         project.client_phone.map(|phone| (phone, IndexRole::Client)),
     ]
     .into_iter()

@@ -1,0 +1,165 @@
+//! `firmhook export DIR`: every record as CSV, in the import layout.
+//!
+//! Reads one snapshot (read-only, so it works beside a running server).
+//! Each file is written to a temporary name and renamed into place only
+//! when all four are complete, so a failed export leaves no half-written
+//! file. `export`, `import` into an empty database, `export` again gives
+//! the same bytes.
+
+use std::fs::File;
+use std::io::BufWriter;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+
+use crate::cli::DbArg;
+use crate::cli::import::{FIRMS, MEMBERS, MILESTONES, PROJECTS};
+use crate::domain::Phone;
+use crate::store::{Reader, Snapshot};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Directory to write firms.csv, firm_members.csv, projects.csv, milestones.csv into
+    pub dir: PathBuf,
+    #[command(flatten)]
+    pub db: DbArg,
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let snapshot = Snapshot::open(&args.db.path)?;
+    let counts = export_dir(&snapshot.read()?, &args.dir)?;
+    println!(
+        "exported {} firms, {} members, {} projects, {} milestones to {}",
+        counts[0],
+        counts[1],
+        counts[2],
+        counts[3],
+        args.dir.display()
+    );
+    Ok(())
+}
+
+/// Writes the four files; returns the row count of each, in file order.
+pub fn export_dir(reader: &Reader, dir: &Path) -> anyhow::Result<[u64; 4]> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let mut counts = [0u64; 4];
+    let mut written = Vec::new();
+
+    let mut sheet = Sheet::create(dir, FIRMS, &["id", "name", "country", "phone_number_id"])?;
+    reader.for_each_firm(|f| {
+        let number = f.phone_number_id.map(|n| n.to_string()).unwrap_or_default();
+        sheet.row(&[&f.id.to_string(), &f.name, &f.country.to_string(), &number])
+    })?;
+    counts[0] = sheet.rows;
+    written.push(sheet.finish()?);
+
+    let header = ["id", "firm_id", "name", "role", "whatsapp_phone"];
+    let mut sheet = Sheet::create(dir, MEMBERS, &header)?;
+    reader.for_each_member(|m| {
+        sheet.row(&[
+            &m.id.to_string(),
+            &m.firm_id.to_string(),
+            &m.name,
+            &m.role,
+            &phone(m.whatsapp_phone),
+        ])
+    })?;
+    counts[1] = sheet.rows;
+    written.push(sheet.finish()?);
+
+    let header = [
+        "id",
+        "firm_id",
+        "name",
+        "status",
+        "client_name",
+        "client_phone",
+        "designer_member_id",
+        "designer_phone",
+        "created_at",
+    ];
+    let mut sheet = Sheet::create(dir, PROJECTS, &header)?;
+    reader.for_each_project(|p| {
+        sheet.row(&[
+            &p.id.to_string(),
+            &p.firm_id.to_string(),
+            &p.name,
+            p.status.as_str(),
+            &p.client_name,
+            &phone(p.client_phone),
+            &p.designer_member_id
+                .map(|m| m.to_string())
+                .unwrap_or_default(),
+            &phone(p.designer_phone),
+            &p.created_at.to_string(),
+        ])
+    })?;
+    counts[2] = sheet.rows;
+    written.push(sheet.finish()?);
+
+    let header = ["id", "project_id", "title", "status", "position"];
+    let mut sheet = Sheet::create(dir, MILESTONES, &header)?;
+    reader.for_each_milestone(|m| {
+        sheet.row(&[
+            &m.id.to_string(),
+            &m.project_id.to_string(),
+            &m.title,
+            m.status.as_str(),
+            &m.position.to_string(),
+        ])
+    })?;
+    counts[3] = sheet.rows;
+    written.push(sheet.finish()?);
+
+    for (temp, path) in written {
+        std::fs::rename(&temp, &path).with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(counts)
+}
+
+fn phone(phone: Option<Phone>) -> String {
+    phone.map(|p| p.to_string()).unwrap_or_default()
+}
+
+/// One CSV file being written under a temporary name.
+struct Sheet {
+    writer: csv::Writer<BufWriter<File>>,
+    temp: PathBuf,
+    path: PathBuf,
+    rows: u64,
+}
+
+impl Sheet {
+    fn create(dir: &Path, file: &str, header: &[&str]) -> anyhow::Result<Self> {
+        let path = dir.join(file);
+        let temp = dir.join(format!(".{file}.tmp"));
+        let out = File::create(&temp).with_context(|| format!("creating {}", temp.display()))?;
+        let mut writer = csv::Writer::from_writer(BufWriter::with_capacity(1 << 16, out));
+        writer.write_record(header)?;
+        Ok(Self {
+            writer,
+            temp,
+            path,
+            rows: 0,
+        })
+    }
+
+    fn row(&mut self, fields: &[&str]) -> anyhow::Result<()> {
+        self.rows += 1;
+        self.writer
+            .write_record(fields)
+            .with_context(|| format!("writing {}", self.temp.display()))
+    }
+
+    /// Flushes to disk; returns (temporary, final) paths for the rename.
+    fn finish(self) -> anyhow::Result<(PathBuf, PathBuf)> {
+        let out = self
+            .writer
+            .into_inner()
+            .map_err(|err| anyhow::anyhow!("writing {}: {}", self.temp.display(), err.error()))?;
+        out.into_inner()
+            .map_err(|err| anyhow::anyhow!("writing {}: {}", self.temp.display(), err.error()))?
+            .sync_all()?;
+        Ok((self.temp, self.path))
+    }
+}
