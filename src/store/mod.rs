@@ -86,8 +86,8 @@ impl Store {
 
     /// A database that lives in memory only, for tests and benches.
     pub fn in_memory() -> Result<Self, Error> {
-        let db = builder(DEFAULT_CACHE_BYTES)
-            .create_with_backend(redb::backends::InMemoryBackend::new())?;
+        // No other process can share memory: the default (exclusive) mode.
+        let db = Database::builder().create_with_backend(redb::backends::InMemoryBackend::new())?;
         Self::init(db)
     }
 

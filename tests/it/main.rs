@@ -1,0 +1,9 @@
+//! The one integration-test binary: every module runs against real parts
+//! (a redb file or in-memory database, the real `firmhook` binary).
+
+mod commands;
+mod concurrency;
+mod fixture_file;
+mod import;
+mod resolve;
+mod support;
