@@ -1,1 +1,233 @@
+//! The `firmhook` binary: flags, output and exit codes of DESIGN section 7.
 
+use std::path::Path;
+
+use serde_json::Value;
+
+use crate::support::{csv_dir, demo_dir, firmhook, stderr, stdout};
+
+/// A temporary database holding the demo data.
+fn demo_db() -> (tempfile::TempDir, String) {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = tmp.path().join("db.redb").display().to_string();
+    let out = firmhook(&["import", demo_dir().to_str().unwrap(), "--db", &db]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    (tmp, db)
+}
+
+fn resolve_json(db: &str, args: &[&str]) -> Value {
+    let mut all = vec!["resolve", "--db", db, "--json"];
+    all.extend_from_slice(args);
+    let out = firmhook(&all);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    serde_json::from_str(&stdout(&out)).unwrap()
+}
+
+#[test]
+fn resolve_json_has_the_fixed_shape_for_every_kind() {
+    let (_tmp, db) = demo_db();
+    let designer = resolve_json(&db, &["447911123456"]);
+    assert_eq!(designer["kind"], "designer");
+    assert_eq!(designer["firm_id"], "0195a000-0000-7000-8000-0000000000f1");
+    assert_eq!(
+        designer["project_id"],
+        "0195a000-0000-7000-8000-0000000000b4"
+    );
+    assert_eq!(designer["matches"], serde_json::json!([]));
+    let labels: Vec<&str> = designer["passes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["pass"].as_str().unwrap())
+        .collect();
+    assert_eq!(labels, ["0", "1", "1.5", "2", "3"]);
+
+    let no_project = resolve_json(&db, &["+44 7911 222333"]);
+    assert_eq!(no_project["kind"], "designer_no_project");
+    assert_eq!(no_project["project_id"], Value::Null);
+
+    let ambiguous = resolve_json(&db, &["447911123401"]);
+    assert_eq!(ambiguous["kind"], "ambiguous");
+    assert_eq!(ambiguous["firm_id"], Value::Null);
+    assert_eq!(ambiguous["matches"][1]["name"], "Casa de Praia");
+    assert_eq!(ambiguous["matches"][1]["role"], "client");
+
+    let scoped = resolve_json(
+        &db,
+        &["447911123401", "--phone-number-id", "106540352242933"],
+    );
+    assert_eq!(scoped["kind"], "client");
+    assert_eq!(scoped["project_id"], "0195a000-0000-7000-8000-0000000000b6");
+
+    let unknown = resolve_json(&db, &["14155552671"]);
+    assert_eq!(unknown["kind"], "unknown");
+}
+
+#[test]
+fn resolve_explain_prints_every_pass() {
+    let (_tmp, db) = demo_db();
+    let out = firmhook(&["resolve", "551187654321", "--db", &db, "--explain"]);
+    assert_eq!(out.status.code(), Some(0));
+    let text = stdout(&out);
+    assert!(
+        text.starts_with("resolving +5511987654321\npass 0 "),
+        "{text}"
+    );
+    assert!(text.contains("pass 1.5 "), "{text}");
+    assert!(text.ends_with("=> designer of firm 0195a000-0000-7000-8000-0000000000f2, project 0195a000-0000-7000-8000-0000000000b6\n"), "{text}");
+}
+
+#[test]
+fn errors_exit_2_with_the_reason_on_stderr() {
+    let tmp = tempfile::tempdir().unwrap();
+    let missing = tmp.path().join("none.redb").display().to_string();
+
+    let out = firmhook(&["resolve", "447911123456", "--db", &missing]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("none.redb does not exist"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        !Path::new(&missing).exists(),
+        "a read-only command created the file"
+    );
+
+    let out = firmhook(&["resolve", "call me", "--db", &missing]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains(r#"PHONE "call me""#),
+        "{}",
+        stderr(&out)
+    );
+
+    let out = firmhook(&["resolve"]);
+    assert_eq!(out.status.code(), Some(2), "usage errors exit 2");
+
+    let bad = csv_dir(&[("firms.csv", "id,name,country\nf1,Alba,GB\n")]);
+    let db = tmp.path().join("db.redb").display().to_string();
+    let out = firmhook(&["import", bad.path().to_str().unwrap(), "--db", &db]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(
+        err.contains(r#"firms.csv:2: id: not a UUID: "f1""#),
+        "{err}"
+    );
+    assert!(err.contains("1 error(s)"), "{err}");
+    assert!(err.contains("nothing was written"), "{err}");
+}
+
+#[test]
+fn the_database_flag_wins_over_the_environment() {
+    let (_tmp, db) = demo_db();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_firmhook"))
+        .args(["resolve", "447911123456", "--db", &db])
+        .env("FIRMHOOK_DB", "/nonexistent/elsewhere.redb")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_firmhook"))
+        .args(["resolve", "447911123456"])
+        .env("FIRMHOOK_DB", &db)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stdout(&out).starts_with("designer of firm"));
+}
+
+#[test]
+fn backfill_reports_then_applies_once() {
+    let (_tmp, db) = demo_db();
+    let tom = "447911123499";
+    let before = resolve_json(&db, &[tom]);
+    assert_eq!(
+        before["passes"][2]["found"],
+        "project 0195a000-0000-7000-8000-0000000000b3 of firm 0195a000-0000-7000-8000-0000000000f1"
+    );
+
+    let dry = firmhook(&["backfill", "--db", &db]);
+    assert_eq!(dry.status.code(), Some(0));
+    let text = stdout(&dry);
+    assert!(
+        text.contains("set member 0195a000-0000-7000-8000-0000000000a2 (Tom Reed)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("left for pass 1.5: project 0195a000-0000-7000-8000-0000000000b8"),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "summary: 1 member(s) to update, 0 conflict(s), 1 project(s) left for pass 1.5"
+        ),
+        "{text}"
+    );
+    assert_eq!(
+        resolve_json(&db, &[tom])["passes"][1]["found"],
+        "nothing",
+        "a dry run wrote"
+    );
+
+    let apply = firmhook(&["backfill", "--db", &db, "--apply"]);
+    assert!(
+        stdout(&apply).contains("applied: 1 member(s) updated"),
+        "{}",
+        stdout(&apply)
+    );
+    let after = resolve_json(&db, &[tom]);
+    assert_eq!(after["kind"], "designer");
+    assert_eq!(
+        after["passes"][1]["found"],
+        "member 0195a000-0000-7000-8000-0000000000a2 of firm 0195a000-0000-7000-8000-0000000000f1"
+    );
+
+    let again = firmhook(&["backfill", "--db", &db, "--apply"]);
+    let text = stdout(&again);
+    assert!(text.contains("summary: 0 member(s) to update"), "{text}");
+    assert!(text.contains("applied: 0 member(s) updated"), "{text}");
+}
+
+#[test]
+fn backup_is_verified_and_passes_check() {
+    let (tmp, db) = demo_db();
+    let dest = tmp.path().join("copy.redb").display().to_string();
+    let out = firmhook(&["backup", &dest, "--db", &db]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("8 projects, 11 milestones"),
+        "{}",
+        stdout(&out)
+    );
+    let out = firmhook(&["check", "--db", &dest]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    assert!(stdout(&out).ends_with("ok\n"));
+    let listed: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().collect();
+    assert_eq!(listed.len(), 2, "no temporary file is left behind");
+}
+
+#[test]
+fn check_exits_1_listing_a_dangling_index_entry() {
+    let (_tmp, db) = demo_db();
+    {
+        // Damage the file behind firmhook's back: an index entry for a
+        // project that does not exist.
+        let raw = redb::Database::create(&db).unwrap();
+        let txn = raw.begin_write().unwrap();
+        {
+            let def: redb::TableDefinition<u128, u128> = redb::TableDefinition::new("project_firm");
+            txn.open_table(def).unwrap().insert(7u128, 9u128).unwrap();
+        }
+        txn.commit().unwrap();
+    }
+    let out = firmhook(&["check", "--db", &db]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = stdout(&out);
+    assert!(
+        text.contains(
+            "problem: project_firm entry for 00000000-0000-0000-0000-000000000007 points at nothing"
+        ),
+        "{text}"
+    );
+    assert!(text.ends_with("1 problem(s)\n"), "{text}");
+}

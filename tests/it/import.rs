@@ -1,1 +1,312 @@
+//! `import` and `export` through the library, on a real redb file.
 
+use firmhook::cli::export::export_dir;
+use firmhook::cli::import::{Mode, Options, import_dir, project_statuses};
+use firmhook::domain::Phone;
+use firmhook::resolve::{Outcome, resolve};
+use firmhook::store::{self, Store};
+
+use crate::support::{csv_dir, demo_dir};
+
+fn options(mode: Mode, statuses: &[String]) -> Options<'_> {
+    Options {
+        mode,
+        statuses,
+        progress: false,
+    }
+}
+
+fn open(dir: &tempfile::TempDir) -> Store {
+    Store::open(&dir.path().join("db.redb"), store::DEFAULT_CACHE_BYTES).unwrap()
+}
+
+/// Every error line the import reports, as text.
+fn errors(store: &Store, files: &[(&str, &str)]) -> Vec<String> {
+    let dir = csv_dir(files);
+    let statuses = project_statuses();
+    match import_dir(store, dir.path(), &options(Mode::Apply, &statuses)) {
+        Ok(report) => panic!("import succeeded: {report}"),
+        Err(firmhook::cli::import::ImportError::Invalid(errors)) => errors
+            .iter()
+            .map(|e| {
+                e.to_string()
+                    .replace(&format!("{}/", dir.path().display()), "")
+            })
+            .collect(),
+        Err(other) => panic!("store error: {other}"),
+    }
+}
+
+fn total_rows(store: &Store) -> u64 {
+    let (t, _) = store::check(&store.read().unwrap()).unwrap();
+    t.firms + t.members + t.projects + t.milestones
+}
+
+const FIRM: &str = "0195a000-0000-7000-8000-0000000000f1";
+const FIRMS: &str = "id,name,country,phone_number_id
+0195a000-0000-7000-8000-0000000000f1,Studio Alba,GB,111
+";
+
+#[test]
+fn demo_data_imports_and_a_second_import_changes_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = open(&tmp);
+    let statuses = project_statuses();
+    let first = import_dir(&store, &demo_dir(), &options(Mode::Apply, &statuses)).unwrap();
+    assert_eq!(first.counts("firms.csv").inserted, 3);
+    assert_eq!(first.counts("firm_members.csv").inserted, 5);
+    assert_eq!(first.counts("projects.csv").inserted, 8);
+    assert_eq!(first.counts("milestones.csv").inserted, 11);
+    let second = import_dir(&store, &demo_dir(), &options(Mode::Apply, &statuses)).unwrap();
+    assert_eq!(second.rows(), 27);
+    assert!(
+        second.files.iter().all(|(_, c)| c.unchanged == c.rows()),
+        "{second}"
+    );
+    let (_, problems) = store::check(&store.read().unwrap()).unwrap();
+    assert_eq!(problems, vec![]);
+}
+
+#[test]
+fn every_bad_row_is_reported_with_file_line_and_field_and_nothing_is_written() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = open(&tmp);
+    let got = errors(
+        &store,
+        &[
+            (
+                "firms.csv",
+                "id,name,country,phone_number_id
+0195a000-0000-7000-8000-0000000000f1,Studio Alba,GB,111
+not-a-uuid,Bad Id,GB,
+0195a000-0000-7000-8000-0000000000f3,Bad Country,UK,
+0195a000-0000-7000-8000-0000000000f4,Bad Number,GB,+44 111
+0195a000-0000-7000-8000-0000000000f1,Duplicate,GB,
+0195a000-0000-7000-8000-0000000000f5,,GB,
+0195a000-0000-7000-8000-0000000000f6,Same Number,GB,111
+",
+            ),
+            (
+                "firm_members.csv",
+                "id,firm_id,name,role,whatsapp_phone
+0195a000-0000-7000-8000-0000000000a1,0195a000-0000-7000-8000-0000000000f1,Olivia,Lead,07911 123456
+0195a000-0000-7000-8000-0000000000a2,0195a000-0000-7000-8000-0000000000f9,Nobody's,Designer,
+0195a000-0000-7000-8000-0000000000a3,0195a000-0000-7000-8000-0000000000f1,Bad Phone,Designer,call me
+0195a000-0000-7000-8000-0000000000a4,0195a000-0000-7000-8000-0000000000f3,Firm Failed Above,Designer,
+",
+            ),
+            (
+                "projects.csv",
+                "id,firm_id,name,status,client_name,client_phone,designer_member_id,designer_phone,created_at
+0195a000-0000-7000-8000-0000000000b1,0195a000-0000-7000-8000-0000000000f1,Kitchen,Done,Emma,07911 123401,,,2026-01-10
+0195a000-0000-7000-8000-0000000000b2,0195a000-0000-7000-8000-0000000000f1,Loft,Active,Raj,07911 123402,,,last tuesday
+0195a000-0000-7000-8000-0000000000b3,0195a000-0000-7000-8000-0000000000f1,Bath,Active,Lucy,07911 123403,0195a000-0000-7000-8000-0000000000a9,,2026-01-10
+0195a000-0000-7000-8000-0000000000b4,0195a000-0000-7000-8000-0000000000f1,Flat,Active,Jo,07911 123404,,,2026-01-10
+0195a000-0000-7000-8000-0000000000b5,0195a000-0000-7000-8000-0000000000f1,Short
+",
+            ),
+            (
+                "milestones.csv",
+                "id,project_id,title,status,position
+0195a000-0000-7000-8000-0000000000c1,0195a000-0000-7000-8000-0000000000b4,Plan,approved,1
+0195a000-0000-7000-8000-0000000000c2,0195a000-0000-7000-8000-0000000000b8,Orphan,pending,1
+0195a000-0000-7000-8000-0000000000c3,0195a000-0000-7000-8000-0000000000b4,Bad Status,done,2
+0195a000-0000-7000-8000-0000000000c4,0195a000-0000-7000-8000-0000000000b4,Bad Position,pending,-1
+0195a000-0000-7000-8000-0000000000c5,0195a000-0000-7000-8000-0000000000b1,Project Failed Above,pending,1
+0195a000-0000-7000-8000-0000000000c1,0195a000-0000-7000-8000-0000000000b4,Twice,pending,3
+",
+            ),
+        ],
+    );
+    let expected = [
+        r#"firms.csv:3: id: not a UUID: "not-a-uuid""#,
+        r#"firms.csv:4: country: unknown country code "UK" (expected ISO 3166 alpha-2, like GB)"#,
+        r#"firms.csv:5: phone_number_id: not a WhatsApp phone_number_id (digits only): "+44 111""#,
+        "firms.csv:6: id: duplicate firm id 0195a000-0000-7000-8000-0000000000f1 in this file",
+        "firms.csv:7: name: is required",
+        "firms.csv:8: id: phone_number_id 111 already belongs to firm 0195a000-0000-7000-8000-0000000000f1",
+        "firm_members.csv:3: firm_id: unknown firm 0195a000-0000-7000-8000-0000000000f9",
+        r#"firm_members.csv:4: whatsapp_phone: not a phone number: "call me" (read with country GB)"#,
+        r#"projects.csv:2: status: unknown project status "Done" (expected one of: Lead, Design, Active, On Hold, Completed)"#,
+        r#"projects.csv:3: created_at: not a timestamp "last tuesday" (expected RFC 3339 like 2024-03-01T10:00:00Z, or 2024-03-01)"#,
+        "projects.csv:4: designer_member_id: unknown member 0195a000-0000-7000-8000-0000000000a9",
+        "projects.csv:6: status: is required",
+        "milestones.csv:3: project_id: unknown project 0195a000-0000-7000-8000-0000000000b8",
+        r#"milestones.csv:4: status: unknown milestone status "done" (expected one of: pending, awaiting_approval, approved)"#,
+        r#"milestones.csv:5: position: not a whole number ≥ 0: "-1""#,
+        "milestones.csv:7: id: duplicate milestone id 0195a000-0000-7000-8000-0000000000c1 in this file",
+    ];
+    assert_eq!(got, expected);
+    assert_eq!(total_rows(&store), 0, "a failed import writes nothing");
+}
+
+#[test]
+fn a_missing_required_column_is_reported_on_the_header_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = open(&tmp);
+    let got = errors(
+        &store,
+        &[
+            ("firms.csv", FIRMS),
+            ("projects.csv", "id,firm_id,title,status\n"),
+        ],
+    );
+    assert_eq!(
+        got,
+        [
+            r#"projects.csv:1: missing column "name""#,
+            r#"projects.csv:1: missing column "created_at""#
+        ]
+    );
+    assert_eq!(total_rows(&store), 0);
+}
+
+#[test]
+fn bom_extra_columns_reordered_columns_and_missing_files_are_accepted() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = open(&tmp);
+    let dir = csv_dir(&[
+        (
+            "firms.csv",
+            "\u{feff}notes,country,name,id\nbig client,gb,Studio Alba,0195a000-0000-7000-8000-0000000000f1\n",
+        ),
+        (
+            "firm_members.csv",
+            "id,firm_id,name\n0195a000-0000-7000-8000-0000000000a1,0195a000-0000-7000-8000-0000000000f1,Olivia\n",
+        ),
+    ]);
+    let statuses = project_statuses();
+    let report = import_dir(&store, dir.path(), &options(Mode::Apply, &statuses)).unwrap();
+    assert_eq!(report.counts("firms.csv").inserted, 1);
+    assert_eq!(report.counts("firm_members.csv").inserted, 1);
+    assert_eq!(report.counts("projects.csv").rows(), 0);
+    let firm = store
+        .read()
+        .unwrap()
+        .firm(FIRM.parse().unwrap())
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (firm.name.as_str(), firm.country.to_string().as_str()),
+        ("Studio Alba", "GB")
+    );
+    assert_eq!(firm.phone_number_id, None);
+}
+
+#[test]
+fn dry_run_checks_everything_and_writes_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = open(&tmp);
+    let statuses = project_statuses();
+    let report = import_dir(&store, &demo_dir(), &options(Mode::DryRun, &statuses)).unwrap();
+    assert_eq!(report.rows(), 27);
+    assert_eq!(total_rows(&store), 0);
+}
+
+#[test]
+fn a_changed_phone_moves_its_index_entry() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = open(&tmp);
+    let statuses = project_statuses();
+    let project = |phone: &str| {
+        format!(
+            "id,firm_id,name,status,client_phone,created_at\n\
+             0195a000-0000-7000-8000-0000000000b1,{FIRM},Kitchen,Active,{phone},2026-01-10\n"
+        )
+    };
+    let client_of = |phone: &str| {
+        let phone = Phone::parse_international(phone).unwrap();
+        resolve(&store.read().unwrap(), phone, None)
+            .unwrap()
+            .outcome
+    };
+    let before = csv_dir(&[
+        ("firms.csv", FIRMS),
+        ("projects.csv", &project("07911 123401")),
+    ]);
+    import_dir(&store, before.path(), &options(Mode::Apply, &statuses)).unwrap();
+    assert!(matches!(client_of("447911123401"), Outcome::Client { .. }));
+
+    let after = csv_dir(&[
+        ("firms.csv", FIRMS),
+        ("projects.csv", &project("07911 123402")),
+    ]);
+    let report = import_dir(&store, after.path(), &options(Mode::Apply, &statuses)).unwrap();
+    assert_eq!(report.counts("projects.csv").updated, 1);
+    assert_eq!(client_of("447911123401"), Outcome::Unknown);
+    assert!(matches!(client_of("447911123402"), Outcome::Client { .. }));
+    let (_, problems) = store::check(&store.read().unwrap()).unwrap();
+    assert_eq!(problems, vec![]);
+}
+
+#[test]
+fn a_project_cannot_move_to_another_firm() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = open(&tmp);
+    let statuses = project_statuses();
+    let firms = "id,name,country\n\
+        0195a000-0000-7000-8000-0000000000f1,Alba,GB\n\
+        0195a000-0000-7000-8000-0000000000f2,Verde,BR\n";
+    let project = |firm: &str| {
+        format!(
+            "id,firm_id,name,status,created_at\n\
+             0195a000-0000-7000-8000-0000000000b1,0195a000-0000-7000-8000-0000000000{firm},Kitchen,Active,2026-01-10\n"
+        )
+    };
+    let first = csv_dir(&[("firms.csv", firms), ("projects.csv", &project("f1"))]);
+    import_dir(&store, first.path(), &options(Mode::Apply, &statuses)).unwrap();
+    let got = errors(
+        &store,
+        &[("firms.csv", firms), ("projects.csv", &project("f2"))],
+    );
+    assert_eq!(
+        got,
+        [
+            "projects.csv:2: id: project 0195a000-0000-7000-8000-0000000000b1 belongs to firm \
+          0195a000-0000-7000-8000-0000000000f1 and cannot move to firm 0195a000-0000-7000-8000-0000000000f2"
+        ]
+    );
+}
+
+#[test]
+fn export_then_import_into_an_empty_database_round_trips() {
+    let tmp = tempfile::tempdir().unwrap();
+    let statuses = project_statuses();
+    let first = Store::open(&tmp.path().join("a.redb"), store::DEFAULT_CACHE_BYTES).unwrap();
+    import_dir(&first, &demo_dir(), &options(Mode::Apply, &statuses)).unwrap();
+    let out_a = tmp.path().join("a");
+    assert_eq!(
+        export_dir(&first.read().unwrap(), &out_a).unwrap(),
+        [3, 5, 8, 11]
+    );
+
+    let second = Store::open(&tmp.path().join("b.redb"), store::DEFAULT_CACHE_BYTES).unwrap();
+    import_dir(&second, &out_a, &options(Mode::Apply, &statuses)).unwrap();
+    let out_b = tmp.path().join("b");
+    export_dir(&second.read().unwrap(), &out_b).unwrap();
+    for file in [
+        "firms.csv",
+        "firm_members.csv",
+        "projects.csv",
+        "milestones.csv",
+    ] {
+        let a = std::fs::read_to_string(out_a.join(file)).unwrap();
+        let b = std::fs::read_to_string(out_b.join(file)).unwrap();
+        assert_eq!(a, b, "{file} differs after a round trip");
+    }
+    // Nothing but the four files is left behind.
+    let mut names: Vec<_> = std::fs::read_dir(&out_b)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "firm_members.csv",
+            "firms.csv",
+            "milestones.csv",
+            "projects.csv"
+        ]
+    );
+}

@@ -294,14 +294,29 @@ fn outcome(phone: &str) -> String {
 #[test]
 fn whatsapp_country_quirks_resolve_to_the_stored_person() {
     // Brazil: wa_id without the ninth digit.
-    assert_eq!(outcome("551187654321"), "=> designer of firm verde, project praia");
-    assert_eq!(outcome("5511987654321"), "=> designer of firm verde, project praia");
-    assert_eq!(outcome("551198765432"), "=> client of firm verde, project jardins");
+    assert_eq!(
+        outcome("551187654321"),
+        "=> designer of firm verde, project praia"
+    );
+    assert_eq!(
+        outcome("5511987654321"),
+        "=> designer of firm verde, project praia"
+    );
+    assert_eq!(
+        outcome("551198765432"),
+        "=> client of firm verde, project jardins"
+    );
     assert_eq!(outcome("551199876543"), "=> unknown");
     // Mexico: 521 + 10 digits.
-    assert_eq!(outcome("5215512345678"), "=> client of firm verde, project casa");
+    assert_eq!(
+        outcome("5215512345678"),
+        "=> client of firm verde, project casa"
+    );
     // Argentina: 549 + 10 digits.
-    assert_eq!(outcome("5491145551234"), "=> designer of firm verde, project casa");
+    assert_eq!(
+        outcome("5491145551234"),
+        "=> designer of firm verde, project casa"
+    );
 }
 
 #[test]
@@ -318,5 +333,8 @@ fn designer_project_is_the_newest_of_assigned_and_legacy_projects() {
     let phone = Phone::parse_international("447911123456").unwrap();
     let resolution = resolve(&store.read().unwrap(), phone, None).unwrap();
     let text = names.apply(&resolution.to_string());
-    assert_eq!(text.lines().last().unwrap(), "=> designer of firm alba, project newer");
+    assert_eq!(
+        text.lines().last().unwrap(),
+        "=> designer of firm alba, project newer"
+    );
 }

@@ -101,8 +101,10 @@ pub fn world(text: &str) -> (Store, Names) {
                             client_phone: option(rest, "client").map(|p| phone(p, country)),
                             designer_member_id: option(rest, "designer").map(|m| members[m]),
                             designer_phone: option(rest, "legacy").map(|p| phone(p, country)),
-                            created_at: Timestamp::parse(option(rest, "at").unwrap_or("2026-01-01"))
-                                .unwrap(),
+                            created_at: Timestamp::parse(
+                                option(rest, "at").unwrap_or("2026-01-01"),
+                            )
+                            .unwrap(),
                         })?;
                         names.add(id, name);
                     }
