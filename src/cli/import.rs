@@ -34,6 +34,9 @@ pub struct Args {
     pub dry_run: bool,
 }
 
+/// An import that writes at least this many rows compacts the file after.
+const COMPACT_AFTER_ROWS: u64 = 100_000;
+
 /// Environment variable with the allowed project statuses, comma-separated.
 pub const STATUSES_ENV: &str = "FIRMHOOK_PROJECT_STATUSES";
 
@@ -46,7 +49,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     };
     // A dry run against a database that does not exist yet checks against
     // an empty one instead of creating the file.
-    let store = if mode == Mode::DryRun && !args.db.path.exists() {
+    let mut store = if mode == Mode::DryRun && !args.db.path.exists() {
         Store::in_memory()?
     } else {
         Store::open(&args.db.path, store::DEFAULT_CACHE_BYTES)?
@@ -60,6 +63,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     match import_dir(&store, &args.dir, &options) {
         Ok(report) => {
             print!("{report}");
+            let changed = report
+                .files
+                .iter()
+                .map(|(_, c)| c.inserted + c.updated)
+                .sum::<u64>();
+            if mode == Mode::Apply && changed >= COMPACT_AFTER_ROWS {
+                store.compact()?;
+            }
             let verb = match mode {
                 Mode::Apply => "imported",
                 Mode::DryRun => "checked (dry run, nothing written)",

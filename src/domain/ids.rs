@@ -80,6 +80,14 @@ impl<K> Id<K> {
     }
 }
 
+/// The nil UUID; only a placeholder until the real id is filled in (the
+/// store fills record ids from their keys).
+impl<K> Default for Id<K> {
+    fn default() -> Self {
+        Self::from_u128(0)
+    }
+}
+
 // Written by hand: derives would demand `K: Clone`, `K: Eq`, … of the marker.
 impl<K> Clone for Id<K> {
     fn clone(&self) -> Self {

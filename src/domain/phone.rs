@@ -78,9 +78,15 @@ impl Phone {
         }
         let e164 = parsed.format().mode(Mode::E164).to_string();
         let canonical = canonical_digits(parsed.code().value(), &e164[1..]);
-        let reparsed = phonenumber::parse(None, format!("+{canonical}"))
-            .map_err(|_| PhoneError::Invalid(text.to_owned()))?;
-        if !reparsed.is_valid() {
+        // Validity is judged on the canonical form (a Brazilian mobile
+        // without its ninth digit is not valid as written); most numbers are
+        // already canonical and need no second parse.
+        let valid = if canonical == e164[1..] {
+            parsed.is_valid()
+        } else {
+            phonenumber::parse(None, format!("+{canonical}")).is_ok_and(|p| p.is_valid())
+        };
+        if !valid {
             return Err(PhoneError::Invalid(text.to_owned()));
         }
         Ok(Self(digits_to_u64(&canonical)))

@@ -1,8 +1,9 @@
 //! The four records of DESIGN section 1 and their small value types.
 //!
-//! Records carry their own ids and are what the store encodes; they hold
-//! only already-validated values (`Phone`, `Country`, statuses), so code
-//! that receives one never re-checks it.
+//! Records carry their own ids; they hold only already-validated values
+//! (`Phone`, `Country`, statuses), so code that receives one never
+//! re-checks it. The fields marked `serde(skip)` are the ones the store
+//! keeps in the record's key, so they are not written twice.
 
 use std::fmt;
 
@@ -12,6 +13,7 @@ use super::{Country, FirmId, MemberId, MilestoneId, Phone, ProjectId};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Firm {
+    #[serde(skip)]
     pub id: FirmId,
     pub name: String,
     pub country: Country,
@@ -21,7 +23,9 @@ pub struct Firm {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Member {
+    #[serde(skip)]
     pub id: MemberId,
+    #[serde(skip)]
     pub firm_id: FirmId,
     pub name: String,
     pub role: String,
@@ -31,7 +35,9 @@ pub struct Member {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Project {
+    #[serde(skip)]
     pub id: ProjectId,
+    #[serde(skip)]
     pub firm_id: FirmId,
     pub name: String,
     pub status: ProjectStatus,
@@ -45,7 +51,9 @@ pub struct Project {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Milestone {
+    #[serde(skip)]
     pub id: MilestoneId,
+    #[serde(skip)]
     pub project_id: ProjectId,
     pub title: String,
     pub status: MilestoneStatus,

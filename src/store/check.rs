@@ -1,7 +1,7 @@
 //! Our own consistency check, beside redb's page-level one: every index
 //! entry points at a live record that still has the indexed value, every
-//! record is indexed, every record decodes and sits under the key its own
-//! ids give, and every reference between records resolves.
+//! record is indexed, every record decodes, and every reference between
+//! records resolves.
 //!
 //! Reads one snapshot; reports problems, never repairs.
 
@@ -58,12 +58,9 @@ pub fn check(reader: &Reader) -> Result<(Totals, Vec<Problem>), Error> {
     for entry in firms.iter()? {
         let (key, value) = entry?;
         totals.firms += 1;
-        let Some(firm) = decoded::<Firm>(&mut report, value.value(), "firm") else {
+        let Some(firm) = decoded::<Firm>(&mut report, key.value(), value.value()) else {
             continue;
         };
-        if firm.id.to_u128() != key.value() {
-            report(format!("firm {} is stored under another key", firm.id));
-        }
         if let Some(number) = firm.phone_number_id
             && firm_by_number.get(number)?.map(|g| g.value()) != Some(firm.id.to_u128())
         {
@@ -76,13 +73,10 @@ pub fn check(reader: &Reader) -> Result<(Totals, Vec<Problem>), Error> {
     for entry in members.iter()? {
         let (key, value) = entry?;
         totals.members += 1;
-        let Some(member) = decoded::<Member>(&mut report, value.value(), "member") else {
+        let Some(member) = decoded::<Member>(&mut report, key.value(), value.value()) else {
             continue;
         };
         let (f, m) = (member.firm_id.to_u128(), member.id.to_u128());
-        if (f, m) != key.value() {
-            report(format!("member {} is stored under another key", member.id));
-        }
         if firms.get(f)?.is_none() {
             report(format!(
                 "member {}: firm {} does not exist",
@@ -104,7 +98,7 @@ pub fn check(reader: &Reader) -> Result<(Totals, Vec<Problem>), Error> {
     for entry in projects.iter()? {
         let (key, value) = entry?;
         totals.projects += 1;
-        let Some(project) = decoded::<Project>(&mut report, value.value(), "project") else {
+        let Some(project) = decoded::<Project>(&mut report, key.value(), value.value()) else {
             continue;
         };
         let (f, p) = (project.firm_id.to_u128(), project.id.to_u128());
@@ -151,7 +145,7 @@ pub fn check(reader: &Reader) -> Result<(Totals, Vec<Problem>), Error> {
     for entry in milestones.iter()? {
         let (key, value) = entry?;
         totals.milestones += 1;
-        let Some(milestone) = decoded::<Milestone>(&mut report, value.value(), "milestone") else {
+        let Some(milestone) = decoded::<Milestone>(&mut report, key.value(), value.value()) else {
             continue;
         };
         let (f, p, m) = key.value();
@@ -182,11 +176,11 @@ pub fn check(reader: &Reader) -> Result<(Totals, Vec<Problem>), Error> {
         let holds = match IndexRole::from_u8(role) {
             Some(IndexRole::Member) => members
                 .get((f, id))?
-                .and_then(|g| codec::decode::<Member>(g.value()).ok())
+                .and_then(|g| codec::decode::<Member>((f, id), g.value()).ok())
                 .is_some_and(|m| m.whatsapp_phone.map(|p| p.to_u64()) == Some(phone)),
             Some(role) => projects
                 .get((f, id))?
-                .and_then(|g| codec::decode::<Project>(g.value()).ok())
+                .and_then(|g| codec::decode::<Project>((f, id), g.value()).ok())
                 .is_some_and(|p| {
                     project_role_keys(&p).any(|k| k == (phone, role.to_u8(), f, rank, id))
                 }),
@@ -206,7 +200,7 @@ pub fn check(reader: &Reader) -> Result<(Totals, Vec<Problem>), Error> {
         let (f, _, _, p) = key;
         let holds = projects
             .get((f, p))?
-            .and_then(|g| codec::decode::<Project>(g.value()).ok())
+            .and_then(|g| codec::decode::<Project>((f, p), g.value()).ok())
             .is_some_and(|project| member_project_key(&project) == Some(key));
         if !holds {
             report(format!(
@@ -250,7 +244,7 @@ pub fn check(reader: &Reader) -> Result<(Totals, Vec<Problem>), Error> {
         totals.index_entries += 1;
         let holds = firms
             .get(f)?
-            .and_then(|g| codec::decode::<Firm>(g.value()).ok())
+            .and_then(|g| codec::decode::<Firm>(f, g.value()).ok())
             .is_some_and(|firm| firm.phone_number_id == Some(number));
         if !holds {
             report(format!("firm_by_number entry {number} points at nothing"));
@@ -261,13 +255,13 @@ pub fn check(reader: &Reader) -> Result<(Totals, Vec<Problem>), Error> {
 
 fn decoded<T: codec::Record>(
     report: &mut impl FnMut(String),
+    key: T::Key,
     bytes: &[u8],
-    kind: &str,
 ) -> Option<T> {
-    match codec::decode(bytes) {
+    match codec::decode(key, bytes) {
         Ok(record) => Some(record),
         Err(err) => {
-            report(format!("a {kind} record does not decode: {err}"));
+            report(err.to_string());
             None
         }
     }

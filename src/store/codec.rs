@@ -1,5 +1,9 @@
 //! Record values on disk: one version byte, then postcard.
 //!
+//! The ids a record's key already holds are not repeated in its value
+//! (they are `serde(skip)` in the domain types); [`decode`] takes the key
+//! and puts them back, so a decoded record is always whole.
+//!
 //! A record type's layout is frozen once released; a change gets a new
 //! version number here and `decode` keeps reading the old one, so old files
 //! stay readable (the fixture under `tests/fixtures/` proves it).
@@ -7,7 +11,7 @@
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::domain::{Firm, Member, Milestone, Project};
+use crate::domain::{Firm, FirmId, Member, MemberId, Milestone, MilestoneId, Project, ProjectId};
 
 use super::Error;
 
@@ -15,23 +19,46 @@ use super::Error;
 pub trait Record: Serialize + DeserializeOwned {
     const VERSION: u8;
     const NAME: &'static str;
+    /// The key of the record's table.
+    type Key;
+    /// Puts back the fields the key holds.
+    fn fill_key(&mut self, key: Self::Key);
 }
 
 impl Record for Firm {
     const VERSION: u8 = 1;
     const NAME: &'static str = "firm";
+    type Key = u128;
+    fn fill_key(&mut self, firm: u128) {
+        self.id = FirmId::from_u128(firm);
+    }
 }
 impl Record for Member {
     const VERSION: u8 = 1;
     const NAME: &'static str = "member";
+    type Key = (u128, u128);
+    fn fill_key(&mut self, (firm, member): (u128, u128)) {
+        self.firm_id = FirmId::from_u128(firm);
+        self.id = MemberId::from_u128(member);
+    }
 }
 impl Record for Project {
     const VERSION: u8 = 1;
     const NAME: &'static str = "project";
+    type Key = (u128, u128);
+    fn fill_key(&mut self, (firm, project): (u128, u128)) {
+        self.firm_id = FirmId::from_u128(firm);
+        self.id = ProjectId::from_u128(project);
+    }
 }
 impl Record for Milestone {
     const VERSION: u8 = 1;
     const NAME: &'static str = "milestone";
+    type Key = (u128, u128, u128);
+    fn fill_key(&mut self, (_firm, project, milestone): (u128, u128, u128)) {
+        self.project_id = ProjectId::from_u128(project);
+        self.id = MilestoneId::from_u128(milestone);
+    }
 }
 
 pub fn encode<T: Record>(record: &T) -> Vec<u8> {
@@ -40,10 +67,15 @@ pub fn encode<T: Record>(record: &T) -> Vec<u8> {
     out
 }
 
-pub fn decode<T: Record>(bytes: &[u8]) -> Result<T, Error> {
+pub fn decode<T: Record>(key: T::Key, bytes: &[u8]) -> Result<T, Error> {
     match bytes.split_first() {
-        Some((&version, rest)) if version == T::VERSION => postcard::from_bytes(rest)
-            .map_err(|err| Error::Corrupt(format!("{} record does not decode: {err}", T::NAME))),
+        Some((&version, rest)) if version == T::VERSION => {
+            let mut record: T = postcard::from_bytes(rest).map_err(|err| {
+                Error::Corrupt(format!("{} record does not decode: {err}", T::NAME))
+            })?;
+            record.fill_key(key);
+            Ok(record)
+        }
         Some((&version, _)) => Err(Error::Corrupt(format!(
             "{} record has unknown version {version} (this build reads {})",
             T::NAME,
@@ -56,7 +88,7 @@ pub fn decode<T: Record>(bytes: &[u8]) -> Result<T, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{Country, FirmId};
+    use crate::domain::Country;
 
     #[test]
     fn records_round_trip_and_unknown_versions_are_refused() {
@@ -68,11 +100,11 @@ mod tests {
         };
         let bytes = encode(&firm);
         assert_eq!(bytes[0], 1);
-        assert_eq!(decode::<Firm>(&bytes).unwrap(), firm);
+        assert_eq!(decode::<Firm>(firm.id.to_u128(), &bytes).unwrap(), firm);
 
         let mut future = bytes.clone();
         future[0] = 9;
-        let err = decode::<Firm>(&future).unwrap_err();
+        let err = decode::<Firm>(firm.id.to_u128(), &future).unwrap_err();
         assert_eq!(
             err.to_string(),
             "database is damaged: firm record has unknown version 9 (this build reads 1)"

@@ -140,6 +140,14 @@ impl Store {
         result
     }
 
+    /// Gives the file's free pages back to the filesystem (after a large
+    /// import, a third of a fresh file can be free space). Needs no other
+    /// transaction open in this process.
+    pub fn compact(&mut self) -> Result<(), Error> {
+        while self.db.compact().map_err(|err| Error::Redb(err.into()))? {}
+        Ok(())
+    }
+
     /// redb's own check of the file: page checksums and allocator state.
     pub fn check_integrity(&mut self) -> Result<bool, Error> {
         Ok(self.db.check_integrity()?)

@@ -90,7 +90,8 @@ impl Reader {
         let table = self.table(MILESTONES)?;
         let mut out = Vec::new();
         for entry in table.range((f, p, 0)..=(f, p, u128::MAX))? {
-            out.push(codec::decode(entry?.1.value())?);
+            let (key, value) = entry?;
+            out.push(codec::decode(key.value(), value.value())?);
         }
         Ok(out)
     }
@@ -125,23 +126,30 @@ impl Reader {
     }
 }
 
-fn get<K: redb::Key + 'static, T: Record>(
+/// A key type whose stored form is itself (ids and tuples of ids).
+pub(super) trait PlainKey:
+    redb::Key + for<'a> redb::Value<SelfType<'a> = Self> + Copy + 'static
+{
+}
+impl<K: redb::Key + for<'a> redb::Value<SelfType<'a> = K> + Copy + 'static> PlainKey for K {}
+
+fn get<K: PlainKey, T: Record<Key = K>>(
     table: &ReadOnlyTable<K, Bytes>,
-    key: impl std::borrow::Borrow<K::SelfType<'static>>,
+    key: K,
 ) -> Result<Option<T>, Error> {
     table
         .get(key)?
-        .map(|guard| codec::decode(guard.value()))
+        .map(|guard| codec::decode(key, guard.value()))
         .transpose()
 }
 
-fn for_each<K: redb::Key + 'static, T: Record, E: From<Error>>(
+fn for_each<K: PlainKey, T: Record<Key = K>, E: From<Error>>(
     table: &ReadOnlyTable<K, Bytes>,
     mut each: impl FnMut(T) -> Result<(), E>,
 ) -> Result<(), E> {
     for entry in table.iter().map_err(Error::from)? {
-        let (_, value) = entry.map_err(Error::from)?;
-        each(codec::decode(value.value())?)?;
+        let (key, value) = entry.map_err(Error::from)?;
+        each(codec::decode(key.value(), value.value())?)?;
     }
     Ok(())
 }

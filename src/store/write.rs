@@ -13,6 +13,7 @@ use crate::resolve::IndexRole;
 
 use super::Error;
 use super::codec;
+use super::read::PlainKey;
 use super::tables::*;
 
 /// The open tables of one write transaction.
@@ -226,13 +227,13 @@ impl<'txn> Writer<'txn> {
     }
 }
 
-fn get<K: redb::Key + 'static, T: codec::Record>(
+fn get<K: PlainKey, T: codec::Record<Key = K>>(
     table: &Table<'_, K, Bytes>,
-    key: impl std::borrow::Borrow<K::SelfType<'static>>,
+    key: K,
 ) -> Result<Option<T>, Error> {
     table
         .get(key)?
-        .map(|guard| codec::decode(guard.value()))
+        .map(|guard| codec::decode(key, guard.value()))
         .transpose()
 }
 
