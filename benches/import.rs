@@ -3,7 +3,7 @@
 //! (with their members and milestones); without `--bench` (as `cargo test
 //! --all-targets` runs it) a 2,000-project smoke run.
 
-#[path = "synth.rs"]
+#[path = "support/synth.rs"]
 mod synth;
 
 use std::time::Instant;
