@@ -10,3 +10,4 @@ pub mod cli;
 pub mod domain;
 pub mod resolve;
 pub mod store;
+pub mod whatsapp;
