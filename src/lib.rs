@@ -8,6 +8,7 @@
 
 pub mod cli;
 pub mod domain;
+pub mod flow;
 pub mod resolve;
 pub mod store;
 pub mod whatsapp;

@@ -114,6 +114,14 @@ fn copy_all(src: &ReadTransaction, dst: &WriteTransaction) -> Result<(), Error> 
     copy(src, dst, MEMBER_FIRM)?;
     copy(src, dst, MILESTONE_OWNER)?;
     copy(src, dst, FIRM_BY_NUMBER)?;
+    copy(src, dst, SEEN)?;
+    copy(src, dst, SEEN_BY_TIME)?;
+    copy(src, dst, OUTBOX)?;
+    copy(src, dst, OUTBOX_DUE)?;
+    copy(src, dst, OUTBOUND_WAMID)?;
+    copy(src, dst, EVENTS)?;
+    copy(src, dst, BSUID_PHONE)?;
+    copy(src, dst, HINTS)?;
     Ok(())
 }
 
@@ -122,7 +130,12 @@ fn copy<K: redb::Key + 'static, V: redb::Value + 'static>(
     dst: &WriteTransaction,
     def: TableDefinition<K, V>,
 ) -> Result<(), Error> {
-    let from = src.open_table(def)?;
+    let from = match src.open_table(def) {
+        Ok(table) => table,
+        // A file written before this table existed.
+        Err(redb::TableError::TableDoesNotExist(_)) => return Ok(()),
+        Err(err) => return Err(err.into()),
+    };
     let mut to = dst.open_table(def)?;
     for entry in redb::ReadableTable::iter(&from)? {
         let (key, value) = entry?;

@@ -250,6 +250,49 @@ pub fn check(reader: &Reader) -> Result<(Totals, Vec<Problem>), Error> {
             report(format!("firm_by_number entry {number} points at nothing"));
         }
     }
+    // The webhook's tables (absent from files no server has opened yet):
+    // the pending queue and the status index point at queued replies, and
+    // every seen wamid is in the pruning index.
+    if let (Some(outbox), Some(due), Some(by_wamid), Some(seen), Some(seen_by_time)) = (
+        reader.table_if_exists(OUTBOX)?,
+        reader.table_if_exists(OUTBOX_DUE)?,
+        reader.table_if_exists(OUTBOUND_WAMID)?,
+        reader.table_if_exists(SEEN)?,
+        reader.table_if_exists(SEEN_BY_TIME)?,
+    ) {
+        for entry in due.iter()? {
+            let (_, seq) = entry?.0.value();
+            totals.index_entries += 1;
+            if outbox.get(seq)?.is_none() {
+                report(format!(
+                    "outbox_due entry for reply {seq} points at nothing"
+                ));
+            }
+        }
+        for entry in by_wamid.iter()? {
+            let (wamid, seq) = entry.map(|(k, v)| (k.value().to_owned(), v.value()))?;
+            totals.index_entries += 1;
+            if outbox.get(seq)?.is_none() {
+                report(format!("outbound_wamid entry {wamid} points at nothing"));
+            }
+        }
+        for entry in seen.iter()? {
+            let (wamid, at) = entry.map(|(k, v)| (k.value().to_owned(), v.value()))?;
+            if seen_by_time.get((at, wamid.as_str()))?.is_none() {
+                report(format!("seen message {wamid} is missing from seen_by_time"));
+            }
+        }
+        for entry in seen_by_time.iter()? {
+            let (at, wamid) = entry.map(|(k, _)| {
+                let (at, wamid) = k.value();
+                (at, wamid.to_owned())
+            })?;
+            totals.index_entries += 1;
+            if seen.get(wamid.as_str())?.map(|g| g.value()) != Some(at) {
+                report(format!("seen_by_time entry {wamid} points at nothing"));
+            }
+        }
+    }
     Ok((totals, problems))
 }
 

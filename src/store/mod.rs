@@ -10,6 +10,7 @@
 mod backup;
 mod check;
 mod codec;
+mod outbox;
 mod read;
 mod tables;
 mod write;
@@ -20,6 +21,7 @@ use redb::{ConcurrencyMode, Database, ReadOnlyDatabase, ReadableDatabase};
 
 pub use backup::{Backup, backup};
 pub use check::{Problem, Totals, check};
+pub use outbox::{Attempt, Event, Outbound, SEEN_KEEP_SECONDS, State};
 pub use read::Reader;
 pub use write::{Put, Writer};
 

@@ -32,6 +32,19 @@ impl Reader {
         Ok(self.txn.open_table(def)?)
     }
 
+    /// A table that files written before it existed do not have yet (a
+    /// writer creates every table when it opens the file).
+    pub(super) fn table_if_exists<K: redb::Key + 'static, V: redb::Value + 'static>(
+        &self,
+        def: TableDefinition<K, V>,
+    ) -> Result<Option<ReadOnlyTable<K, V>>, Error> {
+        match self.txn.open_table(def) {
+            Ok(table) => Ok(Some(table)),
+            Err(redb::TableError::TableDoesNotExist(_)) => Ok(None),
+            Err(err) => Err(err.into()),
+        }
+    }
+
     pub(super) fn txn(&self) -> &ReadTransaction {
         &self.txn
     }
@@ -86,14 +99,7 @@ impl Reader {
 
     /// The milestones of one project, in key order.
     pub fn milestones_of(&self, firm: FirmId, project: ProjectId) -> Result<Vec<Milestone>, Error> {
-        let (f, p) = (firm.to_u128(), project.to_u128());
-        let table = self.table(MILESTONES)?;
-        let mut out = Vec::new();
-        for entry in table.range((f, p, 0)..=(f, p, u128::MAX))? {
-            let (key, value) = entry?;
-            out.push(codec::decode(key.value(), value.value())?);
-        }
-        Ok(out)
+        milestones_in(&self.table(MILESTONES)?, firm, project)
     }
 
     /// Calls `each` for every record of a table in key order (firm first).
@@ -133,8 +139,8 @@ pub(super) trait PlainKey:
 }
 impl<K: redb::Key + for<'a> redb::Value<SelfType<'a> = K> + Copy + 'static> PlainKey for K {}
 
-fn get<K: PlainKey, T: Record<Key = K>>(
-    table: &ReadOnlyTable<K, Bytes>,
+pub(super) fn get<K: PlainKey, T: Record<Key = K>>(
+    table: &impl ReadableTable<K, Bytes>,
     key: K,
 ) -> Result<Option<T>, Error> {
     table
@@ -208,4 +214,62 @@ impl Directory for Reader {
     fn firm_name(&self, firm: FirmId) -> Result<Option<String>, Error> {
         Ok(self.firm(firm)?.map(|f| f.name))
     }
+}
+
+// Reads shared by `Reader` (read transaction) and `Writer` (the writer's
+// own transaction, which sees its uncommitted changes).
+
+pub(super) fn phone_roles_in(
+    table: &impl ReadableTable<(u64, u8, u128, u64, u128), ()>,
+    phone: Phone,
+) -> Result<Vec<RoleEntry>, Error> {
+    let p = phone.to_u64();
+    let mut out = Vec::new();
+    for entry in table.range((p, 0, 0, 0, 0)..=(p, u8::MAX, u128::MAX, u64::MAX, u128::MAX))? {
+        let (_, role, firm, rank, id) = entry?.0.value();
+        let role = IndexRole::from_u8(role)
+            .ok_or_else(|| Error::Corrupt(format!("phone_roles entry has role {role}")))?;
+        out.push(RoleEntry {
+            role,
+            firm: FirmId::from_u128(firm),
+            rank,
+            id,
+        });
+    }
+    Ok(out)
+}
+
+/// A member's projects by `designer_member_id`, newest first: (rank, id).
+pub(super) fn member_projects_in(
+    table: &impl ReadableTable<(u128, u128, u64, u128), ()>,
+    firm: FirmId,
+    member: MemberId,
+    limit: usize,
+) -> Result<Vec<(u64, ProjectId)>, Error> {
+    let (f, m) = (firm.to_u128(), member.to_u128());
+    let mut out = Vec::new();
+    for entry in table
+        .range((f, m, 0, 0)..=(f, m, u64::MAX, u128::MAX))?
+        .take(limit)
+    {
+        let (_, _, rank, project) = entry?.0.value();
+        out.push((rank, ProjectId::from_u128(project)));
+    }
+    Ok(out)
+}
+
+/// A project's milestones in position order.
+pub(super) fn milestones_in(
+    table: &impl ReadableTable<(u128, u128, u128), Bytes>,
+    firm: FirmId,
+    project: ProjectId,
+) -> Result<Vec<Milestone>, Error> {
+    let (f, p) = (firm.to_u128(), project.to_u128());
+    let mut out: Vec<Milestone> = Vec::new();
+    for entry in table.range((f, p, 0)..=(f, p, u128::MAX))? {
+        let (key, value) = entry?;
+        out.push(codec::decode(key.value(), value.value())?);
+    }
+    out.sort_by_key(|m| (m.position, m.id));
+    Ok(out)
 }

@@ -39,3 +39,21 @@ pub const MILESTONE_OWNER: TableDefinition<u128, (u128, u128)> =
     TableDefinition::new("milestone_owner");
 /// phone_number_id → firm_id
 pub const FIRM_BY_NUMBER: TableDefinition<u64, u128> = TableDefinition::new("firm_by_number");
+
+/// wamid → received_at (Unix seconds): every inbound message we processed.
+/// Written in the same transaction as the message's effects (exactly once).
+pub const SEEN: TableDefinition<&str, u64> = TableDefinition::new("seen_messages");
+/// (received_at, wamid) → (): prunes `SEEN` oldest first.
+pub const SEEN_BY_TIME: TableDefinition<(u64, &str), ()> = TableDefinition::new("seen_by_time");
+/// seq → Outbound: every reply we queued, with its delivery state.
+pub const OUTBOX: TableDefinition<u64, Bytes> = TableDefinition::new("outbox");
+/// (due at, Unix ms, seq) → (): the replies still to send, soonest first.
+pub const OUTBOX_DUE: TableDefinition<(u64, u64), ()> = TableDefinition::new("outbox_due");
+/// Graph API wamid of a sent reply → its outbox seq (for status webhooks).
+pub const OUTBOUND_WAMID: TableDefinition<&str, u64> = TableDefinition::new("outbound_wamid");
+/// seq → Event: the audit trail.
+pub const EVENTS: TableDefinition<u64, Bytes> = TableDefinition::new("events");
+/// BSUID → phone, remembered from messages that carried both.
+pub const BSUID_PHONE: TableDefinition<&str, u64> = TableDefinition::new("bsuid_phone");
+/// sender (wa_id or BSUID) → when the registration hint last went to them.
+pub const HINTS: TableDefinition<&str, i64> = TableDefinition::new("hints");

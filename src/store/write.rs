@@ -8,26 +8,37 @@
 
 use redb::{ReadableTable, Table, WriteTransaction};
 
-use crate::domain::{Firm, FirmId, Member, MemberId, Milestone, Phone, Project, ProjectId};
-use crate::resolve::IndexRole;
+use crate::domain::{
+    Firm, FirmId, Member, MemberId, Milestone, MilestoneId, Phone, Project, ProjectId,
+};
+use crate::flow::Data;
+use crate::resolve::{Directory, IndexRole, RoleEntry};
 
 use super::Error;
 use super::codec;
-use super::read::PlainKey;
+use super::read;
 use super::tables::*;
 
 /// The open tables of one write transaction.
 pub struct Writer<'txn> {
-    firms: Table<'txn, u128, Bytes>,
-    members: Table<'txn, (u128, u128), Bytes>,
-    projects: Table<'txn, (u128, u128), Bytes>,
-    milestones: Table<'txn, (u128, u128, u128), Bytes>,
-    phone_roles: Table<'txn, (u64, u8, u128, u64, u128), ()>,
-    member_projects: Table<'txn, (u128, u128, u64, u128), ()>,
-    project_firm: Table<'txn, u128, u128>,
-    member_firm: Table<'txn, u128, u128>,
-    milestone_owner: Table<'txn, u128, (u128, u128)>,
-    firm_by_number: Table<'txn, u64, u128>,
+    pub(super) firms: Table<'txn, u128, Bytes>,
+    pub(super) members: Table<'txn, (u128, u128), Bytes>,
+    pub(super) projects: Table<'txn, (u128, u128), Bytes>,
+    pub(super) milestones: Table<'txn, (u128, u128, u128), Bytes>,
+    pub(super) phone_roles: Table<'txn, (u64, u8, u128, u64, u128), ()>,
+    pub(super) member_projects: Table<'txn, (u128, u128, u64, u128), ()>,
+    pub(super) project_firm: Table<'txn, u128, u128>,
+    pub(super) member_firm: Table<'txn, u128, u128>,
+    pub(super) milestone_owner: Table<'txn, u128, (u128, u128)>,
+    pub(super) firm_by_number: Table<'txn, u64, u128>,
+    pub(super) seen: Table<'txn, &'static str, u64>,
+    pub(super) seen_by_time: Table<'txn, (u64, &'static str), ()>,
+    pub(super) outbox: Table<'txn, u64, Bytes>,
+    pub(super) outbox_due: Table<'txn, (u64, u64), ()>,
+    pub(super) outbound_wamid: Table<'txn, &'static str, u64>,
+    pub(super) events: Table<'txn, u64, Bytes>,
+    pub(super) bsuid_phone: Table<'txn, &'static str, u64>,
+    pub(super) hints: Table<'txn, &'static str, i64>,
 }
 
 /// What a `put_*` did, for import counts.
@@ -51,6 +62,14 @@ impl<'txn> Writer<'txn> {
             member_firm: txn.open_table(MEMBER_FIRM)?,
             milestone_owner: txn.open_table(MILESTONE_OWNER)?,
             firm_by_number: txn.open_table(FIRM_BY_NUMBER)?,
+            seen: txn.open_table(SEEN)?,
+            seen_by_time: txn.open_table(SEEN_BY_TIME)?,
+            outbox: txn.open_table(OUTBOX)?,
+            outbox_due: txn.open_table(OUTBOX_DUE)?,
+            outbound_wamid: txn.open_table(OUTBOUND_WAMID)?,
+            events: txn.open_table(EVENTS)?,
+            bsuid_phone: txn.open_table(BSUID_PHONE)?,
+            hints: txn.open_table(HINTS)?,
         })
     }
 
@@ -111,12 +130,7 @@ impl<'txn> Writer<'txn> {
 
     pub fn put_member(&mut self, member: &Member) -> Result<Put, Error> {
         let (f, m) = (member.firm_id.to_u128(), member.id.to_u128());
-        self.claim(
-            &self.member_firm_owner(member.id)?,
-            member.firm_id,
-            "member",
-            m,
-        )?;
+        self.claim(&self.member_firm(member.id)?, member.firm_id, "member", m)?;
         let old: Option<Member> = get(&self.members, (f, m))?;
         if old.as_ref() == Some(member) {
             return Ok(Put::Unchanged);
@@ -205,10 +219,6 @@ impl<'txn> Writer<'txn> {
         })
     }
 
-    fn member_firm_owner(&self, member: MemberId) -> Result<Option<FirmId>, Error> {
-        self.member_firm(member)
-    }
-
     /// Refuses to let an id that already belongs to one firm move to another.
     fn claim(
         &self,
@@ -227,14 +237,76 @@ impl<'txn> Writer<'txn> {
     }
 }
 
-fn get<K: PlainKey, T: codec::Record<Key = K>>(
-    table: &Table<'_, K, Bytes>,
-    key: K,
-) -> Result<Option<T>, Error> {
-    table
-        .get(key)?
-        .map(|guard| codec::decode(key, guard.value()))
-        .transpose()
+use super::read::get;
+
+impl Directory for Writer<'_> {
+    type Error = Error;
+
+    fn firm_by_number(&self, phone_number_id: u64) -> Result<Option<FirmId>, Error> {
+        Writer::firm_by_number(self, phone_number_id)
+    }
+
+    fn phone_roles(&self, phone: Phone) -> Result<Vec<RoleEntry>, Error> {
+        read::phone_roles_in(&self.phone_roles, phone)
+    }
+
+    fn latest_member_project(
+        &self,
+        firm: FirmId,
+        member: MemberId,
+    ) -> Result<Option<(u64, ProjectId)>, Error> {
+        read::member_projects_in(&self.member_projects, firm, member, 1).map(|v| v.first().copied())
+    }
+
+    fn project_name(&self, firm: FirmId, project: ProjectId) -> Result<Option<String>, Error> {
+        Ok(self.project(firm, project)?.map(|p| p.name))
+    }
+
+    fn firm_name(&self, firm: FirmId) -> Result<Option<String>, Error> {
+        Ok(self.firm(firm)?.map(|f| f.name))
+    }
+}
+
+impl Data for Writer<'_> {
+    fn project(&self, firm: FirmId, project: ProjectId) -> Result<Option<Project>, Error> {
+        Writer::project(self, firm, project)
+    }
+
+    fn project_firm(&self, project: ProjectId) -> Result<Option<FirmId>, Error> {
+        Writer::project_firm(self, project)
+    }
+
+    fn member(&self, firm: FirmId, member: MemberId) -> Result<Option<Member>, Error> {
+        Writer::member(self, firm, member)
+    }
+
+    fn milestone_owner(
+        &self,
+        milestone: MilestoneId,
+    ) -> Result<Option<(FirmId, ProjectId)>, Error> {
+        Ok(self.milestone_owner.get(milestone.to_u128())?.map(|g| {
+            let (firm, project) = g.value();
+            (FirmId::from_u128(firm), ProjectId::from_u128(project))
+        }))
+    }
+
+    fn milestones_of(&self, firm: FirmId, project: ProjectId) -> Result<Vec<Milestone>, Error> {
+        read::milestones_in(&self.milestones, firm, project)
+    }
+
+    fn member_projects(
+        &self,
+        firm: FirmId,
+        member: MemberId,
+        limit: usize,
+    ) -> Result<Vec<ProjectId>, Error> {
+        let found = read::member_projects_in(&self.member_projects, firm, member, limit)?;
+        Ok(found.into_iter().map(|(_, project)| project).collect())
+    }
+
+    fn last_hint(&self, sender: &str) -> Result<Option<i64>, Error> {
+        Ok(self.hints.get(sender)?.map(|g| g.value()))
+    }
 }
 
 pub(super) type RoleKey = (u64, u8, u128, u64, u128);

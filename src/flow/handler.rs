@@ -1,0 +1,743 @@
+//! One message in, replies and effects out. Roles are derived from the
+//! (sender, resource) pair on every tap, never from the button id.
+
+use crate::domain::{
+    FirmId, MilestoneId, MilestoneStatus, Phone, Project, ProjectId, ProjectStatus,
+};
+use crate::resolve::{IndexRole, MatchRole, Outcome, resolve};
+use crate::whatsapp::outbound::{Body, Choice};
+
+use super::{Action, Data, List};
+
+/// The registration hint goes to one sender at most once per hour.
+pub const HINT_EVERY_SECONDS: i64 = 3600;
+/// How many projects a picker lists at most (in pages of 9).
+const MAX_PROJECTS: usize = 100;
+
+pub struct Context<'a> {
+    /// The sender's canonical phone, when known (directly or via a BSUID).
+    pub sender: Option<Phone>,
+    /// The sender as received (wa_id or BSUID): the registration-hint key.
+    pub sender_key: &'a str,
+    /// The business number the message arrived on.
+    pub phone_number_id: Option<u64>,
+    pub now: i64,
+    /// The allowed project statuses.
+    pub statuses: &'a [String],
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Input<'a> {
+    Text(&'a str),
+    Button(&'a str),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum To {
+    /// Whoever sent the message, at the address it came from.
+    Sender,
+    /// Someone else (the other party of a project), by phone.
+    Phone(Phone),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    pub to: To,
+    /// The firm the reply is about: a notification goes out from its number.
+    pub firm: Option<FirmId>,
+    pub body: Body,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Effect {
+    Milestone {
+        firm: FirmId,
+        project: ProjectId,
+        milestone: MilestoneId,
+        status: MilestoneStatus,
+    },
+    ProjectStatus {
+        firm: FirmId,
+        project: ProjectId,
+        status: ProjectStatus,
+    },
+    /// The registration hint was sent to this sender now.
+    Hinted { sender: String, at: i64 },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Output {
+    /// The resolved kind of sender (for logs and metrics).
+    pub kind: &'static str,
+    pub firm: Option<FirmId>,
+    /// What happened, in a word or two (for logs).
+    pub outcome: &'static str,
+    pub replies: Vec<Reply>,
+    pub effects: Vec<Effect>,
+}
+
+impl Output {
+    fn new(kind: &'static str, firm: Option<FirmId>) -> Self {
+        Self {
+            kind,
+            firm,
+            outcome: "answered",
+            replies: Vec::new(),
+            effects: Vec::new(),
+        }
+    }
+
+    fn say(mut self, body: Body) -> Self {
+        self.replies.push(Reply {
+            to: To::Sender,
+            firm: self.firm,
+            body,
+        });
+        self
+    }
+
+    fn outcome(mut self, outcome: &'static str) -> Self {
+        self.outcome = outcome;
+        self
+    }
+}
+
+pub const REFUSED: &str = "Sorry, that isn't available to you.";
+pub const GONE: &str = "That item is no longer available.";
+pub const HINT: &str = "Hello! We don't recognise this number yet. Ask your designer or studio \
+                        to add it, then message us again.";
+pub const ONLY_DESIGNER: &str = "Only the designer can update project status";
+
+pub fn handle<D: Data>(data: &D, cx: &Context, input: Input) -> Result<Output, D::Error> {
+    match input {
+        Input::Button(id) => match Action::parse(id) {
+            Ok(action) => tap(data, cx, action),
+            // A typed or stale id we never made: refuse without detail.
+            Err(_) => Ok(Output::new("tap", None)
+                .say(Body::text(REFUSED))
+                .outcome("bad button id")),
+        },
+        Input::Text(text) => text_message(data, cx, text),
+    }
+}
+
+/// The sender's roles on one project, derived fresh.
+#[derive(Debug, Clone, Copy, Default)]
+struct Roles {
+    designer: bool,
+    client: bool,
+}
+
+fn roles<D: Data>(data: &D, sender: Option<Phone>, project: &Project) -> Result<Roles, D::Error> {
+    let Some(phone) = sender else {
+        return Ok(Roles::default());
+    };
+    let member = data
+        .phone_roles(phone)?
+        .iter()
+        .any(|e| e.role == IndexRole::Member && e.firm == project.firm_id);
+    Ok(Roles {
+        designer: member || project.designer_phone == Some(phone),
+        client: project.client_phone == Some(phone),
+    })
+}
+
+/// Finds a project by id alone: the firm first (`project_firm`), then the
+/// record under that firm.
+fn find_project<D: Data>(data: &D, id: ProjectId) -> Result<Option<Project>, D::Error> {
+    match data.project_firm(id)? {
+        Some(firm) => data.project(firm, id),
+        None => Ok(None),
+    }
+}
+
+fn tap<D: Data>(data: &D, cx: &Context, action: Action) -> Result<Output, D::Error> {
+    match action {
+        Action::Select(id) => {
+            let Some(project) = find_project(data, id)? else {
+                return Ok(Output::new("tap", None)
+                    .say(Body::text(GONE))
+                    .outcome("stale"));
+            };
+            let roles = roles(data, cx.sender, &project)?;
+            let out = Output::new(kind_of(roles), Some(project.firm_id));
+            if !roles.designer && !roles.client {
+                return Ok(out.say(Body::text(REFUSED)).outcome("refused"));
+            }
+            Ok(out.say(summary(data, &project, roles)?))
+        }
+        Action::ListAwaiting(id) => awaiting_list(data, cx, id, 0),
+        Action::More {
+            list: List::Awaiting(id),
+            offset,
+        } => awaiting_list(data, cx, id, offset),
+        Action::More {
+            list: List::Pending(id),
+            offset,
+        } => pending_list(data, cx, id, offset),
+        Action::More {
+            list: List::Projects,
+            offset,
+        } => {
+            let Some(phone) = cx.sender else {
+                return Ok(Output::new("unknown", None)
+                    .say(Body::text(REFUSED))
+                    .outcome("refused"));
+            };
+            let projects = my_projects(data, phone, scope(data, cx)?)?;
+            Ok(Output::new("tap", None).say(project_picker(
+                data,
+                "Your projects:",
+                &projects,
+                offset,
+            )?))
+        }
+        Action::Approve(id) => approve(data, cx, id),
+        Action::Ready(id) => ready(data, cx, id),
+    }
+}
+
+fn kind_of(roles: Roles) -> &'static str {
+    match (roles.designer, roles.client) {
+        (true, _) => "designer",
+        (false, true) => "client",
+        _ => "refused",
+    }
+}
+
+fn awaiting_list<D: Data>(
+    data: &D,
+    cx: &Context,
+    id: ProjectId,
+    offset: usize,
+) -> Result<Output, D::Error> {
+    let Some(project) = find_project(data, id)? else {
+        return Ok(Output::new("tap", None)
+            .say(Body::text(GONE))
+            .outcome("stale"));
+    };
+    let roles = roles(data, cx.sender, &project)?;
+    let out = Output::new(kind_of(roles), Some(project.firm_id));
+    if !roles.client {
+        return Ok(out.say(Body::text(REFUSED)).outcome("refused"));
+    }
+    let choices: Vec<Choice> = data
+        .milestones_of(project.firm_id, project.id)?
+        .into_iter()
+        .filter(|m| m.status == MilestoneStatus::AwaitingApproval)
+        .map(|m| Choice::new(Action::Approve(m.id).to_string(), m.title))
+        .collect();
+    if choices.is_empty() {
+        let text = format!(
+            "{}: no milestones are waiting for your approval.",
+            project.name
+        );
+        return Ok(out.say(Body::text(&text)));
+    }
+    let text = format!("{}: tap a milestone to approve it.", project.name);
+    Ok(out.say(Body::choices(&text, &choices, offset, |o| {
+        Action::More {
+            list: List::Awaiting(project.id),
+            offset: o,
+        }
+        .to_string()
+    })))
+}
+
+fn pending_list<D: Data>(
+    data: &D,
+    cx: &Context,
+    id: ProjectId,
+    offset: usize,
+) -> Result<Output, D::Error> {
+    let Some(project) = find_project(data, id)? else {
+        return Ok(Output::new("tap", None)
+            .say(Body::text(GONE))
+            .outcome("stale"));
+    };
+    let roles = roles(data, cx.sender, &project)?;
+    let out = Output::new(kind_of(roles), Some(project.firm_id));
+    if !roles.designer {
+        return Ok(out.say(Body::text(REFUSED)).outcome("refused"));
+    }
+    Ok(out.say(pending_choices(data, &project, offset)?))
+}
+
+fn pending_choices<D: Data>(data: &D, project: &Project, offset: usize) -> Result<Body, D::Error> {
+    let choices: Vec<Choice> = data
+        .milestones_of(project.firm_id, project.id)?
+        .into_iter()
+        .filter(|m| m.status == MilestoneStatus::Pending)
+        .map(|m| Choice::new(Action::Ready(m.id).to_string(), m.title))
+        .collect();
+    if choices.is_empty() {
+        let text = format!("{}: no pending milestones to mark ready.", project.name);
+        return Ok(Body::text(&text));
+    }
+    let text = format!(
+        "{}: tap a milestone to send it to the client for approval.",
+        project.name
+    );
+    Ok(Body::choices(&text, &choices, offset, |o| {
+        Action::More {
+            list: List::Pending(project.id),
+            offset: o,
+        }
+        .to_string()
+    }))
+}
+
+/// A milestone and its project, found firm first.
+fn find_milestone<D: Data>(
+    data: &D,
+    id: MilestoneId,
+) -> Result<Option<(Project, crate::domain::Milestone)>, D::Error> {
+    let Some((firm, project_id)) = data.milestone_owner(id)? else {
+        return Ok(None);
+    };
+    let Some(project) = data.project(firm, project_id)? else {
+        return Ok(None);
+    };
+    let milestone = data
+        .milestones_of(firm, project_id)?
+        .into_iter()
+        .find(|m| m.id == id);
+    Ok(milestone.map(|m| (project, m)))
+}
+
+fn approve<D: Data>(data: &D, cx: &Context, id: MilestoneId) -> Result<Output, D::Error> {
+    let Some((project, milestone)) = find_milestone(data, id)? else {
+        return Ok(Output::new("tap", None)
+            .say(Body::text(GONE))
+            .outcome("stale"));
+    };
+    let roles = roles(data, cx.sender, &project)?;
+    let out = Output::new(kind_of(roles), Some(project.firm_id));
+    if !roles.client {
+        return Ok(out.say(Body::text(REFUSED)).outcome("refused"));
+    }
+    let title = &milestone.title;
+    match milestone.status {
+        MilestoneStatus::Approved => Ok(out
+            .say(Body::text(&format!("\"{title}\" is already approved.")))
+            .outcome("already approved")),
+        MilestoneStatus::Pending => Ok(out
+            .say(Body::text(&format!(
+                "\"{title}\" is not ready for approval yet."
+            )))
+            .outcome("not ready")),
+        MilestoneStatus::AwaitingApproval => {
+            let mut out = out
+                .say(Body::text(&format!(
+                    "Approved \"{title}\" on {}. Thank you!",
+                    project.name
+                )))
+                .outcome("approved");
+            out.effects.push(Effect::Milestone {
+                firm: project.firm_id,
+                project: project.id,
+                milestone: milestone.id,
+                status: MilestoneStatus::Approved,
+            });
+            let client = if project.client_name.is_empty() {
+                "The client"
+            } else {
+                &project.client_name
+            };
+            for phone in designer_phones(data, &project)? {
+                out.replies.push(Reply {
+                    to: To::Phone(phone),
+                    firm: Some(project.firm_id),
+                    body: Body::text(&format!(
+                        "{client} approved \"{title}\" on {}.",
+                        project.name
+                    )),
+                });
+            }
+            Ok(out)
+        }
+    }
+}
+
+fn ready<D: Data>(data: &D, cx: &Context, id: MilestoneId) -> Result<Output, D::Error> {
+    let Some((project, milestone)) = find_milestone(data, id)? else {
+        return Ok(Output::new("tap", None)
+            .say(Body::text(GONE))
+            .outcome("stale"));
+    };
+    let roles = roles(data, cx.sender, &project)?;
+    let out = Output::new(kind_of(roles), Some(project.firm_id));
+    if !roles.designer {
+        return Ok(out.say(Body::text(REFUSED)).outcome("refused"));
+    }
+    let title = &milestone.title;
+    match milestone.status {
+        MilestoneStatus::Approved => Ok(out
+            .say(Body::text(&format!("\"{title}\" is already approved.")))
+            .outcome("already approved")),
+        MilestoneStatus::AwaitingApproval => Ok(out
+            .say(Body::text(&format!(
+                "\"{title}\" is already waiting for the client's approval."
+            )))
+            .outcome("already ready")),
+        MilestoneStatus::Pending => {
+            let Some(client) = project.client_phone else {
+                return Ok(out
+                    .say(Body::text(&format!(
+                        "{} has no client phone, so \"{title}\" cannot be sent for approval.",
+                        project.name
+                    )))
+                    .outcome("no client"));
+            };
+            let mut out = out
+                .say(Body::text(&format!(
+                    "Sent \"{title}\" on {} to the client for approval.",
+                    project.name
+                )))
+                .outcome("ready");
+            out.effects.push(Effect::Milestone {
+                firm: project.firm_id,
+                project: project.id,
+                milestone: milestone.id,
+                status: MilestoneStatus::AwaitingApproval,
+            });
+            let prompt = format!("{}: \"{title}\" is ready for your approval.", project.name);
+            out.replies.push(Reply {
+                to: To::Phone(client),
+                firm: Some(project.firm_id),
+                body: Body::choices(
+                    &prompt,
+                    &[Choice::new(
+                        Action::Approve(milestone.id).to_string(),
+                        "Approve",
+                    )],
+                    0,
+                    |_| String::new(),
+                ),
+            });
+            Ok(out)
+        }
+    }
+}
+
+/// Who hears about a client's approval: the assigned member's WhatsApp
+/// phone, and the legacy designer phone if it differs.
+fn designer_phones<D: Data>(data: &D, project: &Project) -> Result<Vec<Phone>, D::Error> {
+    let mut phones = Vec::new();
+    if let Some(member) = project.designer_member_id
+        && let Some(phone) = data
+            .member(project.firm_id, member)?
+            .and_then(|m| m.whatsapp_phone)
+    {
+        phones.push(phone);
+    }
+    if let Some(phone) = project.designer_phone
+        && !phones.contains(&phone)
+    {
+        phones.push(phone);
+    }
+    Ok(phones)
+}
+
+/// The project, its progress, and the actions of the sender's roles.
+fn summary<D: Data>(data: &D, project: &Project, roles: Roles) -> Result<Body, D::Error> {
+    let milestones = data.milestones_of(project.firm_id, project.id)?;
+    let count = |s| milestones.iter().filter(|m| m.status == s).count();
+    let (approved, awaiting, pending) = (
+        count(MilestoneStatus::Approved),
+        count(MilestoneStatus::AwaitingApproval),
+        count(MilestoneStatus::Pending),
+    );
+    let mut text = format!("{} — {}", project.name, project.status);
+    if milestones.is_empty() {
+        text.push_str("\nNo milestones yet.");
+    } else {
+        text.push_str(&format!(
+            "\nMilestones: {approved} approved, {awaiting} awaiting approval, {pending} pending of {}.",
+            milestones.len()
+        ));
+        for m in &milestones {
+            let mark = match m.status {
+                MilestoneStatus::Approved => "✓",
+                MilestoneStatus::AwaitingApproval => "…",
+                MilestoneStatus::Pending => "·",
+            };
+            text.push_str(&format!("\n{mark} {}", m.title));
+        }
+    }
+    let mut actions = Vec::new();
+    if roles.client && awaiting > 0 {
+        actions.push(Choice::new(
+            Action::ListAwaiting(project.id).to_string(),
+            "Approve milestones",
+        ));
+    }
+    if roles.designer && pending > 0 {
+        actions.push(Choice::new(
+            Action::More {
+                list: List::Pending(project.id),
+                offset: 0,
+            }
+            .to_string(),
+            "Mark ready",
+        ));
+    }
+    Ok(Body::choices(&text, &actions, 0, |_| String::new()))
+}
+
+/// The firm a business number scopes the sender to, if any.
+fn scope<D: Data>(data: &D, cx: &Context) -> Result<Option<FirmId>, D::Error> {
+    match cx.phone_number_id {
+        Some(number) => data.firm_by_number(number),
+        None => Ok(None),
+    }
+}
+
+/// Every project the phone is designer or client of (scoped to a firm if
+/// given), newest first per role, at most [`MAX_PROJECTS`].
+fn my_projects<D: Data>(
+    data: &D,
+    phone: Phone,
+    scope: Option<FirmId>,
+) -> Result<Vec<(FirmId, ProjectId)>, D::Error> {
+    let mut out: Vec<(FirmId, ProjectId)> = Vec::new();
+    let mut push = |firm, project| {
+        if !out.contains(&(firm, project)) && out.len() < MAX_PROJECTS {
+            out.push((firm, project));
+        }
+    };
+    for entry in data.phone_roles(phone)? {
+        if scope.is_some_and(|firm| firm != entry.firm) {
+            continue;
+        }
+        match entry.role {
+            IndexRole::Member => {
+                let member = crate::domain::MemberId::from_u128(entry.id);
+                for project in data.member_projects(entry.firm, member, MAX_PROJECTS)? {
+                    push(entry.firm, project);
+                }
+            }
+            IndexRole::LegacyDesigner | IndexRole::Client => {
+                push(entry.firm, ProjectId::from_u128(entry.id));
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn project_picker<D: Data>(
+    data: &D,
+    text: &str,
+    projects: &[(FirmId, ProjectId)],
+    offset: usize,
+) -> Result<Body, D::Error> {
+    if projects.is_empty() {
+        return Ok(Body::text("You have no projects yet."));
+    }
+    let mut choices = Vec::with_capacity(projects.len());
+    for &(firm, project) in projects {
+        let name = data.project_name(firm, project)?.unwrap_or_default();
+        let firm_name = data.firm_name(firm)?.unwrap_or_default();
+        choices.push(Choice::new(Action::Select(project).to_string(), name).describe(firm_name));
+    }
+    Ok(Body::choices(text, &choices, offset, |o| {
+        Action::More {
+            list: List::Projects,
+            offset: o,
+        }
+        .to_string()
+    }))
+}
+
+/// A free-text command, case-insensitive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Command<'a> {
+    Help,
+    Status(&'a str),
+    Projects,
+    Milestones,
+    Ready,
+    Other,
+}
+
+impl<'a> Command<'a> {
+    fn parse(text: &'a str) -> Self {
+        let text = text.trim();
+        let (word, rest) = text.split_once(char::is_whitespace).unwrap_or((text, ""));
+        match word.to_lowercase().as_str() {
+            "help" | "/help" => Self::Help,
+            "/status" => Self::Status(rest.trim()),
+            "/projects" => Self::Projects,
+            "/milestones" => Self::Milestones,
+            "/ready" => Self::Ready,
+            _ => Self::Other,
+        }
+    }
+
+    fn is_designer_only(&self) -> bool {
+        matches!(
+            self,
+            Self::Status(_) | Self::Projects | Self::Milestones | Self::Ready
+        )
+    }
+}
+
+fn text_message<D: Data>(data: &D, cx: &Context, text: &str) -> Result<Output, D::Error> {
+    let Some(phone) = cx.sender else {
+        return registration_hint(data, cx);
+    };
+    let resolution = resolve(data, phone, cx.phone_number_id)?;
+    let command = Command::parse(text);
+    match resolution.outcome {
+        Outcome::Unknown => registration_hint(data, cx),
+        Outcome::Designer { firm, project } => {
+            designer_text(data, cx, phone, firm, Some(project), command)
+        }
+        Outcome::DesignerNoProject { firm } => designer_text(data, cx, phone, firm, None, command),
+        Outcome::Client { firm, project } => {
+            let out = Output::new("client", Some(firm));
+            if command.is_designer_only() {
+                return Ok(out.say(Body::text(ONLY_DESIGNER)).outcome("refused"));
+            }
+            let Some(project) = data.project(firm, project)? else {
+                return Ok(out.say(Body::text(GONE)).outcome("stale"));
+            };
+            let roles = Roles {
+                designer: false,
+                client: true,
+            };
+            let mut out = out.say(summary(data, &project, roles)?);
+            if command == Command::Help {
+                out = out.say(Body::text(CLIENT_HELP));
+            }
+            Ok(out)
+        }
+        Outcome::Ambiguous { matches } => {
+            let designer = matches.iter().any(|m| m.role == MatchRole::Designer);
+            let kind = if designer { "designer" } else { "client" };
+            let out = Output::new(kind, None);
+            if command.is_designer_only() && !designer {
+                return Ok(out.say(Body::text(ONLY_DESIGNER)).outcome("refused"));
+            }
+            let projects = my_projects(data, phone, scope(data, cx)?)?;
+            Ok(out.say(project_picker(
+                data,
+                "You have projects with more than one studio. Which one?",
+                &projects,
+                0,
+            )?))
+        }
+    }
+}
+
+const CLIENT_HELP: &str = "Tap the buttons to see your project and approve milestones. \
+                           Send any message to see your project again.";
+
+fn designer_help(statuses: &[String]) -> String {
+    format!(
+        "Commands:\n/projects – your projects\n/status <Status> – set your current project's \
+         status ({})\n/milestones – your current project's milestones\n/ready – send a milestone \
+         to the client for approval\nhelp – this message",
+        statuses.join(", ")
+    )
+}
+
+fn designer_text<D: Data>(
+    data: &D,
+    cx: &Context,
+    phone: Phone,
+    firm: FirmId,
+    current: Option<ProjectId>,
+    command: Command,
+) -> Result<Output, D::Error> {
+    let out = Output::new("designer", Some(firm));
+    let current = match current {
+        Some(id) => data.project(firm, id)?,
+        None => None,
+    };
+    let designer = Roles {
+        designer: true,
+        client: false,
+    };
+    let mut out = match (command, &current) {
+        (Command::Help, _) => out.say(Body::text(&designer_help(cx.statuses))),
+        (Command::Projects, _) => {
+            let projects = my_projects(data, phone, Some(firm))?;
+            out.say(project_picker(data, "Your projects:", &projects, 0)?)
+        }
+        (Command::Status(_) | Command::Milestones | Command::Ready, None) => out
+            .say(Body::text("You have no projects yet."))
+            .outcome("no project"),
+        (Command::Status(wanted), Some(project)) => {
+            match ProjectStatus::parse(wanted, cx.statuses) {
+                Err(_) => out
+                    .say(Body::text(&format!(
+                        "Unknown status \"{wanted}\". Use one of: {}.",
+                        cx.statuses.join(", ")
+                    )))
+                    .outcome("bad status"),
+                Ok(status) if status == project.status => out.say(Body::text(&format!(
+                    "{} is already {status}.",
+                    project.name
+                ))),
+                Ok(status) => {
+                    let mut out = out
+                        .say(Body::text(&format!("{} is now {status}.", project.name)))
+                        .outcome("status changed");
+                    if let Some(client) = project.client_phone {
+                        out.replies.push(Reply {
+                            to: To::Phone(client),
+                            firm: Some(firm),
+                            body: Body::text(&format!(
+                                "Your project {} is now {status}.",
+                                project.name
+                            )),
+                        });
+                    }
+                    out.effects.push(Effect::ProjectStatus {
+                        firm,
+                        project: project.id,
+                        status,
+                    });
+                    out
+                }
+            }
+        }
+        (Command::Milestones, Some(project)) => out.say(summary(data, project, designer)?),
+        (Command::Ready, Some(project)) => out.say(pending_choices(data, project, 0)?),
+        (Command::Other, Some(project)) => out.say(summary(data, project, designer)?),
+        (Command::Other, None) => out.say(Body::text(&designer_help(cx.statuses))),
+    };
+    // A designer who is also a client elsewhere gets those projects offered.
+    let client_projects: Vec<(FirmId, ProjectId)> = data
+        .phone_roles(phone)?
+        .into_iter()
+        .filter(|e| e.role == IndexRole::Client && e.firm != firm)
+        .map(|e| (e.firm, ProjectId::from_u128(e.id)))
+        .collect();
+    if !client_projects.is_empty() && matches!(command, Command::Other | Command::Help) {
+        out = out.say(project_picker(
+            data,
+            "You are also a client on:",
+            &client_projects,
+            0,
+        )?);
+    }
+    Ok(out)
+}
+
+fn registration_hint<D: Data>(data: &D, cx: &Context) -> Result<Output, D::Error> {
+    let out = Output::new("unknown", None);
+    let recent = data
+        .last_hint(cx.sender_key)?
+        .is_some_and(|at| cx.now - at < HINT_EVERY_SECONDS);
+    if recent {
+        return Ok(out.outcome("hint already sent"));
+    }
+    let mut out = out.say(Body::text(HINT)).outcome("registration hint");
+    out.effects.push(Effect::Hinted {
+        sender: cx.sender_key.to_owned(),
+        at: cx.now,
+    });
+    Ok(out)
+}

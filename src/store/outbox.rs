@@ -1,0 +1,315 @@
+//! The outbox, seen messages, BSUID links, hints and the audit trail: the
+//! records the webhook writes beside the firm data.
+//!
+//! A reply is queued in the same transaction as the inbound message that
+//! caused it and stays in `OUTBOX_DUE` until the Graph API accepts it or it
+//! fails for good; its delivery state then only moves forward (a late
+//! `sent` never overwrites `read`).
+
+use redb::ReadableTable;
+use serde::{Deserialize, Serialize};
+
+use crate::domain::{FirmId, Phone};
+use crate::whatsapp::inbound::DeliveryState;
+use crate::whatsapp::outbound::{Body, Recipient};
+
+use super::codec::{self, Record};
+use super::tables::*;
+use super::{Error, Reader, Writer};
+
+/// Where a queued reply stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum State {
+    Pending,
+    Sent,
+    Delivered,
+    Read,
+    /// Refused for good (the Graph API error code, if any), or out of tries.
+    Failed,
+}
+
+impl State {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Pending => "pending",
+            State::Sent => "sent",
+            State::Delivered => "delivered",
+            State::Read => "read",
+            State::Failed => "failed",
+        }
+    }
+
+    fn from_delivery(state: DeliveryState) -> Self {
+        match state {
+            DeliveryState::Sent => State::Sent,
+            DeliveryState::Delivered => State::Delivered,
+            DeliveryState::Read => State::Read,
+            DeliveryState::Failed => State::Failed,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Outbound {
+    #[serde(skip)]
+    pub seq: u64,
+    /// The business number it goes out from.
+    pub phone_number_id: String,
+    pub to: Recipient,
+    pub body: Body,
+    /// The inbound wamid that caused it.
+    pub in_reply_to: String,
+    pub created_at: i64,
+    pub attempts: u32,
+    pub state: State,
+    /// The Graph API's id for it once accepted.
+    pub wamid: Option<String>,
+    pub last_error: Option<String>,
+}
+
+impl Record for Outbound {
+    const VERSION: u8 = 1;
+    const NAME: &'static str = "outbound message";
+    type Key = u64;
+    fn fill_key(&mut self, seq: u64) {
+        self.seq = seq;
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Event {
+    #[serde(skip)]
+    pub seq: u64,
+    pub at: i64,
+    pub firm: Option<FirmId>,
+    /// Who caused it: the sender as received.
+    pub actor: String,
+    pub wamid: String,
+    pub what: String,
+}
+
+impl Record for Event {
+    const VERSION: u8 = 1;
+    const NAME: &'static str = "event";
+    type Key = u64;
+    fn fill_key(&mut self, seq: u64) {
+        self.seq = seq;
+    }
+}
+
+/// What became of one send attempt, as the sender reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Attempt {
+    Sent { wamid: String },
+    RetryAt { at_ms: u64, error: String },
+    Failed { error: String },
+}
+
+/// Seen wamids are kept at least this long (Meta retries for 7 days).
+pub const SEEN_KEEP_SECONDS: u64 = 8 * 24 * 3600;
+
+impl Writer<'_> {
+    pub fn is_seen(&self, wamid: &str) -> Result<bool, Error> {
+        Ok(self.seen.get(wamid)?.is_some())
+    }
+
+    pub fn mark_seen(&mut self, wamid: &str, at: u64) -> Result<(), Error> {
+        if self.seen.insert(wamid, at)?.is_none() {
+            self.seen_by_time.insert((at, wamid), ())?;
+        }
+        Ok(())
+    }
+
+    /// Forgets seen wamids older than the keep period, at most `limit` of
+    /// them; returns how many went.
+    pub fn prune_seen(&mut self, now: u64, limit: usize) -> Result<usize, Error> {
+        let cutoff = now.saturating_sub(SEEN_KEEP_SECONDS);
+        let mut old: Vec<(u64, String)> = Vec::new();
+        for entry in self.seen_by_time.range((0, "")..(cutoff, ""))?.take(limit) {
+            let (key, ()) = (entry?.0, ());
+            let (at, wamid) = key.value();
+            old.push((at, wamid.to_owned()));
+        }
+        for (at, wamid) in &old {
+            self.seen_by_time.remove((*at, wamid.as_str()))?;
+            self.seen.remove(wamid.as_str())?;
+        }
+        Ok(old.len())
+    }
+
+    pub fn link_bsuid(&mut self, bsuid: &str, phone: Phone) -> Result<(), Error> {
+        let current = self.bsuid_phone.get(bsuid)?.map(|g| g.value());
+        if current != Some(phone.to_u64()) {
+            self.bsuid_phone.insert(bsuid, phone.to_u64())?;
+        }
+        Ok(())
+    }
+
+    pub fn bsuid_phone(&self, bsuid: &str) -> Result<Option<Phone>, Error> {
+        Ok(self
+            .bsuid_phone
+            .get(bsuid)?
+            .map(|g| Phone::from_u64(g.value())))
+    }
+
+    pub fn record_hint(&mut self, sender: &str, at: i64) -> Result<(), Error> {
+        self.hints.insert(sender, at)?;
+        Ok(())
+    }
+
+    /// Queues a reply, due now; returns its seq.
+    pub fn enqueue(&mut self, outbound: &Outbound, now_ms: u64) -> Result<u64, Error> {
+        let seq = next_seq(&self.outbox)?;
+        self.outbox
+            .insert(seq, codec::encode(outbound).as_slice())?;
+        self.outbox_due.insert((now_ms, seq), ())?;
+        Ok(seq)
+    }
+
+    pub fn record_event(&mut self, event: &Event) -> Result<u64, Error> {
+        let seq = next_seq(&self.events)?;
+        self.events.insert(seq, codec::encode(event).as_slice())?;
+        Ok(seq)
+    }
+
+    /// Applies one send attempt's result to the reply that was due at `due_ms`.
+    pub fn settle(&mut self, seq: u64, due_ms: u64, attempt: &Attempt) -> Result<(), Error> {
+        let Some(mut outbound) = self.outbound(seq)? else {
+            return Ok(());
+        };
+        self.outbox_due.remove((due_ms, seq))?;
+        outbound.attempts += 1;
+        match attempt {
+            Attempt::Sent { wamid } => {
+                outbound.state = outbound.state.max(State::Sent);
+                outbound.wamid = Some(wamid.clone());
+                outbound.last_error = None;
+                self.outbound_wamid.insert(wamid.as_str(), seq)?;
+            }
+            Attempt::RetryAt { at_ms, error } => {
+                outbound.last_error = Some(error.clone());
+                self.outbox_due.insert((*at_ms, seq), ())?;
+            }
+            Attempt::Failed { error } => {
+                outbound.state = State::Failed;
+                outbound.last_error = Some(error.clone());
+            }
+        }
+        self.outbox
+            .insert(seq, codec::encode(&outbound).as_slice())?;
+        Ok(())
+    }
+
+    /// A status webhook: moves the reply's state forward only. Returns
+    /// whether the wamid was one of ours.
+    pub fn delivery_status(
+        &mut self,
+        wamid: &str,
+        state: DeliveryState,
+        error_code: Option<i64>,
+    ) -> Result<bool, Error> {
+        let Some(seq) = self.outbound_wamid.get(wamid)?.map(|g| g.value()) else {
+            return Ok(false);
+        };
+        let Some(mut outbound) = self.outbound(seq)? else {
+            return Ok(false);
+        };
+        let next = State::from_delivery(state);
+        if next > outbound.state {
+            outbound.state = next;
+            if let Some(code) = error_code {
+                outbound.last_error = Some(format!("delivery failed: error {code}"));
+            }
+            self.outbox
+                .insert(seq, codec::encode(&outbound).as_slice())?;
+        }
+        Ok(true)
+    }
+
+    fn outbound(&self, seq: u64) -> Result<Option<Outbound>, Error> {
+        self.outbox
+            .get(seq)?
+            .map(|g| codec::decode(seq, g.value()))
+            .transpose()
+    }
+}
+
+fn next_seq(table: &impl ReadableTable<u64, Bytes>) -> Result<u64, Error> {
+    Ok(table.last()?.map_or(1, |(k, _)| k.value() + 1))
+}
+
+impl Reader {
+    /// Replies due at or before `now_ms`, soonest first: (due_ms, reply).
+    pub fn due(&self, now_ms: u64, limit: usize) -> Result<Vec<(u64, Outbound)>, Error> {
+        let due = self.table(OUTBOX_DUE)?;
+        let outbox = self.table(OUTBOX)?;
+        let mut out = Vec::new();
+        for entry in due.range((0, 0)..=(now_ms, u64::MAX))?.take(limit) {
+            let (at, seq) = entry?.0.value();
+            if let Some(g) = outbox.get(seq)? {
+                out.push((at, codec::decode(seq, g.value())?));
+            }
+        }
+        Ok(out)
+    }
+
+    /// When the next reply falls due, if any (Unix ms).
+    pub fn next_due(&self) -> Result<Option<u64>, Error> {
+        Ok(self.table(OUTBOX_DUE)?.first()?.map(|(k, _)| k.value().0))
+    }
+
+    /// How many replies wait to be sent.
+    pub fn outbox_depth(&self) -> Result<u64, Error> {
+        Ok(redb::ReadableTableMetadata::len(&self.table(OUTBOX_DUE)?)?)
+    }
+
+    /// Replies after `after` (a seq), for `to` if given, oldest first.
+    pub fn outbox_after(
+        &self,
+        after: u64,
+        to: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<Outbound>, Error> {
+        let outbox = self.table(OUTBOX)?;
+        let mut out = Vec::new();
+        for entry in outbox.range(after.saturating_add(1)..)? {
+            let (seq, value) = entry?;
+            let outbound: Outbound = codec::decode(seq.value(), value.value())?;
+            if to.is_none_or(|to| outbound.to.as_str() == to) {
+                out.push(outbound);
+                if out.len() >= limit {
+                    break;
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    pub fn outbound(&self, seq: u64) -> Result<Option<Outbound>, Error> {
+        self.table(OUTBOX)?
+            .get(seq)?
+            .map(|g| codec::decode(seq, g.value()))
+            .transpose()
+    }
+
+    pub fn bsuid_phone(&self, bsuid: &str) -> Result<Option<Phone>, Error> {
+        Ok(self
+            .table(BSUID_PHONE)?
+            .get(bsuid)?
+            .map(|g| Phone::from_u64(g.value())))
+    }
+
+    pub fn is_seen(&self, wamid: &str) -> Result<bool, Error> {
+        Ok(self.table(SEEN)?.get(wamid)?.is_some())
+    }
+
+    /// The audit trail, oldest first.
+    pub fn events(&self) -> Result<Vec<Event>, Error> {
+        let mut out = Vec::new();
+        for entry in self.table(EVENTS)?.iter()? {
+            let (seq, value) = entry?;
+            out.push(codec::decode(seq.value(), value.value())?);
+        }
+        Ok(out)
+    }
+}
