@@ -6,9 +6,14 @@
 //! implements that trait; `cli` has one file per subcommand. See
 //! ARCHITECTURE.md for the invariants.
 
+pub mod app;
 pub mod cli;
 pub mod domain;
 pub mod flow;
+pub mod http;
+pub mod ingest;
+pub mod metrics;
 pub mod resolve;
+pub mod sender;
 pub mod store;
 pub mod whatsapp;

@@ -9,7 +9,10 @@ pub mod backup;
 pub mod check;
 pub mod export;
 pub mod import;
+mod logging;
 pub mod resolve;
+pub mod serve;
+pub mod simulate;
 
 use std::path::PathBuf;
 
@@ -53,6 +56,10 @@ pub enum Command {
     Backup(backup::Args),
     /// Verify the file and every index; exit 1 listing any problem
     Check(check::Args),
+    /// Run the webhook server
+    Serve(serve::Args),
+    /// Send a signed test message to a running server and print the answer
+    Simulate(simulate::Args),
 }
 
 /// Runs the parsed command and returns the process exit code.
@@ -64,5 +71,7 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Resolve(args) => resolve::run(args).map(|()| 0),
         Command::Backup(args) => backup::run(args).map(|()| 0),
         Command::Check(args) => check::run(args),
+        Command::Serve(args) => serve::run(args).map(|()| 0),
+        Command::Simulate(args) => simulate::run(args).map(|()| 0),
     }
 }

@@ -49,6 +49,10 @@ impl Reader {
         &self.txn
     }
 
+    pub fn has_firms(&self) -> Result<bool, Error> {
+        Ok(!redb::ReadableTableMetadata::is_empty(&self.table(FIRMS)?)?)
+    }
+
     pub fn firm(&self, firm: FirmId) -> Result<Option<Firm>, Error> {
         get(&self.table(FIRMS)?, firm.to_u128())
     }

@@ -85,6 +85,16 @@ impl<'txn> Writer<'txn> {
         get(&self.projects, (firm.to_u128(), project.to_u128()))
     }
 
+    pub fn milestone(
+        &self,
+        firm: FirmId,
+        project: ProjectId,
+        milestone: MilestoneId,
+    ) -> Result<Option<Milestone>, Error> {
+        let key = (firm.to_u128(), project.to_u128(), milestone.to_u128());
+        get(&self.milestones, key)
+    }
+
     pub fn project_firm(&self, project: ProjectId) -> Result<Option<FirmId>, Error> {
         let found = self.project_firm.get(project.to_u128())?;
         Ok(found.map(|g| FirmId::from_u128(g.value())))

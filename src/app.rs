@@ -1,0 +1,115 @@
+//! The assembled server: the store, the writer thread, the outbox sender
+//! and the HTTP server, started and stopped in the right order.
+//!
+//! `cli/serve.rs` fills [`Options`] from flags and the environment; tests
+//! build them directly and pass their own listener and shutdown future.
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+
+use crate::cli::import::{Mode, Options as ImportOptions, import_dir};
+use crate::http::{self, State};
+use crate::ingest::{self, Config};
+use crate::metrics::Metrics;
+use crate::sender::{Sender, Transport};
+use crate::store::Store;
+use crate::whatsapp::signature::Secret;
+
+pub struct Options {
+    pub db: PathBuf,
+    pub app_secret: Secret,
+    pub verify_token: Secret,
+    pub transport: Transport,
+    /// Enables `GET /dev/messages`.
+    pub dev: bool,
+    /// Imported into the database first if it has no firms (`--dev`).
+    pub seed_dir: Option<PathBuf>,
+    pub statuses: Vec<String>,
+    pub cache_bytes: usize,
+    pub max_batch: usize,
+    pub pace_per_second: u32,
+}
+
+/// Runs the server on `listener` until `shutdown` resolves, then drains:
+/// requests in flight finish and commit, the sender stops, the writer
+/// empties its queue.
+pub async fn run(
+    listener: TcpListener,
+    options: Options,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let store = Arc::new(
+        Store::open(&options.db, options.cache_bytes)
+            .with_context(|| format!("opening {}", options.db.display()))?,
+    );
+    if let Some(dir) = &options.seed_dir {
+        seed(&store, dir, &options.statuses)?;
+    }
+    let metrics = Arc::new(Metrics::default());
+    let (wake, woken) = std::sync::mpsc::sync_channel(1);
+    let (ingest, writer) = ingest::spawn(
+        store.clone(),
+        Config {
+            statuses: options.statuses.clone(),
+            max_batch: options.max_batch,
+        },
+        metrics.clone(),
+        wake,
+    );
+    let stop = Arc::new(AtomicBool::new(false));
+    let sender = Sender {
+        store: store.clone(),
+        ingest: ingest.clone(),
+        metrics: metrics.clone(),
+        transport: options.transport,
+        pace_per_second: options.pace_per_second,
+        wake: woken,
+        stop: stop.clone(),
+    };
+    let sender = std::thread::Builder::new()
+        .name("firmhook-sender".into())
+        .spawn(move || sender.run())
+        .context("starting the sender thread")?;
+
+    let state = Arc::new(State {
+        app_secret: options.app_secret,
+        verify_token: options.verify_token,
+        ingest,
+        store: store.clone(),
+        metrics,
+        dev: options.dev,
+    });
+    tracing::info!(addr = %listener.local_addr()?, dev = options.dev, "listening");
+    let served = http::serve(listener, state, shutdown).await;
+    tracing::info!("shutting down: stopping the sender, draining the writer");
+    stop.store(true, Relaxed);
+    tokio::task::spawn_blocking(move || {
+        let _ = sender.join();
+        let _ = writer.join();
+    })
+    .await
+    .context("joining the worker threads")?;
+    served.context("serving")?;
+    Ok(())
+}
+
+/// Loads `dir` into an empty database (dev mode's demo data).
+fn seed(store: &Store, dir: &std::path::Path, statuses: &[String]) -> anyhow::Result<()> {
+    if store.read()?.has_firms()? {
+        return Ok(());
+    }
+    let options = ImportOptions {
+        mode: Mode::Apply,
+        statuses,
+        progress: false,
+    };
+    let report = import_dir(store, dir, &options)
+        .map_err(|err| anyhow::anyhow!("loading {}: {err}", dir.display()))?;
+    tracing::info!(rows = report.rows(), dir = %dir.display(), "loaded demo data into the empty database");
+    Ok(())
+}

@@ -1,0 +1,150 @@
+//! `firmhook serve`: the webhook server.
+//!
+//! Configuration comes from DESIGN section 7's environment variables, with
+//! flags winning. Without `--dev`, the app secret, verify token and access
+//! token must be set, or it exits 2 naming each one missing. `--dev` binds
+//! loopback only, uses `dev-secret` / `dev-verify` unless set, loads
+//! `data/demo/` into an empty database, and keeps replies instead of
+//! sending them (`GET /dev/messages`). Only this command builds a tokio
+//! runtime.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+
+use crate::app::{self, Options};
+use crate::cli::DbArg;
+use crate::cli::import::project_statuses;
+use crate::ingest::DEFAULT_MAX_BATCH;
+use crate::sender::{DEFAULT_PACE, Transport};
+use crate::whatsapp::signature::Secret;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    pub db: DbArg,
+    /// Address to listen on
+    #[arg(long, env = "FIRMHOOK_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// Local development: loopback only, dev secrets, demo data, replies kept not sent
+    #[arg(long)]
+    pub dev: bool,
+}
+
+/// The secrets and endpoints, read from the environment.
+struct Env {
+    app_secret: Option<String>,
+    verify_token: Option<String>,
+    access_token: Option<String>,
+    graph_url: String,
+}
+
+impl Env {
+    fn read() -> Self {
+        let var = |name| std::env::var(name).ok().filter(|v: &String| !v.is_empty());
+        Self {
+            app_secret: var("WHATSAPP_APP_SECRET"),
+            verify_token: var("WHATSAPP_VERIFY_TOKEN"),
+            access_token: var("WHATSAPP_ACCESS_TOKEN"),
+            graph_url: var("WHATSAPP_GRAPH_URL")
+                .unwrap_or_else(|| "https://graph.facebook.com/v25.0".to_owned()),
+        }
+    }
+}
+
+/// redb's page cache, in MiB (`FIRMHOOK_CACHE_MB`).
+fn cache_bytes() -> anyhow::Result<usize> {
+    match std::env::var("FIRMHOOK_CACHE_MB") {
+        Ok(mb) => Ok(mb
+            .parse::<usize>()
+            .with_context(|| format!("FIRMHOOK_CACHE_MB {mb:?} is not a number of MiB"))?
+            << 20),
+        Err(_) => Ok(crate::store::DEFAULT_CACHE_BYTES),
+    }
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    crate::cli::logging::init();
+    let env = Env::read();
+    let options = if args.dev {
+        if !args.listen.ip().is_loopback() {
+            bail!("--dev listens on loopback only; {} is not", args.listen);
+        }
+        Options {
+            db: args.db.path,
+            app_secret: Secret::new(env.app_secret.unwrap_or_else(|| "dev-secret".into())),
+            verify_token: Secret::new(env.verify_token.unwrap_or_else(|| "dev-verify".into())),
+            transport: Transport::Dev,
+            dev: true,
+            seed_dir: Some(PathBuf::from("data/demo")),
+            statuses: project_statuses(),
+            cache_bytes: cache_bytes()?,
+            max_batch: DEFAULT_MAX_BATCH,
+            pace_per_second: DEFAULT_PACE,
+        }
+    } else {
+        let missing: Vec<&str> = [
+            ("WHATSAPP_APP_SECRET", env.app_secret.is_none()),
+            ("WHATSAPP_VERIFY_TOKEN", env.verify_token.is_none()),
+            ("WHATSAPP_ACCESS_TOKEN", env.access_token.is_none()),
+        ]
+        .into_iter()
+        .filter_map(|(name, absent)| absent.then_some(name))
+        .collect();
+        if !missing.is_empty() {
+            bail!(
+                "serve needs {} set (or use --dev to try it locally)",
+                missing.join(", ")
+            );
+        }
+        Options {
+            db: args.db.path,
+            app_secret: Secret::new(env.app_secret.unwrap_or_default()),
+            verify_token: Secret::new(env.verify_token.unwrap_or_default()),
+            transport: Transport::Graph {
+                base: env.graph_url,
+                token: Secret::new(env.access_token.unwrap_or_default()),
+            },
+            dev: false,
+            seed_dir: None,
+            statuses: project_statuses(),
+            cache_bytes: cache_bytes()?,
+            max_batch: DEFAULT_MAX_BATCH,
+            pace_per_second: DEFAULT_PACE,
+        }
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
+    runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind(args.listen)
+            .await
+            .with_context(|| format!("listening on {}", args.listen))?;
+        app::run(listener, options, shutdown_signal()).await
+    })
+}
+
+/// Resolves on ctrl-c or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+}

@@ -1,0 +1,193 @@
+//! `firmhook simulate`: one realistic, signed webhook to a running server,
+//! then the bot's answers as `serve --dev` kept them (`GET /dev/messages`),
+//! with every button and list row shown with its id, ready to paste into
+//! `--button`. Walks a newcomer through every flow from a terminal.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use serde_json::{Value, json};
+
+use crate::whatsapp::signature::{self, Secret};
+
+#[derive(Debug, clap::Args)]
+#[command(group(clap::ArgGroup::new("content").required(true).args(["text", "button"])))]
+pub struct Args {
+    /// The sender: a phone (wa_id or +international) or a BSUID like US.1349…
+    #[arg(long)]
+    pub from: String,
+    /// Send a text message
+    #[arg(long)]
+    pub text: Option<String>,
+    /// Tap a button or list row with this id (as printed after a reply)
+    #[arg(long)]
+    pub button: Option<String>,
+    /// The server
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    pub url: String,
+    /// The app secret to sign with
+    #[arg(
+        long,
+        env = "WHATSAPP_APP_SECRET",
+        default_value = "dev-secret",
+        hide_env_values = true
+    )]
+    pub secret: String,
+    /// The business number the message arrives on (default: one no firm owns)
+    #[arg(long, default_value = "100000000000000")]
+    pub phone_number_id: String,
+}
+
+/// How long to wait for the bot's answer.
+const WAIT: Duration = Duration::from_secs(5);
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let base = args.url.trim_end_matches('/').to_owned();
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_global(Some(Duration::from_secs(10)))
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let (wa_id, bsuid) = sender(&args.from)?;
+    let before = last_seq(&agent, &base)?;
+
+    let body = payload(&args, wa_id.as_deref(), bsuid.as_deref()).to_string();
+    let header = signature::sign(&Secret::new(args.secret.clone()), body.as_bytes());
+    let mut response = agent
+        .post(&format!("{base}/webhook"))
+        .header("Content-Type", "application/json")
+        .header(signature::HEADER, &header)
+        .send(body)
+        .with_context(|| {
+            format!("posting to {base}/webhook (is `firmhook serve --dev` running?)")
+        })?;
+    let status = response.status().as_u16();
+    if status != 200 {
+        let text = response.body_mut().read_to_string().unwrap_or_default();
+        bail!("the server answered {status}: {}", text.trim());
+    }
+    let me = wa_id.clone().or(bsuid.clone()).unwrap_or_default();
+    println!(
+        "→ {}",
+        args.text
+            .as_deref()
+            .or(args.button.as_deref())
+            .unwrap_or("")
+    );
+
+    let started = Instant::now();
+    let mut replies = Vec::new();
+    while started.elapsed() < WAIT {
+        replies = messages_after(&agent, &base, before)?;
+        if !replies.is_empty() {
+            // Give a notification to the other party a moment to follow.
+            std::thread::sleep(Duration::from_millis(300));
+            replies = messages_after(&agent, &base, before)?;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    if replies.is_empty() {
+        println!("(no answer)");
+    }
+    for reply in &replies {
+        let to = reply["to"].as_str().unwrap_or("");
+        let text = reply["text"].as_str().unwrap_or("");
+        if to == me {
+            println!("← {}", text.replace('\n', "\n  "));
+        } else {
+            println!("⇢ to {to}: {}", text.replace('\n', "\n  "));
+        }
+    }
+    Ok(())
+}
+
+/// A BSUID (has a dot) or a phone, as wa_id digits.
+fn sender(from: &str) -> anyhow::Result<(Option<String>, Option<String>)> {
+    if from.contains('.') {
+        return Ok((None, Some(from.trim().to_owned())));
+    }
+    let digits: String = from.chars().filter(char::is_ascii_digit).collect();
+    if digits.len() < 7 {
+        bail!("--from {from:?} is neither a phone number nor a BSUID");
+    }
+    Ok((Some(digits), None))
+}
+
+fn payload(args: &Args, wa_id: Option<&str>, bsuid: Option<&str>) -> Value {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let mut message = json!({
+        "id": format!("wamid.sim.{}", uuid::Uuid::new_v4().simple()),
+        "timestamp": now.to_string(),
+    });
+    let mut contact = json!({"profile": {"name": "Simulator"}});
+    if let Some(wa_id) = wa_id {
+        message["from"] = json!(wa_id);
+        contact["wa_id"] = json!(wa_id);
+    }
+    if let Some(bsuid) = bsuid {
+        message["from_user_id"] = json!(bsuid);
+        contact["user_id"] = json!(bsuid);
+    }
+    match (&args.text, &args.button) {
+        (Some(text), _) => {
+            message["type"] = json!("text");
+            message["text"] = json!({"body": text});
+        }
+        (None, Some(id)) => {
+            message["type"] = json!("interactive");
+            message["interactive"] =
+                json!({"type": "button_reply", "button_reply": {"id": id, "title": "(simulated)"}});
+        }
+        (None, None) => unreachable!("clap requires --text or --button"),
+    }
+    json!({
+        "object": "whatsapp_business_account",
+        "entry": [{
+            "id": "0",
+            "changes": [{
+                "field": "messages",
+                "value": {
+                    "messaging_product": "whatsapp",
+                    "metadata": {"display_phone_number": "15550000000", "phone_number_id": args.phone_number_id},
+                    "contacts": [contact],
+                    "messages": [message],
+                }
+            }]
+        }]
+    })
+}
+
+fn messages_after(agent: &ureq::Agent, base: &str, after: u64) -> anyhow::Result<Vec<Value>> {
+    let url = format!("{base}/dev/messages?after={after}");
+    let mut response = agent
+        .get(&url)
+        .call()
+        .with_context(|| format!("reading {url}"))?;
+    if response.status().as_u16() != 200 {
+        bail!(
+            "{url} answered {} (is the server running with --dev?)",
+            response.status()
+        );
+    }
+    let text = response.body_mut().read_to_string()?;
+    let list: Value = serde_json::from_str(&text).context("reading /dev/messages")?;
+    Ok(list.as_array().cloned().unwrap_or_default())
+}
+
+/// The newest kept reply's seq, so only answers to this message are shown.
+fn last_seq(agent: &ureq::Agent, base: &str) -> anyhow::Result<u64> {
+    let mut last = 0;
+    loop {
+        let page = messages_after(agent, base, last)?;
+        match page.last().and_then(|m| m["seq"].as_u64()) {
+            Some(seq) => last = seq,
+            None => return Ok(last),
+        }
+        if page.len() < 200 {
+            return Ok(last);
+        }
+    }
+}

@@ -1,0 +1,295 @@
+//! The HTTP server: `serve(listener, state, shutdown)` and one `match` on
+//! (method, path). hyper lives here and nowhere else.
+//!
+//! `POST /webhook` checks the signature over the raw bytes before anything
+//! else; a body over 3 MiB is 413 without being read. The response waits
+//! for the writer's commit: 200 only once the delivery is durable, 500 if
+//! the commit failed (Meta redelivers). Headers must arrive within
+//! [`HEADER_TIMEOUT`]; at most [`MAX_CONNECTIONS`] are open at once.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderValue};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+
+use crate::ingest::Ingest;
+use crate::metrics::Metrics;
+use crate::store::Store;
+use crate::whatsapp::inbound;
+use crate::whatsapp::signature::{self, Secret};
+
+pub const BODY_LIMIT: usize = 3 * 1024 * 1024;
+pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+pub const MAX_CONNECTIONS: usize = 1024;
+/// How long shutdown waits for requests in flight.
+const DRAIN: Duration = Duration::from_secs(30);
+
+pub struct State {
+    pub app_secret: Secret,
+    pub verify_token: Secret,
+    pub ingest: Ingest,
+    pub store: Arc<Store>,
+    pub metrics: Arc<Metrics>,
+    /// `serve --dev`: enables `GET /dev/messages`.
+    pub dev: bool,
+}
+
+type Body = Full<Bytes>;
+
+/// Serves until `shutdown` resolves, then stops accepting, lets requests
+/// in flight finish (up to 30 s) and returns.
+pub async fn serve(
+    listener: TcpListener,
+    state: Arc<State>,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
+    let graceful = GracefulShutdown::new();
+    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (stream, _) = match accepted {
+                    Ok(pair) => pair,
+                    Err(err) => {
+                        // Out of file descriptors and the like: back off, keep serving.
+                        tracing::warn!(error = %err, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let Ok(slot) = slots.clone().try_acquire_owned() else {
+                    drop(stream); // over the connection limit
+                    continue;
+                };
+                let _ = stream.set_nodelay(true);
+                let state = state.clone();
+                let connection = http1::Builder::new()
+                    .timer(TokioTimer::new())
+                    .header_read_timeout(HEADER_TIMEOUT)
+                    .serve_connection(
+                        TokioIo::new(stream),
+                        service_fn(move |request| route(request, state.clone())),
+                    );
+                let watched = graceful.watch(connection);
+                tokio::spawn(async move {
+                    let _ = watched.await;
+                    drop(slot);
+                });
+            }
+            () = &mut shutdown => break,
+        }
+    }
+    drop(listener);
+    tokio::select! {
+        () = graceful.shutdown() => {}
+        () = tokio::time::sleep(DRAIN) => tracing::warn!("shutdown: requests still in flight after 30 s"),
+    }
+    Ok(())
+}
+
+async fn route(
+    request: Request<Incoming>,
+    state: Arc<State>,
+) -> Result<Response<Body>, Infallible> {
+    let response = match (request.method(), request.uri().path()) {
+        (&Method::GET, "/webhook") => handshake(&request, &state),
+        (&Method::POST, "/webhook") => webhook(request, &state).await,
+        (&Method::GET, "/healthz") => text(StatusCode::OK, "ok\n"),
+        (&Method::GET, "/metrics") => metrics(&state),
+        (&Method::GET, "/dev/messages") if state.dev => dev_messages(&request, &state),
+        (_, "/webhook" | "/healthz" | "/metrics") => {
+            text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n")
+        }
+        _ => text(StatusCode::NOT_FOUND, "not found\n"),
+    };
+    Ok(response)
+}
+
+fn text(status: StatusCode, body: &str) -> Response<Body> {
+    let mut response = Response::new(Full::new(Bytes::from(body.to_owned())));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    response
+}
+
+fn json(value: &serde_json::Value) -> Response<Body> {
+    let mut response = Response::new(Full::new(Bytes::from(value.to_string())));
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+}
+
+/// `GET /webhook?hub.mode=subscribe&hub.verify_token=…&hub.challenge=…`
+fn handshake(request: &Request<Incoming>, state: &State) -> Response<Body> {
+    let query = query(request);
+    let get = |key: &str| {
+        query
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    };
+    let token_ok = get("hub.verify_token").is_some_and(|t| t == state.verify_token.expose());
+    match (get("hub.mode"), get("hub.challenge")) {
+        (Some("subscribe"), Some(challenge)) if token_ok => text(StatusCode::OK, challenge),
+        _ => text(StatusCode::FORBIDDEN, "forbidden\n"),
+    }
+}
+
+async fn webhook(request: Request<Incoming>, state: &State) -> Response<Body> {
+    let declared = request
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > BODY_LIMIT as u64) {
+        return text(StatusCode::PAYLOAD_TOO_LARGE, "body over 3 MiB\n");
+    }
+    let header = request
+        .headers()
+        .get(signature::HEADER)
+        .map(|v| v.as_bytes().to_vec());
+    let body = match Limited::new(request.into_body(), BODY_LIMIT)
+        .collect()
+        .await
+    {
+        Ok(collected) => collected.to_bytes(),
+        Err(err) if err.is::<http_body_util::LengthLimitError>() => {
+            return text(StatusCode::PAYLOAD_TOO_LARGE, "body over 3 MiB\n");
+        }
+        Err(_) => return text(StatusCode::BAD_REQUEST, "unreadable body\n"),
+    };
+    if let Err(err) = signature::verify(&state.app_secret, header.as_deref(), &body) {
+        state.metrics.signature_failures.fetch_add(1, Relaxed);
+        return text(StatusCode::UNAUTHORIZED, &format!("{err}\n"));
+    }
+    let delivery = match inbound::parse(&body) {
+        Ok(delivery) => delivery,
+        Err(err) => return text(StatusCode::BAD_REQUEST, &format!("{err}\n")),
+    };
+    match state.ingest.deliver(delivery).await {
+        Ok(()) => text(StatusCode::OK, "ok\n"),
+        Err(_) => text(StatusCode::INTERNAL_SERVER_ERROR, ""),
+    }
+}
+
+fn metrics(state: &State) -> Response<Body> {
+    let depth = state
+        .store
+        .read()
+        .and_then(|r| r.outbox_depth())
+        .unwrap_or(0);
+    let mut response = text(StatusCode::OK, &state.metrics.render(depth));
+    response.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    response
+}
+
+/// `GET /dev/messages?to=<wa_id>&after=<seq>`: the replies kept in dev mode.
+fn dev_messages(request: &Request<Incoming>, state: &State) -> Response<Body> {
+    let query = query(request);
+    let get = |key: &str| {
+        query
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    };
+    let after = get("after").and_then(|v| v.parse().ok()).unwrap_or(0);
+    let found = state
+        .store
+        .read()
+        .and_then(|r| r.outbox_after(after, get("to"), 200));
+    match found {
+        Ok(messages) => {
+            let list: Vec<serde_json::Value> = messages
+                .iter()
+                .map(|m| {
+                    serde_json::json!({
+                        "seq": m.seq,
+                        "to": m.to.as_str(),
+                        "from": m.phone_number_id,
+                        "state": m.state.as_str(),
+                        "text": m.body.render(),
+                        "message": m.body.to_json(&m.to),
+                    })
+                })
+                .collect();
+            json(&serde_json::Value::Array(list))
+        }
+        Err(err) => {
+            tracing::error!(error = %err, "reading the outbox failed");
+            text(StatusCode::INTERNAL_SERVER_ERROR, "")
+        }
+    }
+}
+
+/// The query string as decoded (key, value) pairs.
+fn query(request: &Request<Incoming>) -> Vec<(String, String)> {
+    request
+        .uri()
+        .query()
+        .unwrap_or("")
+        .split('&')
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            (percent_decode(k), percent_decode(v))
+        })
+        .collect()
+}
+
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => {
+                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok();
+                match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
+                    Some(byte) => {
+                        out.push(byte);
+                        i += 2;
+                    }
+                    None => out.push(b'%'),
+                }
+            }
+            byte => out.push(byte),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::percent_decode;
+
+    #[test]
+    fn query_values_are_percent_decoded() {
+        assert_eq!(percent_decode("a%20b+c%2Fd"), "a b c/d");
+        assert_eq!(percent_decode("100%"), "100%");
+        assert_eq!(percent_decode("%zz%4"), "%zz%4");
+        assert_eq!(percent_decode("caf%C3%A9"), "café");
+    }
+}

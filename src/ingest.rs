@@ -1,0 +1,396 @@
+//! The writer thread: the one place the webhook writes, with group commit.
+//!
+//! HTTP handlers and the outbox sender hand it [`Job`]s. It takes whatever
+//! is queued (up to `max_batch`) into one write transaction: for each
+//! inbound message, skip it if its wamid was seen, resolve the sender, run
+//! the flow, apply the effects, queue the replies, record the wamid and an
+//! audit event; for each status, move the reply's delivery state forward;
+//! for each send result, settle the reply. Then one commit (one fsync) and
+//! every waiting request is answered: 200 only after the commit.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use tokio::sync::{mpsc, oneshot};
+
+use crate::domain::{FirmId, Phone};
+use crate::flow::{self, Context, Effect, Input, To};
+use crate::metrics::Metrics;
+use crate::store::{self, Attempt, Event, Outbound, State, Store, Writer};
+use crate::whatsapp::inbound::{Content, Delivery, Message};
+use crate::whatsapp::outbound::Recipient;
+
+/// How many jobs one commit takes at most.
+pub const DEFAULT_MAX_BATCH: usize = 512;
+/// Jobs that may wait for the writer before senders wait too.
+const QUEUE: usize = 8192;
+/// Seen wamids pruned per commit at most, so pruning never stalls a batch.
+const PRUNE_PER_COMMIT: usize = 256;
+
+pub struct Config {
+    pub statuses: Vec<String>,
+    /// 1 turns group commit off (one transaction per job), for comparison.
+    pub max_batch: usize,
+}
+
+/// The delivery was not committed: answer 500 so Meta redelivers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("not committed")]
+pub struct NotCommitted;
+
+pub enum Job {
+    /// A verified webhook POST; answered once committed.
+    Deliver {
+        delivery: Delivery,
+        done: oneshot::Sender<Result<(), NotCommitted>>,
+    },
+    /// Results of send attempts: (seq, due_ms, attempt).
+    Settle {
+        results: Vec<(u64, u64, Attempt)>,
+        done: oneshot::Sender<Result<(), NotCommitted>>,
+    },
+}
+
+/// The handle HTTP handlers and the sender submit jobs through.
+#[derive(Clone)]
+pub struct Ingest {
+    jobs: mpsc::Sender<Job>,
+}
+
+impl Ingest {
+    /// Submits a delivery and waits until it is committed (`Ok`) or the
+    /// commit failed (`Err`: answer 500 so Meta redelivers).
+    pub async fn deliver(&self, delivery: Delivery) -> Result<(), NotCommitted> {
+        let (done, wait) = oneshot::channel();
+        self.jobs
+            .send(Job::Deliver { delivery, done })
+            .await
+            .map_err(|_| NotCommitted)?;
+        wait.await.map_err(|_| NotCommitted)?
+    }
+
+    /// The sender's blocking counterpart of `deliver`.
+    pub fn settle_blocking(&self, results: Vec<(u64, u64, Attempt)>) -> Result<(), NotCommitted> {
+        let (done, wait) = oneshot::channel();
+        self.jobs
+            .blocking_send(Job::Settle { results, done })
+            .map_err(|_| NotCommitted)?;
+        wait.blocking_recv().map_err(|_| NotCommitted)?
+    }
+}
+
+/// Starts the writer thread. It ends when every [`Ingest`] handle is gone
+/// and the queue is drained.
+pub fn spawn(
+    store: Arc<Store>,
+    config: Config,
+    metrics: Arc<Metrics>,
+    wake_sender: std::sync::mpsc::SyncSender<()>,
+) -> (Ingest, std::thread::JoinHandle<()>) {
+    let (jobs, queue) = mpsc::channel(QUEUE);
+    let thread = std::thread::Builder::new()
+        .name("firmhook-writer".into())
+        .spawn(move || run(&store, &config, &metrics, queue, &wake_sender))
+        .expect("spawning the writer thread");
+    (Ingest { jobs }, thread)
+}
+
+fn run(
+    store: &Store,
+    config: &Config,
+    metrics: &Metrics,
+    mut queue: mpsc::Receiver<Job>,
+    wake_sender: &std::sync::mpsc::SyncSender<()>,
+) {
+    let max_batch = config.max_batch.max(1);
+    while let Some(first) = queue.blocking_recv() {
+        let mut jobs = vec![first];
+        while jobs.len() < max_batch {
+            match queue.try_recv() {
+                Ok(job) => jobs.push(job),
+                Err(_) => break,
+            }
+        }
+        let started = Instant::now();
+        let mut logs = Vec::new();
+        let result = store.write(|w| {
+            let mut queued = 0;
+            for job in &jobs {
+                match job {
+                    Job::Deliver { delivery, .. } => {
+                        queued += apply_delivery(w, delivery, config, metrics, &mut logs)?;
+                    }
+                    Job::Settle { results, .. } => {
+                        for (seq, due_ms, attempt) in results {
+                            w.settle(*seq, *due_ms, attempt)?;
+                        }
+                    }
+                }
+            }
+            w.prune_seen(now_seconds() as u64, PRUNE_PER_COMMIT)?;
+            Ok::<_, store::Error>(queued)
+        });
+        let took = started.elapsed();
+        metrics.commit(jobs.len(), took);
+        let ok = match result {
+            Ok(queued) => {
+                if queued > 0 {
+                    let _ = wake_sender.try_send(());
+                }
+                for log in &logs {
+                    log.emit(took);
+                }
+                true
+            }
+            Err(err) => {
+                metrics.commit_failures.fetch_add(1, Relaxed);
+                tracing::error!(error = %err, jobs = jobs.len(), "commit failed; answering 500");
+                false
+            }
+        };
+        for job in jobs {
+            let (done, delivered) = match job {
+                Job::Deliver { done, .. } => (done, true),
+                Job::Settle { done, .. } => (done, false),
+            };
+            if ok && delivered {
+                metrics.deliveries.fetch_add(1, Relaxed);
+            }
+            let _ = done.send(if ok { Ok(()) } else { Err(NotCommitted) });
+        }
+    }
+}
+
+/// One line per inbound message, written after the commit.
+struct MessageLog {
+    wamid: String,
+    kind: &'static str,
+    firm: Option<FirmId>,
+    outcome: &'static str,
+    text: Option<String>,
+}
+
+impl MessageLog {
+    fn emit(&self, latency: Duration) {
+        let firm = self.firm.map(|f| f.to_string()).unwrap_or_default();
+        tracing::info!(
+            wamid = %self.wamid,
+            kind = self.kind,
+            firm = %firm,
+            outcome = self.outcome,
+            latency_us = latency.as_micros() as u64,
+            "message"
+        );
+        if let Some(text) = &self.text {
+            tracing::debug!(wamid = %self.wamid, body = %text, "message body");
+        }
+    }
+}
+
+fn now_seconds() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// Applies one delivery; returns how many replies it queued.
+fn apply_delivery(
+    w: &mut Writer,
+    delivery: &Delivery,
+    config: &Config,
+    metrics: &Metrics,
+    logs: &mut Vec<MessageLog>,
+) -> Result<usize, store::Error> {
+    let mut queued = 0;
+    for message in &delivery.messages {
+        queued += apply_message(w, message, config, metrics, logs)?;
+    }
+    for status in &delivery.statuses {
+        metrics.statuses.fetch_add(1, Relaxed);
+        w.delivery_status(&status.wamid, status.state, status.error_code)?;
+    }
+    Ok(queued)
+}
+
+fn apply_message(
+    w: &mut Writer,
+    message: &Message,
+    config: &Config,
+    metrics: &Metrics,
+    logs: &mut Vec<MessageLog>,
+) -> Result<usize, store::Error> {
+    let now = now_seconds();
+    if w.is_seen(&message.wamid)? {
+        metrics.duplicates.fetch_add(1, Relaxed);
+        return Ok(0);
+    }
+    w.mark_seen(&message.wamid, now as u64)?;
+
+    // Who: the phone as received, or through a remembered BSUID link.
+    let wa_phone = message
+        .sender
+        .wa_id
+        .as_deref()
+        .and_then(|wa| Phone::from_wa_id(wa).ok());
+    if let (Some(bsuid), Some(phone)) = (&message.sender.bsuid, wa_phone) {
+        w.link_bsuid(bsuid, phone)?;
+    }
+    let phone = match (wa_phone, &message.sender.bsuid) {
+        (Some(phone), _) => Some(phone),
+        (None, Some(bsuid)) => w.bsuid_phone(bsuid)?,
+        (None, None) => None,
+    };
+    let sender_key = message
+        .sender
+        .wa_id
+        .clone()
+        .or_else(|| message.sender.bsuid.clone())
+        .unwrap_or_default();
+    let input = match &message.content {
+        Content::Text(text) => Input::Text(text),
+        Content::Button { id, .. } => Input::Button(id),
+        Content::Ignored(_) => {
+            metrics.message("ignored");
+            logs.push(MessageLog {
+                wamid: message.wamid.clone(),
+                kind: "ignored",
+                firm: None,
+                outcome: "ignored",
+                text: None,
+            });
+            return Ok(0);
+        }
+    };
+    let number: Option<u64> = message.phone_number_id.parse().ok();
+    let cx = Context {
+        sender: phone,
+        sender_key: &sender_key,
+        phone_number_id: number,
+        now,
+        statuses: &config.statuses,
+    };
+
+    let handled = catch_unwind(AssertUnwindSafe(|| flow::handle(&*w, &cx, input)));
+    let output = match handled {
+        Ok(result) => result?,
+        Err(_) => {
+            // A bug, not the sender's fault: record it, answer 200, move on.
+            metrics.failed_messages.fetch_add(1, Relaxed);
+            w.record_event(&Event {
+                seq: 0,
+                at: now,
+                firm: None,
+                actor: sender_key.clone(),
+                wamid: message.wamid.clone(),
+                what: "processing failed".into(),
+            })?;
+            tracing::error!(wamid = %message.wamid, "processing failed; recorded, not retried");
+            return Ok(0);
+        }
+    };
+    metrics.message(output.kind);
+
+    for effect in &output.effects {
+        let what = apply_effect(w, effect)?;
+        w.record_event(&Event {
+            seq: 0,
+            at: now,
+            firm: output.firm,
+            actor: sender_key.clone(),
+            wamid: message.wamid.clone(),
+            what,
+        })?;
+    }
+    let sender_recipient = match (&message.sender.wa_id, &message.sender.bsuid) {
+        (Some(wa_id), _) => Recipient::WaId(wa_id.clone()),
+        (None, Some(bsuid)) => Recipient::Bsuid(bsuid.clone()),
+        (None, None) => return Ok(0),
+    };
+    let now_ms = now_ms();
+    for reply in &output.replies {
+        let (to, from) = match &reply.to {
+            To::Sender => (sender_recipient.clone(), message.phone_number_id.clone()),
+            To::Phone(phone) => {
+                let firm_number = match reply.firm {
+                    Some(firm) => w.firm(firm)?.and_then(|f| f.phone_number_id),
+                    None => None,
+                };
+                let from =
+                    firm_number.map_or_else(|| message.phone_number_id.clone(), |n| n.to_string());
+                (Recipient::WaId(phone.to_u64().to_string()), from)
+            }
+        };
+        w.enqueue(
+            &Outbound {
+                seq: 0,
+                phone_number_id: from,
+                to,
+                body: reply.body.clone(),
+                in_reply_to: message.wamid.clone(),
+                created_at: now,
+                attempts: 0,
+                state: State::Pending,
+                wamid: None,
+                last_error: None,
+            },
+            now_ms,
+        )?;
+    }
+    logs.push(MessageLog {
+        wamid: message.wamid.clone(),
+        kind: output.kind,
+        firm: output.firm,
+        outcome: output.outcome,
+        text: match &message.content {
+            Content::Text(text) => Some(text.clone()),
+            Content::Button { id, .. } => Some(id.clone()),
+            Content::Ignored(_) => None,
+        },
+    });
+    Ok(output.replies.len())
+}
+
+/// Applies one effect; returns the audit text.
+fn apply_effect(w: &mut Writer, effect: &Effect) -> Result<String, store::Error> {
+    match effect {
+        Effect::Milestone {
+            firm,
+            project,
+            milestone,
+            status,
+        } => {
+            if let Some(mut record) = w.milestone(*firm, *project, *milestone)? {
+                let from = record.status;
+                record.status = *status;
+                w.put_milestone(*firm, &record)?;
+                return Ok(format!("milestone {milestone} {from} -> {status}"));
+            }
+            Ok(format!("milestone {milestone} gone"))
+        }
+        Effect::ProjectStatus {
+            firm,
+            project,
+            status,
+        } => {
+            if let Some(mut record) = w.project(*firm, *project)? {
+                let from = record.status.clone();
+                record.status = status.clone();
+                w.put_project(&record)?;
+                return Ok(format!("project {project} status {from} -> {status}"));
+            }
+            Ok(format!("project {project} gone"))
+        }
+        Effect::Hinted { sender, at } => {
+            w.record_hint(sender, *at)?;
+            Ok("registration hint sent".into())
+        }
+    }
+}

@@ -1,0 +1,150 @@
+//! Counters for `GET /metrics`, in the Prometheus text format.
+//!
+//! Plain atomics and one small map for labelled counters; rendering reads
+//! them without stopping anyone. Nothing here knows about HTTP.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::time::Duration;
+
+#[derive(Default)]
+pub struct Metrics {
+    pub deliveries: AtomicU64,
+    pub duplicates: AtomicU64,
+    pub failed_messages: AtomicU64,
+    pub signature_failures: AtomicU64,
+    pub statuses: AtomicU64,
+    pub commit_batches: AtomicU64,
+    pub commit_failures: AtomicU64,
+    pub commit_jobs: AtomicU64,
+    pub commit_micros: AtomicU64,
+    pub commit_micros_max: AtomicU64,
+    /// 1 while sending is stopped by an expired token (error 190).
+    pub sending_halted: AtomicU64,
+    messages: Mutex<BTreeMap<&'static str, u64>>,
+    sends: Mutex<BTreeMap<&'static str, u64>>,
+}
+
+impl Metrics {
+    pub fn message(&self, kind: &'static str) {
+        *self
+            .messages
+            .lock()
+            .expect("metrics lock")
+            .entry(kind)
+            .or_default() += 1;
+    }
+
+    /// One send attempt: `sent`, `retry` or `failed`.
+    pub fn send(&self, result: &'static str) {
+        *self
+            .sends
+            .lock()
+            .expect("metrics lock")
+            .entry(result)
+            .or_default() += 1;
+    }
+
+    pub fn sends(&self, result: &str) -> u64 {
+        self.sends
+            .lock()
+            .expect("metrics lock")
+            .get(result)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    pub fn commit(&self, jobs: usize, took: Duration) {
+        let micros = took.as_micros() as u64;
+        self.commit_batches.fetch_add(1, Relaxed);
+        self.commit_jobs.fetch_add(jobs as u64, Relaxed);
+        self.commit_micros.fetch_add(micros, Relaxed);
+        self.commit_micros_max.fetch_max(micros, Relaxed);
+    }
+
+    /// The text for `GET /metrics`; `outbox_depth` is read by the caller.
+    pub fn render(&self, outbox_depth: u64) -> String {
+        let mut out = String::new();
+        let mut counter = |name: &str, help: &str, value: u64| {
+            let _ = writeln!(
+                out,
+                "# HELP firmhook_{name} {help}\n# TYPE firmhook_{name} counter\nfirmhook_{name} {value}"
+            );
+        };
+        counter(
+            "deliveries_total",
+            "Signed webhook POSTs committed.",
+            self.deliveries.load(Relaxed),
+        );
+        counter(
+            "duplicate_messages_total",
+            "Inbound messages already processed (by wamid).",
+            self.duplicates.load(Relaxed),
+        );
+        counter(
+            "failed_messages_total",
+            "Inbound messages whose processing failed (recorded, answered 200).",
+            self.failed_messages.load(Relaxed),
+        );
+        counter(
+            "signature_failures_total",
+            "POSTs refused for a missing or wrong signature.",
+            self.signature_failures.load(Relaxed),
+        );
+        counter(
+            "statuses_total",
+            "Delivery status updates received.",
+            self.statuses.load(Relaxed),
+        );
+        counter(
+            "commit_failures_total",
+            "Group commits that failed (answered 500).",
+            self.commit_failures.load(Relaxed),
+        );
+        let _ = writeln!(
+            out,
+            "# HELP firmhook_messages_total Inbound messages by resolved kind.\n# TYPE firmhook_messages_total counter"
+        );
+        for (kind, n) in self.messages.lock().expect("metrics lock").iter() {
+            let _ = writeln!(out, "firmhook_messages_total{{kind=\"{kind}\"}} {n}");
+        }
+        let _ = writeln!(
+            out,
+            "# HELP firmhook_send_attempts_total Graph API send attempts by result.\n# TYPE firmhook_send_attempts_total counter"
+        );
+        for (result, n) in self.sends.lock().expect("metrics lock").iter() {
+            let _ = writeln!(
+                out,
+                "firmhook_send_attempts_total{{result=\"{result}\"}} {n}"
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP firmhook_outbox_depth Replies waiting to be sent.\n# TYPE firmhook_outbox_depth gauge\nfirmhook_outbox_depth {outbox_depth}"
+        );
+        let _ = writeln!(
+            out,
+            "# HELP firmhook_sending_halted 1 while sending is stopped by an expired access token.\n# TYPE firmhook_sending_halted gauge\nfirmhook_sending_halted {}",
+            self.sending_halted.load(Relaxed)
+        );
+        let batches = self.commit_batches.load(Relaxed);
+        let _ = writeln!(
+            out,
+            "# HELP firmhook_commit_batch_size Jobs per group commit.\n# TYPE firmhook_commit_batch_size summary\nfirmhook_commit_batch_size_sum {}\nfirmhook_commit_batch_size_count {batches}",
+            self.commit_jobs.load(Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP firmhook_commit_seconds Time per group commit, fsync included.\n# TYPE firmhook_commit_seconds summary\nfirmhook_commit_seconds_sum {:.6}\nfirmhook_commit_seconds_count {batches}",
+            self.commit_micros.load(Relaxed) as f64 / 1e6
+        );
+        let _ = writeln!(
+            out,
+            "# HELP firmhook_commit_seconds_max Longest group commit so far.\n# TYPE firmhook_commit_seconds_max gauge\nfirmhook_commit_seconds_max {:.6}",
+            self.commit_micros_max.load(Relaxed) as f64 / 1e6
+        );
+        out
+    }
+}
