@@ -6,4 +6,5 @@ mod concurrency;
 mod fixture_file;
 mod import;
 mod resolve;
+mod server;
 mod support;

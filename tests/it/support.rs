@@ -146,3 +146,352 @@ impl Names {
         out
     }
 }
+
+// ---- The server, a fake Graph API, and webhook bodies ----------------------
+
+use std::collections::VecDeque;
+use std::io::{Read, Write as _};
+use std::net::{SocketAddr, TcpListener};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use firmhook::app::{self, Options};
+use firmhook::sender::Transport;
+use firmhook::whatsapp::signature::{self, Secret};
+
+pub const SECRET: &str = "test-secret";
+pub const VERIFY: &str = "test-verify";
+/// Studio Alba's business number in the demo data.
+pub const ALBA_NUMBER: &str = "106540352242922";
+/// A business number no firm owns.
+pub const OTHER_NUMBER: &str = "100000000000000";
+
+/// The real server on a loopback port over a database file.
+pub struct App {
+    pub addr: SocketAddr,
+    pub db: PathBuf,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+/// Starts the server over `db` (seeded with the demo data if empty),
+/// sending replies to `graph` (or keeping them, dev-style, if `None`).
+pub fn spawn_app(db: &Path, graph: Option<&FakeGraph>) -> App {
+    spawn_app_with(db, graph, firmhook::ingest::DEFAULT_MAX_BATCH)
+}
+
+pub fn spawn_app_with(db: &Path, graph: Option<&FakeGraph>, max_batch: usize) -> App {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let transport = match graph {
+        Some(graph) => Transport::Graph {
+            base: graph.url(),
+            token: Secret::new("test-token"),
+        },
+        None => Transport::Dev,
+    };
+    let options = Options {
+        db: db.to_owned(),
+        app_secret: Secret::new(SECRET),
+        verify_token: Secret::new(VERIFY),
+        transport,
+        dev: graph.is_none(),
+        seed_dir: Some(demo_dir()),
+        statuses: firmhook::cli::import::project_statuses(),
+        cache_bytes: 16 << 20,
+        max_batch,
+        pace_per_second: 1000,
+    };
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let thread = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+            app::run(listener, options, async {
+                let _ = stopped.await;
+            })
+            .await
+            .unwrap();
+        });
+    });
+    let app = App {
+        addr,
+        db: db.to_owned(),
+        stop: Some(stop),
+        thread: Some(thread),
+    };
+    app.wait_healthy();
+    app
+}
+
+impl App {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    fn wait_healthy(&self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Ok((200, _)) = get(&self.url("/healthz")) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("the server did not become healthy");
+    }
+
+    /// Posts `body` signed with the test secret.
+    pub fn post(&self, body: &str) -> (u16, String) {
+        let header = signature::sign(&Secret::new(SECRET), body.as_bytes());
+        post(&self.url("/webhook"), body, Some(&header))
+    }
+
+    /// Stops the server gracefully and waits for it.
+    pub fn stop(mut self) {
+        self.shutdown();
+    }
+
+    fn shutdown(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            thread.join().expect("the server thread ended cleanly");
+        }
+    }
+
+    /// A read-only look at the database while the server runs.
+    pub fn snapshot(&self) -> firmhook::store::Snapshot {
+        firmhook::store::Snapshot::open(&self.db).unwrap()
+    }
+}
+
+impl Drop for App {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            self.shutdown();
+        } else if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .timeout_global(Some(Duration::from_secs(30)))
+        .http_status_as_error(false)
+        .build()
+        .into()
+}
+
+pub fn get(url: &str) -> Result<(u16, String), ureq::Error> {
+    let mut response = agent().get(url).call()?;
+    let status = response.status().as_u16();
+    Ok((
+        status,
+        response.body_mut().read_to_string().unwrap_or_default(),
+    ))
+}
+
+pub fn post(url: &str, body: &str, signature: Option<&str>) -> (u16, String) {
+    let mut request = agent().post(url).header("Content-Type", "application/json");
+    if let Some(signature) = signature {
+        request = request.header("X-Hub-Signature-256", signature);
+    }
+    let mut response = request.send(body.to_owned()).unwrap();
+    let status = response.status().as_u16();
+    (
+        status,
+        response.body_mut().read_to_string().unwrap_or_default(),
+    )
+}
+
+/// A webhook body with one message per item: (wamid, from wa_id, content)
+/// where content is `text:…` or `button:<id>`.
+pub fn webhook(number: &str, messages: &[(&str, &str, &str)]) -> String {
+    let messages: Vec<serde_json::Value> = messages
+        .iter()
+        .map(|(wamid, from, content)| {
+            let mut m = serde_json::json!({"from": from, "id": wamid, "timestamp": "1780000000"});
+            if let Some(text) = content.strip_prefix("text:") {
+                m["type"] = "text".into();
+                m["text"] = serde_json::json!({"body": text});
+            } else if let Some(id) = content.strip_prefix("button:") {
+                m["type"] = "interactive".into();
+                m["interactive"] = serde_json::json!({"type": "button_reply", "button_reply": {"id": id, "title": "t"}});
+            } else {
+                panic!("content {content:?}");
+            }
+            m
+        })
+        .collect();
+    serde_json::json!({
+        "object": "whatsapp_business_account",
+        "entry": [{"id": "1", "changes": [{"field": "messages", "value": {
+            "messaging_product": "whatsapp",
+            "metadata": {"display_phone_number": "15550001", "phone_number_id": number},
+            "messages": messages,
+        }}]}]
+    })
+    .to_string()
+}
+
+/// One request the fake Graph API received.
+#[derive(Debug, Clone)]
+pub struct GraphRequest {
+    pub path: String,
+    pub authorization: String,
+    pub body: serde_json::Value,
+}
+
+impl GraphRequest {
+    pub fn to(&self) -> &str {
+        self.body["to"].as_str().unwrap_or("")
+    }
+
+    /// The message's text: a text body or an interactive body.
+    pub fn text(&self) -> String {
+        self.body["text"]["body"]
+            .as_str()
+            .or(self.body["interactive"]["body"]["text"].as_str())
+            .unwrap_or("")
+            .to_owned()
+    }
+
+    /// Every button and row id the message offers.
+    pub fn ids(&self) -> Vec<String> {
+        let action = &self.body["interactive"]["action"];
+        let buttons = action["buttons"].as_array().into_iter().flatten();
+        let rows = action["sections"][0]["rows"]
+            .as_array()
+            .into_iter()
+            .flatten();
+        buttons
+            .map(|b| b["reply"]["id"].as_str().unwrap_or("").to_owned())
+            .chain(rows.map(|r| r["id"].as_str().unwrap_or("").to_owned()))
+            .collect()
+    }
+}
+
+/// A real HTTP server on loopback standing in for the Graph API: it records
+/// every request and answers from a script (then with success).
+pub struct FakeGraph {
+    addr: SocketAddr,
+    requests: Arc<Mutex<Vec<GraphRequest>>>,
+    script: Arc<Mutex<VecDeque<(u16, String)>>>,
+}
+
+impl FakeGraph {
+    pub fn start() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let script = Arc::new(Mutex::new(VecDeque::new()));
+        let (seen, answers) = (requests.clone(), script.clone());
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let Some(request) = read_request(&mut stream) else {
+                    continue;
+                };
+                let n = {
+                    let mut seen = seen.lock().unwrap();
+                    seen.push(request);
+                    seen.len()
+                };
+                let (status, body) = answers.lock().unwrap().pop_front().unwrap_or_else(|| {
+                    (200, format!(r#"{{"messaging_product":"whatsapp","messages":[{{"id":"wamid.fake.{n}"}}]}}"#))
+                });
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            }
+        });
+        Self {
+            addr,
+            requests,
+            script,
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}/v25.0", self.addr)
+    }
+
+    /// The next answers, in order, before answers go back to success.
+    pub fn answer_next(&self, answers: &[(u16, &str)]) {
+        let mut script = self.script.lock().unwrap();
+        script.extend(answers.iter().map(|(s, b)| (*s, (*b).to_owned())));
+    }
+
+    pub fn requests(&self) -> Vec<GraphRequest> {
+        self.requests.lock().unwrap().clone()
+    }
+
+    /// Waits until at least `n` requests arrived; returns them all.
+    pub fn wait_for(&self, n: usize, within: Duration) -> Vec<GraphRequest> {
+        let deadline = Instant::now() + within;
+        loop {
+            let requests = self.requests();
+            if requests.len() >= n {
+                return requests;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the fake Graph API got {} requests, expected {n}: {requests:#?}",
+                requests.len()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+pub fn graph_error(code: i64) -> String {
+    format!(r#"{{"error":{{"message":"scripted","type":"OAuthException","code":{code}}}}}"#)
+}
+
+fn read_request(stream: &mut std::net::TcpStream) -> Option<GraphRequest> {
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 8192];
+    let header_end = loop {
+        let n = stream.read(&mut chunk).ok()?;
+        if n == 0 {
+            return None;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        if let Some(at) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break at + 4;
+        }
+    };
+    let head = String::from_utf8_lossy(&buf[..header_end]).into_owned();
+    let header = |name: &str| {
+        head.lines()
+            .find_map(|l| {
+                let (k, v) = l.split_once(':')?;
+                k.eq_ignore_ascii_case(name).then(|| v.trim().to_owned())
+            })
+            .unwrap_or_default()
+    };
+    let length: usize = header("content-length").parse().unwrap_or(0);
+    while buf.len() < header_end + length {
+        let n = stream.read(&mut chunk).ok()?;
+        if n == 0 {
+            break;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+    let path = head.split_whitespace().nth(1).unwrap_or("").to_owned();
+    Some(GraphRequest {
+        path,
+        authorization: header("authorization"),
+        body: serde_json::from_slice(&buf[header_end..]).unwrap_or_default(),
+    })
+}
