@@ -9,7 +9,6 @@
 //! runtime.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 
 use anyhow::{Context, bail};
 
@@ -77,7 +76,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             verify_token: Secret::new(env.verify_token.unwrap_or_else(|| "dev-verify".into())),
             transport: Transport::Dev,
             dev: true,
-            seed_dir: Some(PathBuf::from("data/demo")),
+            seed_dir: Some(crate::demo::write_temp().context("writing the demo data")?),
             statuses: project_statuses(),
             cache_bytes: cache_bytes()?,
             max_batch: DEFAULT_MAX_BATCH,
@@ -119,12 +118,17 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("starting the runtime")?;
-    runtime.block_on(async {
+    let seed_dir = options.seed_dir.clone();
+    let result = runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind(args.listen)
             .await
             .with_context(|| format!("listening on {}", args.listen))?;
         app::run(listener, options, shutdown_signal()).await
-    })
+    });
+    if let Some(dir) = seed_dir {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+    result
 }
 
 /// Resolves on ctrl-c or SIGTERM.

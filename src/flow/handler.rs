@@ -662,7 +662,8 @@ fn designer_text<D: Data>(
     let mut out = match (command, &current) {
         (Command::Help, _) => out.say(Body::text(&designer_help(cx.statuses))),
         (Command::Projects, _) => {
-            let projects = my_projects(data, phone, Some(firm))?;
+            // The same list a `more:projects` tap pages through.
+            let projects = my_projects(data, phone, scope(data, cx)?)?;
             out.say(project_picker(data, "Your projects:", &projects, 0)?)
         }
         (Command::Status(_) | Command::Milestones | Command::Ready, None) => out

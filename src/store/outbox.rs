@@ -113,8 +113,10 @@ impl Writer<'_> {
         Ok(self.seen.get(wamid)?.is_some())
     }
 
+    /// Records a wamid as processed; the first sighting's time is kept.
     pub fn mark_seen(&mut self, wamid: &str, at: u64) -> Result<(), Error> {
-        if self.seen.insert(wamid, at)?.is_none() {
+        if self.seen.get(wamid)?.is_none() {
+            self.seen.insert(wamid, at)?;
             self.seen_by_time.insert((at, wamid), ())?;
         }
         Ok(())
@@ -311,5 +313,71 @@ impl Reader {
             out.push(codec::decode(seq.value(), value.value())?);
         }
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Store;
+
+    #[test]
+    fn seen_wamids_are_kept_eight_days_then_pruned() {
+        let store = Store::in_memory().unwrap();
+        let day = 24 * 3600;
+        let now = 100 * day;
+        store
+            .write(|w| {
+                w.mark_seen("wamid.old", now - 9 * day)?;
+                w.mark_seen("wamid.week", now - 7 * day)?;
+                w.mark_seen("wamid.new", now)?;
+                w.mark_seen("wamid.new", now + 5)?; // a second sighting changes nothing
+                Ok::<_, Error>(())
+            })
+            .unwrap();
+        let pruned = store.write(|w| w.prune_seen(now, 100)).unwrap();
+        assert_eq!(pruned, 1);
+        let reader = store.read().unwrap();
+        assert!(!reader.is_seen("wamid.old").unwrap());
+        assert!(reader.is_seen("wamid.week").unwrap());
+        assert!(reader.is_seen("wamid.new").unwrap());
+        let (_, problems) = crate::store::check(&reader).unwrap();
+        assert_eq!(problems, vec![]);
+    }
+
+    #[test]
+    fn delivery_state_never_moves_backwards() {
+        let store = Store::in_memory().unwrap();
+        let outbound = Outbound {
+            seq: 0,
+            phone_number_id: "1".into(),
+            to: Recipient::WaId("447911123401".into()),
+            body: Body::text("hi"),
+            in_reply_to: "wamid.in".into(),
+            created_at: 0,
+            attempts: 0,
+            state: State::Pending,
+            wamid: None,
+            last_error: None,
+        };
+        let seq = store.write(|w| w.enqueue(&outbound, 5)).unwrap();
+        store
+            .write(|w| {
+                w.settle(
+                    seq,
+                    5,
+                    &Attempt::Sent {
+                        wamid: "wamid.out".into(),
+                    },
+                )?;
+                w.delivery_status("wamid.out", DeliveryState::Read, None)?;
+                w.delivery_status("wamid.out", DeliveryState::Delivered, None)?;
+                w.delivery_status("wamid.out", DeliveryState::Sent, None)
+            })
+            .unwrap();
+        let reader = store.read().unwrap();
+        let stored = reader.outbound(seq).unwrap().unwrap();
+        assert_eq!((stored.state, stored.attempts), (State::Read, 1));
+        assert_eq!(reader.outbox_depth().unwrap(), 0);
     }
 }

@@ -231,3 +231,108 @@ fn check_exits_1_listing_a_dangling_index_entry() {
     );
     assert!(text.ends_with("1 problem(s)\n"), "{text}");
 }
+
+#[test]
+fn serve_without_secrets_names_each_missing_variable() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_firmhook"))
+        .args(["serve", "--db", "/nonexistent/never.redb"])
+        .env_remove("WHATSAPP_APP_SECRET")
+        .env_remove("WHATSAPP_VERIFY_TOKEN")
+        .env("WHATSAPP_ACCESS_TOKEN", "set")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(
+        err.contains("WHATSAPP_APP_SECRET, WHATSAPP_VERIFY_TOKEN set"),
+        "{err}"
+    );
+    assert!(!err.contains("WHATSAPP_ACCESS_TOKEN"), "{err}");
+
+    let out = firmhook(&[
+        "serve",
+        "--dev",
+        "--listen",
+        "0.0.0.0:0",
+        "--db",
+        "/nonexistent/x.redb",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("loopback only"), "{}", stderr(&out));
+}
+
+/// A port that was free a moment ago.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[test]
+fn serve_dev_answers_simulate_and_exits_0_on_sigterm() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = tmp.path().join("dev.redb").display().to_string();
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    // From another directory: the demo data is built in.
+    let mut server = std::process::Command::new(env!("CARGO_BIN_EXE_firmhook"))
+        .args(["serve", "--dev", "--db", &db, "--listen", &listen])
+        .current_dir(tmp.path())
+        .env_remove("WHATSAPP_APP_SECRET")
+        .env_remove("WHATSAPP_VERIFY_TOKEN")
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let url = format!("http://{listen}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while crate::support::get(&format!("{url}/healthz")).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "serve --dev did not start"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let simulate = |args: &[&str]| {
+        let mut all = vec!["simulate", "--url", &url];
+        all.extend_from_slice(args);
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_firmhook"))
+            .args(&all)
+            .env_remove("WHATSAPP_APP_SECRET")
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        stdout(&out)
+    };
+    let picker = simulate(&["--from", "+44 7911 123401", "--text", "hi"]);
+    assert!(
+        picker.contains("sel:0195a000-0000-7000-8000-0000000000b6"),
+        "{picker}"
+    );
+    let approve = simulate(&[
+        "--from",
+        "447911123403",
+        "--button",
+        "mil:0195a000-0000-7000-8000-0000000000c5",
+    ]);
+    assert!(
+        approve.contains("← Approved \"Tile selection\" on Hampstead Bath."),
+        "{approve}"
+    );
+    assert!(
+        approve.contains("⇢ to 447911123499: Lucy Gray approved"),
+        "{approve}"
+    );
+
+    let pid = server.id().to_string();
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = server.wait().unwrap();
+    assert_eq!(status.code(), Some(0), "serve exits 0 on SIGTERM");
+    let out = firmhook(&["check", "--db", &db]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+}

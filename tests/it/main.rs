@@ -4,6 +4,7 @@
 mod commands;
 mod concurrency;
 mod fixture_file;
+mod flow;
 mod import;
 mod resolve;
 mod server;

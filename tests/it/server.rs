@@ -511,3 +511,16 @@ fn a_bsuid_only_message_resolves_through_a_remembered_phone() {
         reply.text()
     );
 }
+
+#[test]
+fn an_expired_token_stops_sending_and_keeps_replies_queued() {
+    let (_tmp, graph, app) = start();
+    graph.answer_next(&[(401, &graph_error(190))]);
+    app.post(&webhook(ALBA_NUMBER, &[("wamid.1", LUCY, "text:hi")]));
+    app.post(&webhook(ALBA_NUMBER, &[("wamid.2", RAJ, "text:hi")]));
+    graph.wait_for(1, WAIT);
+    std::thread::sleep(Duration::from_millis(2500));
+    assert_eq!(graph.requests().len(), 1, "nothing is sent after a 190");
+    assert_eq!(metric(&app, "firmhook_sending_halted"), 1);
+    assert_eq!(metric(&app, "firmhook_outbox_depth"), 2);
+}

@@ -47,6 +47,7 @@ pub fn csv_dir(files: &[(&str, &str)]) -> tempfile::TempDir {
 /// firm alba GB number=111
 /// member alba olivia +447911123456        (phone optional)
 /// project alba kitchen at=2026-01-10 client=+44… designer=olivia legacy=+44…
+/// milestone kitchen tiles awaiting_approval
 /// ```
 ///
 /// Ids are made from the line number so they are stable, and [`Names`]
@@ -56,6 +57,7 @@ pub fn world(text: &str) -> (Store, Names) {
     let mut names = Names::default();
     let mut firms: HashMap<String, (FirmId, Country)> = HashMap::new();
     let mut members: HashMap<String, MemberId> = HashMap::new();
+    let mut projects: HashMap<String, (FirmId, ProjectId)> = HashMap::new();
     store
         .write(|w| {
             for (n, line) in text.lines().map(str::trim).enumerate() {
@@ -91,6 +93,7 @@ pub fn world(text: &str) -> (Store, Names) {
                     }
                     ["project", firm, name, rest @ ..] => {
                         let (firm_id, country) = firms[*firm];
+                        projects.insert(name.to_string(), (firm_id, ProjectId::from_u128(id)));
                         w.put_project(&Project {
                             id: ProjectId::from_u128(id),
                             firm_id,
@@ -106,6 +109,21 @@ pub fn world(text: &str) -> (Store, Names) {
                             )
                             .unwrap(),
                         })?;
+                        names.add(id, name);
+                    }
+                    ["milestone", project, name, status] => {
+                        let (firm, project_id) = projects[*project];
+                        let position = n as u32;
+                        w.put_milestone(
+                            firm,
+                            &firmhook::domain::Milestone {
+                                id: firmhook::domain::MilestoneId::from_u128(id),
+                                project_id,
+                                title: name.to_string(),
+                                status: firmhook::domain::MilestoneStatus::parse(status).unwrap(),
+                                position,
+                            },
+                        )?;
                         names.add(id, name);
                     }
                     other => panic!("fixture line {}: cannot read {other:?}", n + 1),
@@ -132,6 +150,15 @@ fn phone(text: &str, country: Country) -> Phone {
 pub struct Names(Vec<(String, String)>);
 
 impl Names {
+    /// The id the fixture gave `name`.
+    pub fn id(&self, name: &str) -> String {
+        self.0
+            .iter()
+            .find(|(_, n)| n == name)
+            .map(|(id, _)| id.clone())
+            .unwrap_or_else(|| panic!("no {name} in the fixture"))
+    }
+
     fn add(&mut self, id: u128, name: &str) {
         self.0
             .push((uuid::Uuid::from_u128(id).to_string(), name.to_owned()));
