@@ -24,7 +24,8 @@ fn main() {
     let csv = tmp.path().join("csv");
     std::fs::create_dir(&csv).unwrap();
     let started = Instant::now();
-    let (written, _) = synth::write_csv(&csv, projects, SEED).expect("writing CSV");
+    let (written, _) =
+        synth::write_csv(&csv, projects, SEED, synth::Milestones::With).expect("writing CSV");
     println!(
         "generated {} firms, {} members, {} projects, {} milestones in {:.1}s",
         written.firms,

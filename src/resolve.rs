@@ -204,53 +204,136 @@ impl fmt::Display for Resolution {
     }
 }
 
-/// Runs the passes for `phone`, arriving on `phone_number_id` if known.
+/// Runs the passes for `phone`, arriving on `phone_number_id` if known, and
+/// records what each pass looked up and found (`--explain`, `--json`).
 pub fn resolve<D: Directory>(
     dir: &D,
     phone: Phone,
     phone_number_id: Option<u64>,
 ) -> Result<Resolution, D::Error> {
-    let mut steps = Vec::with_capacity(5);
+    run(dir, phone, phone_number_id, Trace::on())
+}
 
+/// The same passes, outcome only: what the webhook runs for every message,
+/// without formatting a word of explanation.
+pub fn decide<D: Directory>(
+    dir: &D,
+    phone: Phone,
+    phone_number_id: Option<u64>,
+) -> Result<Outcome, D::Error> {
+    Ok(run(dir, phone, phone_number_id, Trace::off())?.outcome)
+}
+
+/// The steps being recorded, or nothing when only the outcome is wanted:
+/// each step's text is built only if it is recorded.
+struct Trace {
+    steps: Option<Vec<Step>>,
+}
+
+impl Trace {
+    fn on() -> Self {
+        Self {
+            steps: Some(Vec::with_capacity(5)),
+        }
+    }
+
+    fn off() -> Self {
+        Self { steps: None }
+    }
+
+    fn is_on(&self) -> bool {
+        self.steps.is_some()
+    }
+
+    fn step(
+        &mut self,
+        pass: Pass,
+        looked_up: impl FnOnce() -> String,
+        found: impl FnOnce() -> String,
+    ) {
+        if let Some(steps) = &mut self.steps {
+            steps.push(Step {
+                pass,
+                looked_up: looked_up(),
+                found: found(),
+            });
+        }
+    }
+
+    /// Adds the passes after the deciding one, marked as not reached.
+    fn finish(mut self, decided_by: Pass, outcome: Outcome) -> Resolution {
+        let later = [
+            Pass::Member,
+            Pass::LegacyDesigner,
+            Pass::Client,
+            Pass::Unknown,
+        ];
+        for pass in later.into_iter().skip_while(|p| *p != decided_by).skip(1) {
+            self.step(
+                pass,
+                || "-".to_owned(),
+                || format!("not reached: decided by pass {}", decided_by.label()),
+            );
+        }
+        Resolution {
+            outcome,
+            steps: self.steps.unwrap_or_default(),
+        }
+    }
+}
+
+fn run<D: Directory>(
+    dir: &D,
+    phone: Phone,
+    phone_number_id: Option<u64>,
+    mut trace: Trace,
+) -> Result<Resolution, D::Error> {
     // Pass 0: a firm's own number scopes every later pass to that firm.
     let scope = match phone_number_id {
         None => {
-            steps.push(step(
+            trace.step(
                 Pass::FirmByNumber,
-                "no phone_number_id given",
-                "all firms are searched",
-            ));
+                || "no phone_number_id given".to_owned(),
+                || "all firms are searched".to_owned(),
+            );
             None
         }
         Some(number) => {
             let firm = dir.firm_by_number(number)?;
-            let found = match firm {
-                Some(firm) => format!("{}: only that firm is searched", firm_label(dir, firm)?),
-                None => "no firm has this number: all firms are searched".to_owned(),
+            let label = match firm {
+                Some(firm) if trace.is_on() => firm_label(dir, firm)?,
+                _ => String::new(),
             };
-            steps.push(step(
+            trace.step(
                 Pass::FirmByNumber,
-                &format!("firm_by_number {number}"),
-                &found,
-            ));
+                || format!("firm_by_number {number}"),
+                || match firm {
+                    Some(_) => format!("{label}: only that firm is searched"),
+                    None => "no firm has this number: all firms are searched".to_owned(),
+                },
+            );
             firm
         }
     };
 
-    let entries: Vec<RoleEntry> = dir
-        .phone_roles(phone)?
-        .into_iter()
-        .filter(|entry| scope.is_none_or(|firm| entry.firm == firm))
-        .collect();
+    let mut entries: Vec<RoleEntry> = dir.phone_roles(phone)?;
+    if let Some(firm) = scope {
+        entries.retain(|entry| entry.firm == firm);
+    }
     let of_role = |role| entries.iter().filter(move |e| e.role == role);
-    let where_ = scope.map_or(String::new(), |firm| format!(" in firm {firm}"));
+    let where_ = || scope.map_or(String::new(), |firm| format!(" in firm {firm}"));
+    let listed = |role, what: &str| {
+        of_role(role)
+            .map(|e| format!("{what} {} of firm {}", uuid_text(e.id), e.firm))
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
 
     // Pass 1: members whose whatsapp_phone is the sender.
-    let members: Vec<&RoleEntry> = of_role(IndexRole::Member).collect();
-    let looked_up = format!("phone_roles member (whatsapp_phone) {phone}{where_}");
-    if !members.is_empty() {
+    let looked_up = || format!("phone_roles member (whatsapp_phone) {phone}{}", where_());
+    if of_role(IndexRole::Member).next().is_some() {
         let mut per_firm: Vec<(FirmId, Option<(u64, ProjectId)>)> = Vec::new();
-        for entry in &members {
+        for entry in of_role(IndexRole::Member) {
             let member = MemberId::from_u128(entry.id);
             let latest = dir.latest_member_project(entry.firm, member)?;
             let legacy = of_role(IndexRole::LegacyDesigner)
@@ -262,12 +345,9 @@ pub fn resolve<D: Directory>(
                 None => per_firm.push((entry.firm, best)),
             }
         }
-        let found = members
-            .iter()
-            .map(|e| format!("member {} of firm {}", MemberId::from_u128(e.id), e.firm))
-            .collect::<Vec<_>>()
-            .join("; ");
-        steps.push(step(Pass::Member, &looked_up, &found));
+        trace.step(Pass::Member, looked_up, || {
+            listed(IndexRole::Member, "member")
+        });
         let outcome = match per_firm.as_slice() {
             [(firm, Some((_, project)))] => Outcome::Designer {
                 firm: *firm,
@@ -278,14 +358,18 @@ pub fn resolve<D: Directory>(
                 matches: designer_matches(dir, &per_firm)?,
             },
         };
-        return Ok(finish(steps, Pass::Member, outcome));
+        return Ok(trace.finish(Pass::Member, outcome));
     }
-    steps.push(step(Pass::Member, &looked_up, "nothing"));
+    trace.step(Pass::Member, looked_up, || "nothing".to_owned());
 
     // Pass 1.5: the legacy projects.designer_phone. Remove this pass only once
     // `firmhook backfill` reports nothing left for it.
-    let looked_up =
-        format!("phone_roles legacy designer (projects.designer_phone) {phone}{where_}");
+    let looked_up = || {
+        format!(
+            "phone_roles legacy designer (projects.designer_phone) {phone}{}",
+            where_()
+        )
+    };
     let mut per_firm: Vec<(FirmId, Option<(u64, ProjectId)>)> = Vec::new();
     for entry in of_role(IndexRole::LegacyDesigner) {
         // Entries come newest first within a firm: the first one wins.
@@ -297,11 +381,9 @@ pub fn resolve<D: Directory>(
         }
     }
     if !per_firm.is_empty() {
-        let found = of_role(IndexRole::LegacyDesigner)
-            .map(|e| format!("project {} of firm {}", ProjectId::from_u128(e.id), e.firm))
-            .collect::<Vec<_>>()
-            .join("; ");
-        steps.push(step(Pass::LegacyDesigner, &looked_up, &found));
+        trace.step(Pass::LegacyDesigner, looked_up, || {
+            listed(IndexRole::LegacyDesigner, "project")
+        });
         let outcome = match per_firm.as_slice() {
             [(firm, Some((_, project)))] => Outcome::Designer {
                 firm: *firm,
@@ -311,20 +393,22 @@ pub fn resolve<D: Directory>(
                 matches: designer_matches(dir, &per_firm)?,
             },
         };
-        return Ok(finish(steps, Pass::LegacyDesigner, outcome));
+        return Ok(trace.finish(Pass::LegacyDesigner, outcome));
     }
-    steps.push(step(Pass::LegacyDesigner, &looked_up, "nothing"));
+    trace.step(Pass::LegacyDesigner, looked_up, || "nothing".to_owned());
 
     // Pass 2: projects whose client_phone is the sender, across all firms.
-    let looked_up = format!("phone_roles client (projects.client_phone) {phone}{where_}");
+    let looked_up = || {
+        format!(
+            "phone_roles client (projects.client_phone) {phone}{}",
+            where_()
+        )
+    };
     let clients: Vec<&RoleEntry> = of_role(IndexRole::Client).collect();
     if !clients.is_empty() {
-        let found = clients
-            .iter()
-            .map(|e| format!("project {} of firm {}", ProjectId::from_u128(e.id), e.firm))
-            .collect::<Vec<_>>()
-            .join("; ");
-        steps.push(step(Pass::Client, &looked_up, &found));
+        trace.step(Pass::Client, looked_up, || {
+            listed(IndexRole::Client, "project")
+        });
         let outcome = match clients.as_slice() {
             [only] => Outcome::Client {
                 firm: only.firm,
@@ -344,43 +428,24 @@ pub fn resolve<D: Directory>(
                 Outcome::Ambiguous { matches }
             }
         };
-        return Ok(finish(steps, Pass::Client, outcome));
+        return Ok(trace.finish(Pass::Client, outcome));
     }
-    steps.push(step(Pass::Client, &looked_up, "nothing"));
+    trace.step(Pass::Client, looked_up, || "nothing".to_owned());
 
     // Pass 3: nobody we know.
-    steps.push(step(
+    trace.step(
         Pass::Unknown,
-        "no pass matched",
-        "unknown sender: answer with the registration hint",
-    ));
+        || "no pass matched".to_owned(),
+        || "unknown sender: answer with the registration hint".to_owned(),
+    );
     Ok(Resolution {
         outcome: Outcome::Unknown,
-        steps,
+        steps: trace.steps.unwrap_or_default(),
     })
 }
 
-fn step(pass: Pass, looked_up: &str, found: &str) -> Step {
-    Step {
-        pass,
-        looked_up: looked_up.to_owned(),
-        found: found.to_owned(),
-    }
-}
-
-/// Adds the passes after the deciding one, marked as not reached.
-fn finish(mut steps: Vec<Step>, decided_by: Pass, outcome: Outcome) -> Resolution {
-    let later = [
-        Pass::Member,
-        Pass::LegacyDesigner,
-        Pass::Client,
-        Pass::Unknown,
-    ];
-    for pass in later.into_iter().skip_while(|p| *p != decided_by).skip(1) {
-        let note = format!("not reached: decided by pass {}", decided_by.label());
-        steps.push(step(pass, "-", &note));
-    }
-    Resolution { outcome, steps }
+fn uuid_text(id: u128) -> String {
+    ProjectId::from_u128(id).to_string()
 }
 
 fn newest(a: Option<(u64, ProjectId)>, b: Option<(u64, ProjectId)>) -> Option<(u64, ProjectId)> {

@@ -65,13 +65,17 @@ pub fn uuid(kind: u32, n: u64) -> String {
     format!("{kind:08x}-0000-7000-8000-{n:012x}")
 }
 
-/// Phones the benches look up, by what they resolve to.
+/// Phones the benches look up, by what they should resolve to (benches
+/// check the actual outcome before timing).
 #[derive(Default)]
 pub struct Samples {
     pub designers: Vec<String>,
     pub legacy_designers: Vec<String>,
     pub clients: Vec<String>,
     pub ambiguous: Vec<String>,
+    /// (client wa_id, project id) of clients with one project: taps they
+    /// may make.
+    pub client_projects: Vec<(String, String)>,
 }
 
 #[derive(Default, Debug)]
@@ -90,8 +94,20 @@ impl Written {
 
 const STATUSES: &[&str] = &["Lead", "Design", "Active", "On Hold", "Completed"];
 
+/// Whether to write milestones (the resolver never reads them).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Milestones {
+    With,
+    Without,
+}
+
 /// Writes the four CSV files for about `projects` projects.
-pub fn write_csv(dir: &Path, projects: u64, seed: u64) -> std::io::Result<(Written, Samples)> {
+pub fn write_csv(
+    dir: &Path,
+    projects: u64,
+    seed: u64,
+    with: Milestones,
+) -> std::io::Result<(Written, Samples)> {
     let open =
         |name: &str| File::create(dir.join(name)).map(|f| BufWriter::with_capacity(1 << 20, f));
     let mut firms = open("firms.csv")?;
@@ -144,10 +160,7 @@ pub fn write_csv(dir: &Path, projects: u64, seed: u64) -> std::io::Result<(Writt
             if samples.designers.len() < 10_000 && !legacy {
                 samples.designers.push(wa_id.clone());
             }
-            if samples.legacy_designers.len() < 10_000 && legacy {
-                samples.legacy_designers.push(wa_id.clone());
-            }
-            firm_members.push((id, written_phone, legacy));
+            firm_members.push((id, written_phone, legacy, wa_id));
         }
 
         // Projects: each client gets 1–3 of this firm's projects.
@@ -165,6 +178,9 @@ pub fn write_csv(dir: &Path, projects: u64, seed: u64) -> std::io::Result<(Writt
             let client_projects = rng.range(1, 3).min(firm_projects - made);
             if client_projects == 1 && samples.clients.len() < 10_000 {
                 samples.clients.push(client_wa.clone());
+                samples
+                    .client_projects
+                    .push((client_wa.clone(), uuid(0xb, written.projects)));
             } else if client_projects > 1 && samples.ambiguous.len() < 10_000 {
                 samples.ambiguous.push(client_wa.clone());
             }
@@ -173,9 +189,15 @@ pub fn write_csv(dir: &Path, projects: u64, seed: u64) -> std::io::Result<(Writt
                 written.projects += 1;
                 made += 1;
                 let id = uuid(0xb, p);
-                let (member_id, member_phone, legacy) =
+                let (member_id, member_phone, legacy, member_wa) =
                     &firm_members[rng.range(0, member_count - 1) as usize];
                 let legacy_phone = if *legacy { member_phone.as_str() } else { "" };
+                if *legacy
+                    && samples.legacy_designers.len() < 10_000
+                    && samples.legacy_designers.last() != Some(member_wa)
+                {
+                    samples.legacy_designers.push(member_wa.clone());
+                }
                 let status = STATUSES[rng.range(0, 4) as usize];
                 let created = 1_700_000_000 + rng.range(0, 2 * 365 * 86_400);
                 let created = jiff::Timestamp::from_second(created as i64).unwrap();
@@ -183,8 +205,12 @@ pub fn write_csv(dir: &Path, projects: u64, seed: u64) -> std::io::Result<(Writt
                     project_out,
                     "{id},{firm_id},Project {p},{status},Client {p},{client_written},{member_id},{legacy_phone},{created}"
                 )?;
-                let count = rng.range(5, 20);
-                let done = rng.range(0, count);
+                let count = if with == Milestones::With {
+                    rng.range(5, 20)
+                } else {
+                    0
+                };
+                let done = rng.range(0, count.max(1));
                 for position in 1..=count {
                     let m = written.milestones;
                     written.milestones += 1;

@@ -4,7 +4,7 @@
 use crate::domain::{
     FirmId, MilestoneId, MilestoneStatus, Phone, Project, ProjectId, ProjectStatus,
 };
-use crate::resolve::{IndexRole, MatchRole, Outcome, resolve};
+use crate::resolve::{IndexRole, MatchRole, Outcome, decide};
 use crate::whatsapp::outbound::{Body, Choice};
 
 use super::{Action, Data, List};
@@ -586,9 +586,9 @@ fn text_message<D: Data>(data: &D, cx: &Context, text: &str) -> Result<Output, D
     let Some(phone) = cx.sender else {
         return registration_hint(data, cx);
     };
-    let resolution = resolve(data, phone, cx.phone_number_id)?;
+    let outcome = decide(data, phone, cx.phone_number_id)?;
     let command = Command::parse(text);
-    match resolution.outcome {
+    match outcome {
         Outcome::Unknown => registration_hint(data, cx),
         Outcome::Designer { firm, project } => {
             designer_text(data, cx, phone, firm, Some(project), command)

@@ -5,6 +5,8 @@
 //! firms are the id and phone indexes the resolver and button taps use to
 //! find the firm in the first place.
 
+use std::cell::OnceCell;
+
 use redb::{ReadOnlyTable, ReadTransaction, ReadableTable, TableDefinition};
 
 use crate::domain::{
@@ -18,11 +20,38 @@ use super::tables::*;
 
 pub struct Reader {
     txn: ReadTransaction,
+    // The tables a resolution reads, opened once per transaction (opening
+    // a table costs more than a lookup in it).
+    phone_roles: OnceCell<ReadOnlyTable<(u64, u8, u128, u64, u128), ()>>,
+    member_projects: OnceCell<ReadOnlyTable<(u128, u128, u64, u128), ()>>,
+    projects: OnceCell<ReadOnlyTable<(u128, u128), Bytes>>,
+    firms: OnceCell<ReadOnlyTable<u128, Bytes>>,
+    firm_by_number: OnceCell<ReadOnlyTable<u64, u128>>,
+}
+
+/// The table in `cell`, opening it on first use.
+fn cached<'c, K: redb::Key + 'static, V: redb::Value + 'static>(
+    txn: &ReadTransaction,
+    cell: &'c OnceCell<ReadOnlyTable<K, V>>,
+    def: TableDefinition<K, V>,
+) -> Result<&'c ReadOnlyTable<K, V>, Error> {
+    if let Some(table) = cell.get() {
+        return Ok(table);
+    }
+    let _ = cell.set(txn.open_table(def)?);
+    Ok(cell.get().expect("just set"))
 }
 
 impl Reader {
     pub(super) fn new(txn: ReadTransaction) -> Self {
-        Self { txn }
+        Self {
+            txn,
+            phone_roles: OnceCell::new(),
+            member_projects: OnceCell::new(),
+            projects: OnceCell::new(),
+            firms: OnceCell::new(),
+            firm_by_number: OnceCell::new(),
+        }
     }
 
     pub(super) fn table<K: redb::Key + 'static, V: redb::Value + 'static>(
@@ -54,7 +83,7 @@ impl Reader {
     }
 
     pub fn firm(&self, firm: FirmId) -> Result<Option<Firm>, Error> {
-        get(&self.table(FIRMS)?, firm.to_u128())
+        get(cached(&self.txn, &self.firms, FIRMS)?, firm.to_u128())
     }
 
     pub fn member(&self, firm: FirmId, member: MemberId) -> Result<Option<Member>, Error> {
@@ -62,7 +91,8 @@ impl Reader {
     }
 
     pub fn project(&self, firm: FirmId, project: ProjectId) -> Result<Option<Project>, Error> {
-        get(&self.table(PROJECTS)?, (firm.to_u128(), project.to_u128()))
+        let table = cached(&self.txn, &self.projects, PROJECTS)?;
+        get(table, (firm.to_u128(), project.to_u128()))
     }
 
     pub fn milestone(
@@ -168,28 +198,14 @@ impl Directory for Reader {
     type Error = Error;
 
     fn firm_by_number(&self, phone_number_id: u64) -> Result<Option<FirmId>, Error> {
-        let table = self.table(FIRM_BY_NUMBER)?;
+        let table = cached(&self.txn, &self.firm_by_number, FIRM_BY_NUMBER)?;
         Ok(table
             .get(phone_number_id)?
             .map(|g| FirmId::from_u128(g.value())))
     }
 
     fn phone_roles(&self, phone: Phone) -> Result<Vec<RoleEntry>, Error> {
-        let p = phone.to_u64();
-        let table = self.table(PHONE_ROLES)?;
-        let mut out = Vec::new();
-        for entry in table.range((p, 0, 0, 0, 0)..=(p, u8::MAX, u128::MAX, u64::MAX, u128::MAX))? {
-            let (_, role, firm, rank, id) = entry?.0.value();
-            let role = IndexRole::from_u8(role)
-                .ok_or_else(|| Error::Corrupt(format!("phone_roles entry has role {role}")))?;
-            out.push(RoleEntry {
-                role,
-                firm: FirmId::from_u128(firm),
-                rank,
-                id,
-            });
-        }
-        Ok(out)
+        phone_roles_in(cached(&self.txn, &self.phone_roles, PHONE_ROLES)?, phone)
     }
 
     fn latest_member_project(
@@ -197,18 +213,8 @@ impl Directory for Reader {
         firm: FirmId,
         member: MemberId,
     ) -> Result<Option<(u64, ProjectId)>, Error> {
-        let (f, m) = (firm.to_u128(), member.to_u128());
-        let table = self.table(MEMBER_PROJECTS)?;
-        let first = table
-            .range((f, m, 0, 0)..=(f, m, u64::MAX, u128::MAX))?
-            .next();
-        Ok(match first {
-            Some(entry) => {
-                let (_, _, rank, project) = entry?.0.value();
-                Some((rank, ProjectId::from_u128(project)))
-            }
-            None => None,
-        })
+        let table = cached(&self.txn, &self.member_projects, MEMBER_PROJECTS)?;
+        Ok(member_projects_in(table, firm, member, 1)?.first().copied())
     }
 
     fn project_name(&self, firm: FirmId, project: ProjectId) -> Result<Option<String>, Error> {

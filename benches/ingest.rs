@@ -1,0 +1,262 @@
+//! Durable webhook throughput, and the server's memory.
+//!
+//! The real server runs in-process on a loopback port over a real database
+//! file; a load generator in the same process posts signed, realistic
+//! webhooks (client and designer texts, button taps) over 32 connections.
+//! Every 200 is counted only after its delivery was committed with fsync.
+//! In the same run: the same with group commit off (one transaction per
+//! delivery), and a bare hyper server answering 200 with no work, the
+//! ceiling on this machine. With `--bench`, last: peak resident memory
+//! (`VmHWM`) of the real `firmhook serve` binary over a 1,000,000-project
+//! database under the same load, default configuration.
+
+#[path = "support/load.rs"]
+mod load;
+#[path = "support/synth.rs"]
+mod synth;
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use firmhook::app::{self, Options};
+use firmhook::cli::import::{Mode, Options as ImportOptions, import_dir, project_statuses};
+use firmhook::ingest::DEFAULT_MAX_BATCH;
+use firmhook::sender::{DEFAULT_PACE, Transport};
+use firmhook::store::{self, Store};
+use firmhook::whatsapp::signature::Secret;
+
+const SEED: u64 = 0x5eed_0002;
+const CONNECTIONS: usize = 32;
+
+fn main() {
+    let full = std::env::args().any(|a| a == "--bench");
+    let duration = Duration::from_secs(if full { 10 } else { 1 });
+    let projects = if full { 10_000 } else { 300 };
+
+    let tmp = tempfile::tempdir().unwrap();
+    let csv = tmp.path().join("csv");
+    std::fs::create_dir(&csv).unwrap();
+    let (_, samples) = synth::write_csv(&csv, projects, SEED, synth::Milestones::With).unwrap();
+    let script = load::script(&samples);
+
+    let grouped = with_server(
+        &tmp.path().join("grouped.redb"),
+        &csv,
+        DEFAULT_MAX_BATCH,
+        |addr| load::run(addr, &script, CONNECTIONS, duration),
+    );
+    report("group commit", &grouped);
+    let single = with_server(&tmp.path().join("single.redb"), &csv, 1, |addr| {
+        load::run(addr, &script, CONNECTIONS, duration)
+    });
+    report("one transaction per delivery", &single);
+    let bare = with_bare_hyper(|addr| load::run(addr, &script, CONNECTIONS, duration));
+    report("bare hyper (no work)", &bare);
+
+    let memory = full.then(|| memory(tmp.path(), duration));
+
+    println!();
+    println!("| figure | value |");
+    println!("|---|---|");
+    println!(
+        "| durable deliveries/s, group commit, {CONNECTIONS} connections | {:.0} (p50 {} µs, p99 {} µs) |",
+        grouped.per_second(),
+        grouped.percentile_us(50),
+        grouped.percentile_us(99)
+    );
+    println!(
+        "| durable deliveries/s, one transaction per delivery | {:.0} (p50 {} µs, p99 {} µs) |",
+        single.per_second(),
+        single.percentile_us(50),
+        single.percentile_us(99)
+    );
+    println!(
+        "| bare hyper ceiling | {:.0} (p50 {} µs, p99 {} µs) |",
+        bare.per_second(),
+        bare.percentile_us(50),
+        bare.percentile_us(99)
+    );
+    println!(
+        "| firmhook / bare hyper | {:.2} |",
+        grouped.per_second() / bare.per_second()
+    );
+    println!(
+        "| group commit / one transaction per delivery | {:.1}× |",
+        grouped.per_second() / single.per_second()
+    );
+    if let Some((projects, kib, rate)) = memory {
+        println!(
+            "| serve peak RSS, {projects} projects, default config, under load ({rate:.0}/s) | {} MiB |",
+            kib / 1024
+        );
+    }
+}
+
+fn report(name: &str, r: &load::Result) {
+    println!(
+        "ingest/{name:<30} {:>8.0} per s  p50 {:>6} µs  p99 {:>6} µs  ({} requests, {} failed)",
+        r.per_second(),
+        r.percentile_us(50),
+        r.percentile_us(99),
+        r.requests,
+        r.failures
+    );
+    assert_eq!(r.failures, 0, "{name}: requests failed");
+}
+
+fn import(db: &Path, csv: &Path) {
+    let store = Store::open(db, store::DEFAULT_CACHE_BYTES).unwrap();
+    let statuses = project_statuses();
+    let options = ImportOptions {
+        mode: Mode::Apply,
+        statuses: &statuses,
+        progress: false,
+    };
+    import_dir(&store, csv, &options).unwrap();
+}
+
+/// Runs `f` against the real server over a fresh copy of the data.
+fn with_server<T>(db: &Path, csv: &Path, max_batch: usize, f: impl FnOnce(SocketAddr) -> T) -> T {
+    import(db, csv);
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let options = Options {
+        db: db.to_owned(),
+        app_secret: Secret::new(load::SECRET),
+        verify_token: Secret::new("bench"),
+        transport: Transport::Dev,
+        dev: false,
+        seed_dir: None,
+        statuses: project_statuses(),
+        cache_bytes: store::DEFAULT_CACHE_BYTES,
+        max_batch,
+        pace_per_second: DEFAULT_PACE,
+    };
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = std::thread::spawn(move || {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+                app::run(listener, options, async {
+                    let _ = stopped.await;
+                })
+                .await
+                .unwrap();
+            });
+    });
+    wait_healthy(addr);
+    let result = f(addr);
+    let _ = stop.send(());
+    server.join().unwrap();
+    result
+}
+
+fn wait_healthy(addr: SocketAddr) {
+    for _ in 0..500 {
+        if std::net::TcpStream::connect(addr).is_ok() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("the server did not start");
+}
+
+/// A hyper server that reads the body and answers 200: the ceiling.
+fn with_bare_hyper<T>(f: impl FnOnce(SocketAddr) -> T) -> T {
+    use http_body_util::{BodyExt, Full};
+    use hyper::server::conn::http1;
+    use hyper::service::service_fn;
+    use hyper_util::rt::TokioIo;
+
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.spawn(async move {
+        let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
+            tokio::spawn(async move {
+                let service = service_fn(
+                    |request: hyper::Request<hyper::body::Incoming>| async move {
+                        let _ = request.into_body().collect().await;
+                        Ok::<_, Infallible>(hyper::Response::new(Full::new(
+                            bytes::Bytes::from_static(b"ok\n"),
+                        )))
+                    },
+                );
+                let _ = http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    wait_healthy(addr);
+    let result = f(addr);
+    runtime.shutdown_background();
+    result
+}
+
+/// Peak RSS of the real binary over a large database under load:
+/// (projects, KiB, deliveries per second).
+fn memory(dir: &Path, duration: Duration) -> (u64, u64, f64) {
+    let projects: u64 = std::env::var("FIRMHOOK_BENCH_MEMORY_PROJECTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000);
+    let csv = dir.join("big-csv");
+    std::fs::create_dir(&csv).unwrap();
+    let (_, samples) = synth::write_csv(&csv, projects, SEED, synth::Milestones::With).unwrap();
+    let db = dir.join("big.redb");
+    {
+        import(&db, &csv);
+        Store::open(&db, store::DEFAULT_CACHE_BYTES)
+            .unwrap()
+            .compact()
+            .unwrap();
+    }
+    std::fs::remove_dir_all(&csv).unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_firmhook"))
+        .args(["serve", "--dev", "--listen", &addr.to_string(), "--db"])
+        .arg(&db)
+        .env("WHATSAPP_APP_SECRET", load::SECRET)
+        .env("FIRMHOOK_LOG", "warn")
+        .env_remove("FIRMHOOK_CACHE_MB")
+        .spawn()
+        .unwrap();
+    wait_healthy(addr);
+    let result = load::run(addr, &load::script(&samples), CONNECTIONS, duration);
+    report("serve binary, large database", &result);
+    let status = std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap();
+    let kib = status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap();
+    println!("memory/serve_peak_rss_mib {}", kib / 1024);
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let _ = child.wait();
+    (projects, kib, result.per_second())
+}

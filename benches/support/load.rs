@@ -1,0 +1,143 @@
+//! A load generator for the webhook: `connections` threads, each with its
+//! own keep-alive connection, posting signed realistic webhooks with
+//! unique wamids; latency is measured per request.
+
+#![allow(dead_code)] // each bench uses a different part
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::time::{Duration, Instant};
+
+use firmhook::whatsapp::signature::{self, Secret};
+
+pub const SECRET: &str = "bench-secret";
+
+/// What one sender says: (wa_id, text or `button:<id>`).
+pub type Script = Vec<(String, String)>;
+
+pub struct Result {
+    pub requests: u64,
+    pub failures: u64,
+    pub seconds: f64,
+    /// Sorted latencies in µs.
+    pub latencies_us: Vec<u64>,
+}
+
+impl Result {
+    pub fn per_second(&self) -> f64 {
+        self.requests as f64 / self.seconds
+    }
+
+    pub fn percentile_us(&self, p: usize) -> u64 {
+        let l = &self.latencies_us;
+        if l.is_empty() {
+            return 0;
+        }
+        l[(l.len() * p / 100).min(l.len() - 1)]
+    }
+}
+
+/// A realistic mix: client texts, designer texts and client button taps.
+pub fn script(samples: &super::synth::Samples) -> Script {
+    let mut out = Vec::new();
+    for (i, (client, project)) in samples.client_projects.iter().enumerate() {
+        out.push((client.clone(), "text:hi".to_owned()));
+        if let Some(designer) = samples.designers.get(i % samples.designers.len().max(1)) {
+            let text = if i % 2 == 0 {
+                "text:/milestones"
+            } else {
+                "text:hello"
+            };
+            out.push((designer.clone(), text.to_owned()));
+        }
+        let tap = if i % 2 == 0 { "sel" } else { "do_approve" };
+        out.push((client.clone(), format!("button:{tap}:{project}")));
+    }
+    out
+}
+
+fn body(number: &str, wamid: &str, from: &str, content: &str) -> String {
+    let mut message = serde_json::json!({"from": from, "id": wamid, "timestamp": "1780000000"});
+    if let Some(text) = content.strip_prefix("text:") {
+        message["type"] = "text".into();
+        message["text"] = serde_json::json!({"body": text});
+    } else if let Some(id) = content.strip_prefix("button:") {
+        message["type"] = "interactive".into();
+        message["interactive"] =
+            serde_json::json!({"type": "button_reply", "button_reply": {"id": id, "title": "t"}});
+    }
+    serde_json::json!({"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": [{
+        "field": "messages",
+        "value": {
+            "messaging_product": "whatsapp",
+            "metadata": {"display_phone_number": "15550001", "phone_number_id": number},
+            "contacts": [{"profile": {"name": "Bench"}, "wa_id": from}],
+            "messages": [message],
+        }
+    }]}]})
+    .to_string()
+}
+
+static RUN: AtomicU64 = AtomicU64::new(0);
+
+/// Posts for `duration` over `connections` connections; each request's
+/// body is built and signed before its clock starts.
+pub fn run(addr: SocketAddr, script: &Script, connections: usize, duration: Duration) -> Result {
+    let run = RUN.fetch_add(1, Relaxed);
+    let script = Arc::new(script.clone());
+    let failures = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let threads: Vec<_> = (0..connections)
+        .map(|c| {
+            let (script, failures) = (script.clone(), failures.clone());
+            std::thread::spawn(move || {
+                let agent: ureq::Agent = ureq::Agent::config_builder()
+                    .timeout_global(Some(Duration::from_secs(30)))
+                    .http_status_as_error(false)
+                    .max_idle_connections_per_host(1)
+                    .build()
+                    .into();
+                let url = format!("http://{addr}/webhook");
+                let secret = Secret::new(SECRET);
+                let mut latencies = Vec::new();
+                let mut i = c;
+                while started.elapsed() < duration {
+                    let (from, content) = &script[i % script.len()];
+                    let wamid = format!("wamid.bench.{run}.{c}.{i}");
+                    let payload = body("100000000000000", &wamid, from, content);
+                    let header = signature::sign(&secret, payload.as_bytes());
+                    let sent = Instant::now();
+                    let ok = agent
+                        .post(&url)
+                        .header("Content-Type", "application/json")
+                        .header(signature::HEADER, &header)
+                        .send(payload)
+                        .map(|mut r| {
+                            let _ = r.body_mut().read_to_vec();
+                            r.status().as_u16() == 200
+                        })
+                        .unwrap_or(false);
+                    latencies.push(sent.elapsed().as_micros() as u64);
+                    if !ok {
+                        failures.fetch_add(1, Relaxed);
+                    }
+                    i += connections;
+                }
+                latencies
+            })
+        })
+        .collect();
+    let mut latencies_us: Vec<u64> = threads
+        .into_iter()
+        .flat_map(|t| t.join().unwrap())
+        .collect();
+    let seconds = started.elapsed().as_secs_f64();
+    latencies_us.sort_unstable();
+    Result {
+        requests: latencies_us.len() as u64,
+        failures: failures.load(Relaxed),
+        seconds,
+        latencies_us,
+    }
+}
