@@ -101,9 +101,13 @@ impl Phone {
         if !(7..=15).contains(&digits.len()) || !digits.bytes().all(|b| b.is_ascii_digit()) {
             return Err(PhoneError::NotWaId(text.to_owned()));
         }
-        let parsed = phonenumber::parse(None, format!("+{digits}"))
-            .map_err(|_| PhoneError::NotWaId(text.to_owned()))?;
-        let canonical = canonical_digits(parsed.code().value(), digits);
+        // Country codes are prefix-free: the first 1 to 3 digits that name
+        // one are it. A map lookup, not a parse: this runs for every message.
+        let code = (1..=3)
+            .filter_map(|len| digits[..len].parse::<u16>().ok())
+            .find(|code| phonenumber::metadata::DATABASE.by_code(code).is_some())
+            .ok_or_else(|| PhoneError::NotWaId(text.to_owned()))?;
+        let canonical = canonical_digits(code, digits);
         Ok(Self(digits_to_u64(&canonical)))
     }
 

@@ -4,7 +4,7 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use crate::support::{csv_dir, demo_dir, firmhook, stderr, stdout};
+use crate::support::{csv_dir, demo_dir, firmhook, free_port, stderr, stdout};
 
 /// A temporary database holding the demo data.
 fn demo_db() -> (tempfile::TempDir, String) {
@@ -259,15 +259,6 @@ fn serve_without_secrets_names_each_missing_variable() {
     ]);
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("loopback only"), "{}", stderr(&out));
-}
-
-/// A port that was free a moment ago.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 #[test]

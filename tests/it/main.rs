@@ -3,8 +3,10 @@
 
 mod commands;
 mod concurrency;
+mod crash;
 mod fixture_file;
 mod flow;
+mod hostile;
 mod import;
 mod resolve;
 mod server;

@@ -326,16 +326,25 @@ pub fn get(url: &str) -> Result<(u16, String), ureq::Error> {
 }
 
 pub fn post(url: &str, body: &str, signature: Option<&str>) -> (u16, String) {
+    try_post(url, body, signature).unwrap()
+}
+
+/// A POST that may get no answer at all (the server was killed).
+pub fn try_post(
+    url: &str,
+    body: &str,
+    signature: Option<&str>,
+) -> Result<(u16, String), ureq::Error> {
     let mut request = agent().post(url).header("Content-Type", "application/json");
     if let Some(signature) = signature {
         request = request.header("X-Hub-Signature-256", signature);
     }
-    let mut response = request.send(body.to_owned()).unwrap();
+    let mut response = request.send(body.to_owned())?;
     let status = response.status().as_u16();
-    (
+    Ok((
         status,
         response.body_mut().read_to_string().unwrap_or_default(),
-    )
+    ))
 }
 
 /// A webhook body with one message per item: (wamid, from wa_id, content)
@@ -521,4 +530,13 @@ fn read_request(stream: &mut std::net::TcpStream) -> Option<GraphRequest> {
         authorization: header("authorization"),
         body: serde_json::from_slice(&buf[header_end..]).unwrap_or_default(),
     })
+}
+
+/// A loopback port that was free a moment ago.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
