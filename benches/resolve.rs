@@ -295,6 +295,9 @@ fn sqlite_copy(reader: &Reader, path: &Path) -> Sqlite {
     Sqlite { conn }
 }
 
+/// An id as SQLite stores it.
+type Blob = Vec<u8>;
+
 fn blob(id: u128) -> Vec<u8> {
     id.to_be_bytes().to_vec()
 }
@@ -339,7 +342,7 @@ impl Sqlite {
             .map(Result::unwrap)
             .collect();
         if !found.is_empty() {
-            let mut per_firm: Vec<(Vec<u8>, Option<(i64, Vec<u8>)>)> = Vec::new();
+            let mut per_firm: Vec<(Blob, Option<(i64, Blob)>)> = Vec::new();
             for (firm, member) in &found {
                 let assigned = self.newest(
                     "SELECT created_at, id FROM projects WHERE firm_id = ?1 AND designer_member_id = ?2 \

@@ -22,8 +22,8 @@ pub struct Reader {
     txn: ReadTransaction,
     // The tables a resolution reads, opened once per transaction (opening
     // a table costs more than a lookup in it).
-    phone_roles: OnceCell<ReadOnlyTable<(u64, u8, u128, u64, u128), ()>>,
-    member_projects: OnceCell<ReadOnlyTable<(u128, u128, u64, u128), ()>>,
+    phone_roles: OnceCell<ReadOnlyTable<RoleKey, ()>>,
+    member_projects: OnceCell<ReadOnlyTable<MemberProjectKey, ()>>,
     projects: OnceCell<ReadOnlyTable<(u128, u128), Bytes>>,
     firms: OnceCell<ReadOnlyTable<u128, Bytes>>,
     firm_by_number: OnceCell<ReadOnlyTable<u64, u128>>,
@@ -230,7 +230,7 @@ impl Directory for Reader {
 // own transaction, which sees its uncommitted changes).
 
 pub(super) fn phone_roles_in(
-    table: &impl ReadableTable<(u64, u8, u128, u64, u128), ()>,
+    table: &impl ReadableTable<RoleKey, ()>,
     phone: Phone,
 ) -> Result<Vec<RoleEntry>, Error> {
     let p = phone.to_u64();
@@ -251,7 +251,7 @@ pub(super) fn phone_roles_in(
 
 /// A member's projects by `designer_member_id`, newest first: (rank, id).
 pub(super) fn member_projects_in(
-    table: &impl ReadableTable<(u128, u128, u64, u128), ()>,
+    table: &impl ReadableTable<MemberProjectKey, ()>,
     firm: FirmId,
     member: MemberId,
     limit: usize,

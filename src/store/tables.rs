@@ -9,6 +9,10 @@ use redb::TableDefinition;
 
 /// Raw record bytes as written by `codec::encode`.
 pub type Bytes = &'static [u8];
+/// (phone, role, firm_id, rank, id): see `PHONE_ROLES`.
+pub type RoleKey = (u64, u8, u128, u64, u128);
+/// (firm_id, member_id, rank, project_id): see `MEMBER_PROJECTS`.
+pub type MemberProjectKey = (u128, u128, u64, u128);
 
 /// firm_id → Firm
 pub const FIRMS: TableDefinition<u128, Bytes> = TableDefinition::new("firms");
@@ -24,11 +28,10 @@ pub const MILESTONES: TableDefinition<(u128, u128, u128), Bytes> =
 /// fields, so one range scan on a phone returns every role it holds, in pass
 /// order. role: see `resolve::IndexRole`; rank: newest first (0 for members);
 /// id: the member for role 1, the project otherwise.
-pub const PHONE_ROLES: TableDefinition<(u64, u8, u128, u64, u128), ()> =
-    TableDefinition::new("phone_roles");
+pub const PHONE_ROLES: TableDefinition<RoleKey, ()> = TableDefinition::new("phone_roles");
 /// (firm_id, member_id, rank, project_id) → (): a member's projects by
 /// `designer_member_id`, newest first.
-pub const MEMBER_PROJECTS: TableDefinition<(u128, u128, u64, u128), ()> =
+pub const MEMBER_PROJECTS: TableDefinition<MemberProjectKey, ()> =
     TableDefinition::new("member_projects");
 /// project_id → firm_id (a button carries only the project id).
 pub const PROJECT_FIRM: TableDefinition<u128, u128> = TableDefinition::new("project_firm");

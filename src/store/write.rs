@@ -25,8 +25,8 @@ pub struct Writer<'txn> {
     pub(super) members: Table<'txn, (u128, u128), Bytes>,
     pub(super) projects: Table<'txn, (u128, u128), Bytes>,
     pub(super) milestones: Table<'txn, (u128, u128, u128), Bytes>,
-    pub(super) phone_roles: Table<'txn, (u64, u8, u128, u64, u128), ()>,
-    pub(super) member_projects: Table<'txn, (u128, u128, u64, u128), ()>,
+    pub(super) phone_roles: Table<'txn, RoleKey, ()>,
+    pub(super) member_projects: Table<'txn, MemberProjectKey, ()>,
     pub(super) project_firm: Table<'txn, u128, u128>,
     pub(super) member_firm: Table<'txn, u128, u128>,
     pub(super) milestone_owner: Table<'txn, u128, (u128, u128)>,
@@ -319,8 +319,6 @@ impl Data for Writer<'_> {
     }
 }
 
-pub(super) type RoleKey = (u64, u8, u128, u64, u128);
-
 pub(super) fn member_role_key(phone: Phone, firm: u128, member: u128) -> RoleKey {
     (phone.to_u64(), IndexRole::Member.to_u8(), firm, 0, member)
 }
@@ -340,7 +338,7 @@ pub(super) fn project_role_keys(project: &Project) -> impl Iterator<Item = RoleK
     .map(move |(phone, role)| (phone.to_u64(), role.to_u8(), f, rank, p))
 }
 
-pub(super) fn member_project_key(project: &Project) -> Option<(u128, u128, u64, u128)> {
+pub(super) fn member_project_key(project: &Project) -> Option<MemberProjectKey> {
     project.designer_member_id.map(|member| {
         (
             project.firm_id.to_u128(),
