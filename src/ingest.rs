@@ -201,6 +201,18 @@ pub fn now_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
+/// Applies one delivery inside `w`'s transaction, exactly as the writer
+/// thread does (for tests that drive it without HTTP); returns how many
+/// replies it queued.
+pub fn apply(
+    w: &mut Writer,
+    delivery: &Delivery,
+    config: &Config,
+    metrics: &Metrics,
+) -> Result<usize, store::Error> {
+    apply_delivery(w, delivery, config, metrics, &mut Vec::new())
+}
+
 /// Applies one delivery; returns how many replies it queued.
 fn apply_delivery(
     w: &mut Writer,

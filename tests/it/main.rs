@@ -8,6 +8,8 @@ mod fixture_file;
 mod flow;
 mod hostile;
 mod import;
+mod isolation;
+mod parsers;
 mod resolve;
 mod server;
 mod support;

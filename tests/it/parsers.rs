@@ -1,0 +1,136 @@
+//! The parsers never panic, whatever they are fed: the same properties the
+//! fuzz targets in `fuzz/` check, as proptests that run in `cargo test`.
+
+use firmhook::cli::import::{ImportError, Mode, Options, import_dir, project_statuses};
+use firmhook::domain::{Country, Phone};
+use firmhook::flow::Action;
+use firmhook::store::{self, Store};
+use firmhook::whatsapp::inbound;
+use proptest::prelude::*;
+use serde_json::{Value, json};
+
+/// JSON trees that use the webhook's own keys, so parsing gets deep.
+fn webhook_json() -> impl Strategy<Value = Value> {
+    let keys = prop::sample::select(vec![
+        "entry",
+        "changes",
+        "value",
+        "metadata",
+        "phone_number_id",
+        "messages",
+        "statuses",
+        "contacts",
+        "id",
+        "from",
+        "from_user_id",
+        "wa_id",
+        "user_id",
+        "type",
+        "text",
+        "body",
+        "interactive",
+        "button_reply",
+        "list_reply",
+        "button",
+        "payload",
+        "title",
+        "status",
+        "errors",
+        "code",
+        "timestamp",
+    ]);
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        any::<i64>().prop_map(|n| json!(n)),
+        any::<f64>().prop_map(|n| json!(n)),
+        ".{0,20}".prop_map(Value::String),
+        prop::sample::select(vec![
+            "text",
+            "interactive",
+            "button_reply",
+            "list_reply",
+            "button",
+            "read",
+            "sent",
+            "failed",
+            "447911123403"
+        ])
+        .prop_map(|s| json!(s)),
+    ];
+    leaf.prop_recursive(6, 64, 6, move |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+            prop::collection::vec((keys.clone(), inner), 0..5).prop_map(|pairs| Value::Object(
+                pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
+            )),
+        ]
+    })
+}
+
+proptest! {
+    #[test]
+    fn the_webhook_parser_takes_any_bytes(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
+        let _ = inbound::parse(&bytes);
+    }
+
+    #[test]
+    fn the_webhook_parser_takes_any_json_shape(value in webhook_json()) {
+        let parsed = inbound::parse(value.to_string().as_bytes());
+        prop_assert!(parsed.is_ok());
+    }
+
+    #[test]
+    fn button_ids_parse_or_are_refused(id in "(sel|do_approve|mil|rdy|more|x)?:?.{0,60}") {
+        if let Ok(action) = Action::parse(&id) {
+            prop_assert_eq!(Action::parse(&action.to_string()), Ok(action));
+        }
+    }
+
+    #[test]
+    fn phones_parse_or_are_refused_and_canonical_forms_are_stable(
+        text in "[+0-9 ()./-]{0,24}|.{0,24}",
+        region in prop::sample::select(vec!["GB", "US", "BR", "MX", "AR", "DE", "IN"]),
+    ) {
+        let country = Country::parse(region).unwrap();
+        for phone in [Phone::parse(&text, Some(country)), Phone::from_wa_id(&text)].into_iter().flatten() {
+            let again = Phone::parse_international(&phone.to_string()).unwrap();
+            prop_assert_eq!(again, phone);
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    #[test]
+    fn import_takes_any_file_and_writes_nothing_on_error(
+        file in prop::sample::select(vec!["firms.csv", "firm_members.csv", "projects.csv", "milestones.csv"]),
+        header in prop::sample::select(vec![
+            "id,name,country,phone_number_id\n",
+            "id,firm_id,name,role,whatsapp_phone\n",
+            "id,firm_id,name,status,client_name,client_phone,designer_member_id,designer_phone,created_at\n",
+            "id,project_id,title,status,position\n",
+            "",
+        ]),
+        body in prop::collection::vec(any::<u8>(), 0..300),
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("firms.csv"), "id,name,country\n0195a000-0000-7000-8000-0000000000f1,Alba,GB\n").unwrap();
+        let mut contents = header.as_bytes().to_vec();
+        contents.extend_from_slice(&body);
+        std::fs::write(dir.path().join(file), &contents).unwrap();
+        let store = Store::in_memory().unwrap();
+        let statuses = project_statuses();
+        let options = Options { mode: Mode::Apply, statuses: &statuses, progress: false };
+        match import_dir(&store, dir.path(), &options) {
+            Ok(_) => {}
+            Err(ImportError::Invalid(errors)) => {
+                prop_assert!(!errors.is_empty());
+                let (totals, _) = store::check(&store.read().unwrap()).unwrap();
+                prop_assert_eq!(totals.firms + totals.members + totals.projects + totals.milestones, 0);
+            }
+            Err(other) => prop_assert!(false, "{other}"),
+        }
+    }
+}
