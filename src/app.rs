@@ -43,10 +43,18 @@ pub async fn run(
     options: Options,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
-    let store = Arc::new(
-        Store::open(&options.db, options.cache_bytes)
-            .with_context(|| format!("opening {}", options.db.display()))?,
-    );
+    let store = Store::open(&options.db, options.cache_bytes)
+        .with_context(|| format!("opening {}", options.db.display()))?;
+    run_with_store(listener, Arc::new(store), options, shutdown).await
+}
+
+/// [`run`] over a store the caller opened (tests use a faulty disk).
+pub async fn run_with_store(
+    listener: TcpListener,
+    store: Arc<Store>,
+    options: Options,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
     if let Some(dir) = &options.seed_dir {
         seed(&store, dir, &options.statuses)?;
     }

@@ -147,6 +147,17 @@ fn run(
             Err(err) => {
                 metrics.commit_failures.fetch_add(1, Relaxed);
                 tracing::error!(error = %err, jobs = jobs.len(), "commit failed; answering 500");
+                // redb refuses all work after an I/O error until the file is
+                // opened again; do that now, so the next batch can succeed
+                // as soon as the disk takes writes again.
+                if matches!(err, store::Error::Redb(_) | store::Error::Closed) {
+                    match store.reopen() {
+                        Ok(()) => tracing::warn!("database reopened after a failed commit"),
+                        Err(err) => {
+                            tracing::error!(error = %err, "reopening the database failed; will retry")
+                        }
+                    }
+                }
                 false
             }
         };

@@ -10,12 +10,15 @@
 mod backup;
 mod check;
 mod codec;
+mod faulty;
 mod outbox;
 mod read;
 mod tables;
 mod write;
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
 
 use redb::{ConcurrencyMode, Database, ReadOnlyDatabase, ReadableDatabase};
 
@@ -41,6 +44,9 @@ pub enum Error {
     Locked(PathBuf),
     #[error("database is damaged: {0}")]
     Corrupt(String),
+    /// An I/O error closed the database and opening it again failed so far.
+    #[error("database is closed after an I/O error and could not be opened again yet")]
+    Closed,
     /// A write that would break an invariant (an id moving between firms,
     /// a business number claimed twice). Nothing of the transaction is kept.
     #[error("{0}")]
@@ -67,9 +73,19 @@ from_redb!(
 );
 
 /// The writable database. One per file at a time, across processes.
+///
+/// After an I/O error redb refuses further work until the file is closed and
+/// opened again; [`Store::reopen`] does that in place, so the writer thread
+/// recovers by itself once the disk takes writes again.
 pub struct Store {
-    db: Database,
+    /// `None` after a failed reopen: every operation fails (and retries the
+    /// reopen) until the file can be opened again.
+    db: RwLock<Option<Database>>,
+    /// Opens the same file again (for `reopen`); `None` in memory.
+    opener: Option<Opener>,
 }
+
+type Opener = Box<dyn Fn() -> Result<Database, Error> + Send + Sync>;
 
 impl Store {
     /// Opens `path` for writing, creating it (and its directory) if needed.
@@ -79,29 +95,93 @@ impl Store {
             std::fs::create_dir_all(dir)
                 .map_err(|err| Error::Redb(redb::StorageError::from(err).into()))?;
         }
-        let db = builder(cache_bytes).create(path).map_err(|err| match err {
-            redb::DatabaseError::DatabaseAlreadyOpen => Error::Locked(path.to_owned()),
-            other => other.into(),
-        })?;
-        Self::init(db)
+        let path = path.to_owned();
+        let opener: Opener = Box::new(move || {
+            builder(cache_bytes).create(&path).map_err(|err| match err {
+                redb::DatabaseError::DatabaseAlreadyOpen => Error::Locked(path.clone()),
+                other => other.into(),
+            })
+        });
+        Self::init(opener(), Some(opener))
+    }
+
+    /// Like [`Store::open`], over a disk that fails every write while the
+    /// returned switch is on: for tests of a full disk.
+    pub fn open_faulty(path: &Path, cache_bytes: usize) -> Result<(Self, FaultSwitch), Error> {
+        let switch = FaultSwitch::default();
+        let path = path.to_owned();
+        let failing = switch.0.clone();
+        let opener: Opener = Box::new(move || {
+            let file = std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(&path)
+                .map_err(|err| Error::Redb(redb::StorageError::from(err).into()))?;
+            let backend = faulty::Disk::new(file, failing.clone());
+            let mut builder = Database::builder();
+            builder.set_cache_size(cache_bytes);
+            Ok(builder.create_with_backend(backend)?)
+        });
+        Ok((Self::init(opener(), Some(opener))?, switch))
     }
 
     /// A database that lives in memory only, for tests and benches.
     pub fn in_memory() -> Result<Self, Error> {
         // No other process can share memory: the default (exclusive) mode.
-        let db = Database::builder().create_with_backend(redb::backends::InMemoryBackend::new())?;
-        Self::init(db)
+        let db = Database::builder().create_with_backend(redb::backends::InMemoryBackend::new());
+        Self::init(db.map_err(Error::from), None)
     }
 
     /// Creates every table, so readers can open them all unconditionally.
-    fn init(db: Database) -> Result<Self, Error> {
-        let store = Self { db };
+    fn init(db: Result<Database, Error>, opener: Option<Opener>) -> Result<Self, Error> {
+        let store = Self {
+            db: RwLock::new(Some(db?)),
+            opener,
+        };
         store.write(|_| Ok::<_, Error>(()))?;
         Ok(store)
     }
 
+    /// The open database, reopening it first if an earlier reopen failed.
+    fn db(&self) -> Result<std::sync::RwLockReadGuard<'_, Option<Database>>, Error> {
+        let guard = self
+            .db
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if guard.is_some() {
+            return Ok(guard);
+        }
+        drop(guard);
+        self.reopen()?;
+        Ok(self
+            .db
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()))
+    }
+
     pub fn read(&self) -> Result<Reader, Error> {
-        Ok(Reader::new(self.db.begin_read()?))
+        let guard = self.db()?;
+        let db = guard.as_ref().ok_or(Error::Closed)?;
+        Ok(Reader::new(db.begin_read()?))
+    }
+
+    /// Closes and opens the file again, dropping whatever state an I/O error
+    /// left behind; redb recovers the last committed transaction. If the
+    /// open fails, the store stays closed and the next use tries again.
+    pub fn reopen(&self) -> Result<(), Error> {
+        let Some(opener) = &self.opener else {
+            return Err(Error::Closed);
+        };
+        let mut db = self
+            .db
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        // Close the old handle first: the file lock must be free to reopen.
+        drop(db.take());
+        *db = Some(opener()?);
+        Ok(())
     }
 
     /// Runs `work` in one write transaction: commits if it returns `Ok`,
@@ -110,7 +190,9 @@ impl Store {
         &self,
         work: impl FnOnce(&mut Writer) -> Result<T, E>,
     ) -> Result<T, E> {
-        let txn = self.db.begin_write().map_err(Error::from)?;
+        let guard = self.db()?;
+        let db = guard.as_ref().ok_or(Error::Closed)?;
+        let txn = db.begin_write().map_err(Error::from)?;
         let result = {
             let mut writer = Writer::open(&txn)?;
             work(&mut writer)
@@ -133,7 +215,9 @@ impl Store {
         &self,
         work: impl FnOnce(&mut Writer) -> Result<T, E>,
     ) -> Result<T, E> {
-        let txn = self.db.begin_write().map_err(Error::from)?;
+        let guard = self.db()?;
+        let db = guard.as_ref().ok_or(Error::Closed)?;
+        let txn = db.begin_write().map_err(Error::from)?;
         let result = {
             let mut writer = Writer::open(&txn)?;
             work(&mut writer)
@@ -146,13 +230,33 @@ impl Store {
     /// import, a third of a fresh file can be free space). Needs no other
     /// transaction open in this process.
     pub fn compact(&mut self) -> Result<(), Error> {
-        while self.db.compact().map_err(|err| Error::Redb(err.into()))? {}
+        let db = self
+            .db
+            .get_mut()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let db = db.as_mut().ok_or(Error::Closed)?;
+        while db.compact().map_err(|err| Error::Redb(err.into()))? {}
         Ok(())
     }
 
     /// redb's own check of the file: page checksums and allocator state.
     pub fn check_integrity(&mut self) -> Result<bool, Error> {
-        Ok(self.db.check_integrity()?)
+        let db = self
+            .db
+            .get_mut()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let db = db.as_mut().ok_or(Error::Closed)?;
+        Ok(db.check_integrity()?)
+    }
+}
+
+/// Turns the faulty disk's failures on and off.
+#[derive(Clone, Default)]
+pub struct FaultSwitch(Arc<AtomicBool>);
+
+impl FaultSwitch {
+    pub fn fail_writes(&self, on: bool) {
+        self.0.store(on, Ordering::SeqCst);
     }
 }
 

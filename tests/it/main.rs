@@ -12,4 +12,5 @@ mod isolation;
 mod parsers;
 mod resolve;
 mod server;
+mod storage;
 mod support;

@@ -208,6 +208,16 @@ pub fn spawn_app(db: &Path, graph: Option<&FakeGraph>) -> App {
 }
 
 pub fn spawn_app_with(db: &Path, graph: Option<&FakeGraph>, max_batch: usize) -> App {
+    spawn_app_over(db, None, graph, max_batch)
+}
+
+/// The server over a store the test opened itself (a faulty disk, say).
+pub fn spawn_app_over(
+    db: &Path,
+    store: Option<Arc<Store>>,
+    graph: Option<&FakeGraph>,
+    max_batch: usize,
+) -> App {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     listener.set_nonblocking(true).unwrap();
     let addr = listener.local_addr().unwrap();
@@ -239,10 +249,13 @@ pub fn spawn_app_with(db: &Path, graph: Option<&FakeGraph>, max_batch: usize) ->
             .unwrap();
         runtime.block_on(async move {
             let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-            app::run(listener, options, async {
+            let shutdown = async {
                 let _ = stopped.await;
-            })
-            .await
+            };
+            match store {
+                Some(store) => app::run_with_store(listener, store, options, shutdown).await,
+                None => app::run(listener, options, shutdown).await,
+            }
             .unwrap();
         });
     });
