@@ -358,7 +358,8 @@ mod tests {
     fn missing_and_dangling_index_entries_are_reported() {
         let store = Store::in_memory().unwrap();
         let project = sample(&store);
-        let txn = store.db.begin_write().unwrap();
+        let guard = store.db().unwrap();
+        let txn = guard.as_ref().unwrap().begin_write().unwrap();
         {
             let mut roles = txn.open_table(PHONE_ROLES).unwrap();
             let key = project_role_keys(&project).next().unwrap();
@@ -368,6 +369,7 @@ mod tests {
             owners.insert(5, (7, 9)).unwrap();
         }
         txn.commit().unwrap();
+        drop(guard);
         let (_, problems) = check(&store.read().unwrap()).unwrap();
         let text: Vec<String> = problems.iter().map(ToString::to_string).collect();
         assert_eq!(text.len(), 3, "{text:#?}");
