@@ -134,6 +134,7 @@ fn with_server<T>(db: &Path, csv: &Path, max_batch: usize, f: impl FnOnce(Socket
         cache_bytes: store::DEFAULT_CACHE_BYTES,
         max_batch,
         pace_per_second: DEFAULT_PACE,
+        seen_keep_seconds: store::SEEN_KEEP_SECONDS,
     };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = std::thread::spawn(move || {

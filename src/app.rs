@@ -33,6 +33,8 @@ pub struct Options {
     pub cache_bytes: usize,
     pub max_batch: usize,
     pub pace_per_second: u32,
+    /// How long seen wamids are kept (8 days in production).
+    pub seen_keep_seconds: u64,
 }
 
 /// Runs the server on `listener` until `shutdown` resolves, then drains:
@@ -64,6 +66,7 @@ pub async fn run_with_store(
         store.clone(),
         Config {
             statuses: options.statuses.clone(),
+            seen_keep_seconds: options.seen_keep_seconds,
             max_batch: options.max_batch,
         },
         metrics.clone(),

@@ -31,6 +31,9 @@ const PRUNE_PER_COMMIT: usize = 256;
 
 pub struct Config {
     pub statuses: Vec<String>,
+    /// How long seen wamids are kept ([`store::SEEN_KEEP_SECONDS`], 8 days,
+    /// unless a test wants pruning sooner).
+    pub seen_keep_seconds: u64,
     /// 1 turns group commit off (one transaction per job), for comparison.
     pub max_batch: usize,
 }
@@ -129,7 +132,11 @@ fn run(
                     }
                 }
             }
-            w.prune_seen(now_seconds() as u64, PRUNE_PER_COMMIT)?;
+            w.prune_seen(
+                now_seconds() as u64,
+                config.seen_keep_seconds,
+                PRUNE_PER_COMMIT,
+            )?;
             Ok::<_, store::Error>(queued)
         });
         let took = started.elapsed();

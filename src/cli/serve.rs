@@ -81,6 +81,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             cache_bytes: cache_bytes()?,
             max_batch: DEFAULT_MAX_BATCH,
             pace_per_second: DEFAULT_PACE,
+            seen_keep_seconds: crate::store::SEEN_KEEP_SECONDS,
         }
     } else {
         let missing: Vec<&str> = [
@@ -111,6 +112,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             cache_bytes: cache_bytes()?,
             max_batch: DEFAULT_MAX_BATCH,
             pace_per_second: DEFAULT_PACE,
+            seen_keep_seconds: crate::store::SEEN_KEEP_SECONDS,
         }
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()

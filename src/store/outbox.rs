@@ -122,10 +122,10 @@ impl Writer<'_> {
         Ok(())
     }
 
-    /// Forgets seen wamids older than the keep period, at most `limit` of
+    /// Forgets seen wamids older than `keep` seconds, at most `limit` of
     /// them; returns how many went.
-    pub fn prune_seen(&mut self, now: u64, limit: usize) -> Result<usize, Error> {
-        let cutoff = now.saturating_sub(SEEN_KEEP_SECONDS);
+    pub fn prune_seen(&mut self, now: u64, keep: u64, limit: usize) -> Result<usize, Error> {
+        let cutoff = now.saturating_sub(keep);
         let mut old: Vec<(u64, String)> = Vec::new();
         for entry in self.seen_by_time.range((0, "")..(cutoff, ""))?.take(limit) {
             let (key, ()) = (entry?.0, ());
@@ -335,7 +335,9 @@ mod tests {
                 Ok::<_, Error>(())
             })
             .unwrap();
-        let pruned = store.write(|w| w.prune_seen(now, 100)).unwrap();
+        let pruned = store
+            .write(|w| w.prune_seen(now, SEEN_KEEP_SECONDS, 100))
+            .unwrap();
         assert_eq!(pruned, 1);
         let reader = store.read().unwrap();
         assert!(!reader.is_seen("wamid.old").unwrap());

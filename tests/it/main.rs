@@ -12,5 +12,6 @@ mod isolation;
 mod parsers;
 mod resolve;
 mod server;
+mod soak;
 mod storage;
 mod support;

@@ -524,3 +524,34 @@ fn an_expired_token_stops_sending_and_keeps_replies_queued() {
     assert_eq!(metric(&app, "firmhook_sending_halted"), 1);
     assert_eq!(metric(&app, "firmhook_outbox_depth"), 2);
 }
+
+#[test]
+fn replies_wait_out_a_graph_api_that_is_down_then_go_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let port = free_port(); // nothing listens: connection refused
+    let app = spawn_app_full(
+        &tmp.path().join("db.redb"),
+        None,
+        Some(graph_url(port)),
+        512,
+    );
+    app.post(&webhook(ALBA_NUMBER, &[("wamid.1", LUCY, "text:hi")]));
+    // Refused at once and after 1 s; then the Graph API comes back and the
+    // third attempt (after 4 s more) goes through.
+    std::thread::sleep(Duration::from_millis(1800));
+    let graph = FakeGraph::start_on(port);
+    let requests = graph.wait_for(1, Duration::from_secs(30));
+    assert_eq!(requests[0].to(), LUCY);
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(graph.requests().len(), 1);
+    let outbound = app.snapshot().read().unwrap().outbound(1).unwrap().unwrap();
+    assert_eq!((outbound.state, outbound.attempts), (State::Sent, 3));
+    assert_eq!(
+        metric_labelled(&app, "firmhook_send_attempts_total{result=\"retry\"}"),
+        2
+    );
+    assert_eq!(
+        metric_labelled(&app, "firmhook_send_attempts_total{result=\"sent\"}"),
+        1
+    );
+}

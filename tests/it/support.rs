@@ -218,12 +218,41 @@ pub fn spawn_app_over(
     graph: Option<&FakeGraph>,
     max_batch: usize,
 ) -> App {
+    spawn_app_full(db, store, graph.map(FakeGraph::url), max_batch)
+}
+
+/// The server sending to the Graph API at `graph_url` (whatever listens
+/// there, or nothing), or keeping replies if `None`.
+pub fn spawn_app_full(
+    db: &Path,
+    store: Option<Arc<Store>>,
+    graph_url: Option<String>,
+    max_batch: usize,
+) -> App {
+    spawn_app_keeping(
+        db,
+        store,
+        graph_url,
+        max_batch,
+        firmhook::store::SEEN_KEEP_SECONDS,
+    )
+}
+
+/// … keeping seen wamids only `seen_keep_seconds` (the soak test prunes).
+pub fn spawn_app_keeping(
+    db: &Path,
+    store: Option<Arc<Store>>,
+    graph_url: Option<String>,
+    max_batch: usize,
+    seen_keep_seconds: u64,
+) -> App {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     listener.set_nonblocking(true).unwrap();
     let addr = listener.local_addr().unwrap();
-    let transport = match graph {
-        Some(graph) => Transport::Graph {
-            base: graph.url(),
+    let dev = graph_url.is_none();
+    let transport = match graph_url {
+        Some(base) => Transport::Graph {
+            base,
             token: Secret::new("test-token"),
         },
         None => Transport::Dev,
@@ -233,12 +262,13 @@ pub fn spawn_app_over(
         app_secret: Secret::new(SECRET),
         verify_token: Secret::new(VERIFY),
         transport,
-        dev: graph.is_none(),
+        dev,
         seed_dir: Some(demo_dir()),
         statuses: firmhook::cli::import::project_statuses(),
         cache_bytes: 16 << 20,
         max_batch,
         pace_per_second: 1000,
+        seen_keep_seconds,
     };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let thread = std::thread::spawn(move || {
@@ -437,7 +467,13 @@ pub struct FakeGraph {
 
 impl FakeGraph {
     pub fn start() -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        Self::start_on(0)
+    }
+
+    /// On a given loopback port (0: any), e.g. one the server was already
+    /// told about while nothing listened there.
+    pub fn start_on(port: u16) -> Self {
+        let listener = TcpListener::bind(("127.0.0.1", port)).unwrap();
         let addr = listener.local_addr().unwrap();
         let requests = Arc::new(Mutex::new(Vec::new()));
         let script = Arc::new(Mutex::new(VecDeque::new()));
@@ -471,7 +507,7 @@ impl FakeGraph {
     }
 
     pub fn url(&self) -> String {
-        format!("http://{}/v25.0", self.addr)
+        graph_url(self.addr.port())
     }
 
     /// The next answers, in order, before answers go back to success.
@@ -552,4 +588,9 @@ pub fn free_port() -> u16 {
         .local_addr()
         .unwrap()
         .port()
+}
+
+/// The Graph API base URL of a fake on `port`.
+pub fn graph_url(port: u16) -> String {
+    format!("http://127.0.0.1:{port}/v25.0")
 }
