@@ -69,7 +69,7 @@ fn steady_load_keeps_memory_fds_latency_and_size_flat() {
                     // Reactions (recorded as seen, never answered) and texts
                     // from a few strangers (one hint each per hour).
                     let wamid = format!("wamid.soak.{t}.{n}");
-                    let body = if n % 4 == 0 {
+                    let body = if n.is_multiple_of(4) {
                         webhook(
                             OTHER_NUMBER,
                             &[(&wamid, &format!("1415555{:04}", t), "text:hi")],
