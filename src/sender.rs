@@ -26,6 +26,8 @@ pub const RETRY_SCHEDULE: &[Duration] = &[
     Duration::from_secs(256),
     Duration::from_secs(1024),
 ];
+/// How long one Graph API request may take.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(15);
 /// Messages per second per business number.
 pub const DEFAULT_PACE: u32 = 80;
 const BATCH: usize = 64;
@@ -33,8 +35,13 @@ const IDLE: Duration = Duration::from_millis(500);
 
 /// Where replies go.
 pub enum Transport {
-    /// The Graph API at `base` (`{base}/{phone_number_id}/messages`).
-    Graph { base: String, token: Secret },
+    /// The Graph API at `base` (`{base}/{phone_number_id}/messages`); a
+    /// request that takes longer than `timeout` counts as a network error.
+    Graph {
+        base: String,
+        token: Secret,
+        timeout: Duration,
+    },
     /// `serve --dev`: log and keep; nothing leaves the machine.
     Dev,
 }
@@ -111,8 +118,12 @@ pub fn next_step(verdict: Verdict, attempts_before: u32, now_ms: u64, jitter: f6
 
 impl Sender {
     pub fn run(self) {
+        let timeout = match &self.transport {
+            Transport::Graph { timeout, .. } => *timeout,
+            Transport::Dev => DEFAULT_TIMEOUT,
+        };
         let agent: ureq::Agent = ureq::Agent::config_builder()
-            .timeout_global(Some(Duration::from_secs(15)))
+            .timeout_global(Some(timeout))
             .http_status_as_error(false)
             .build()
             .into();
@@ -208,7 +219,7 @@ impl Sender {
                 );
                 Verdict::Sent(format!("dev.{}", outbound.seq))
             }
-            Transport::Graph { base, token } => {
+            Transport::Graph { base, token, .. } => {
                 let url = format!(
                     "{}/{}/messages",
                     base.trim_end_matches('/'),

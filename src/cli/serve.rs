@@ -105,6 +105,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             transport: Transport::Graph {
                 base: env.graph_url,
                 token: Secret::new(env.access_token.unwrap_or_default()),
+                timeout: crate::sender::DEFAULT_TIMEOUT,
             },
             dev: false,
             seed_dir: None,

@@ -58,6 +58,9 @@ pub enum PhoneError {
     UnknownCountry(String),
 }
 
+/// How many digits a full international number has, country code included.
+const WA_ID_DIGITS: std::ops::RangeInclusive<usize> = 7..=15;
+
 /// A canonical E.164 number, digits only, country code first.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Phone(u64);
@@ -86,7 +89,9 @@ impl Phone {
         } else {
             phonenumber::parse(None, format!("+{canonical}")).is_ok_and(|p| p.is_valid())
         };
-        if !valid {
+        // The same shape rule as a wa_id, so every stored phone can also
+        // arrive from WhatsApp (the metadata accepts some 6-digit numbers).
+        if !valid || !WA_ID_DIGITS.contains(&canonical.len()) {
             return Err(PhoneError::Invalid(text.to_owned()));
         }
         Ok(Self(digits_to_u64(&canonical)))
@@ -98,7 +103,7 @@ impl Phone {
     /// range yet, so only the shape and the country code are checked.
     pub fn from_wa_id(text: &str) -> Result<Self, PhoneError> {
         let digits = text.trim().strip_prefix('+').unwrap_or(text.trim());
-        if !(7..=15).contains(&digits.len()) || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        if !WA_ID_DIGITS.contains(&digits.len()) || !digits.bytes().all(|b| b.is_ascii_digit()) {
             return Err(PhoneError::NotWaId(text.to_owned()));
         }
         // Country codes are prefix-free: the first 1 to 3 digits that name
@@ -245,6 +250,8 @@ mod tests {
         ("+999 1234 5678", "GB", None),
         ("07911 1234564567890", "GB", None),
         ("+1 (415) 555-2671; DROP TABLE", "US", None),
+        // Found by the fuzzer: valid to the metadata, too short for WhatsApp.
+        ("0404004", "GB", None),
     ];
 
     #[test]

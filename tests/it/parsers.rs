@@ -100,6 +100,15 @@ proptest! {
     }
 }
 
+/// Crash inputs the fuzz targets found, kept as regression tests.
+#[test]
+fn fuzz_regressions() {
+    // fuzz/artifacts/phone/crash-27835221…: "0404004" in GB parsed to
+    // +404004, which no wa_id can be, so it could never be looked up.
+    let country = Country::parse("GB").unwrap();
+    assert!(Phone::parse("0404004", Some(country)).is_err());
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(48))]
 

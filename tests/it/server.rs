@@ -555,3 +555,20 @@ fn replies_wait_out_a_graph_api_that_is_down_then_go_once() {
         1
     );
 }
+
+#[test]
+fn a_graph_api_that_hangs_times_out_and_is_retried() {
+    let tmp = tempfile::tempdir().unwrap();
+    // Each answer comes after 1.5 s; the sender gives up on a request after 0.7 s.
+    let slow = FakeGraph::start_with(0, Duration::from_millis(1500));
+    let app = spawn_app(&tmp.path().join("db.redb"), Some(&slow));
+    app.post(&webhook(ALBA_NUMBER, &[("wamid.1", LUCY, "text:hi")]));
+    slow.wait_for(2, Duration::from_secs(15));
+    let outbound = app.snapshot().read().unwrap().outbound(1).unwrap().unwrap();
+    assert_eq!(outbound.state, State::Pending);
+    assert!(
+        outbound.last_error.unwrap().starts_with("network"),
+        "a timeout is a network error"
+    );
+    assert!(metric_labelled(&app, "firmhook_send_attempts_total{result=\"retry\"}") >= 1);
+}

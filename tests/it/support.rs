@@ -254,6 +254,7 @@ pub fn spawn_app_keeping(
         Some(base) => Transport::Graph {
             base,
             token: Secret::new("test-token"),
+            timeout: Duration::from_millis(700),
         },
         None => Transport::Dev,
     };
@@ -473,6 +474,11 @@ impl FakeGraph {
     /// On a given loopback port (0: any), e.g. one the server was already
     /// told about while nothing listened there.
     pub fn start_on(port: u16) -> Self {
+        Self::start_with(port, Duration::ZERO)
+    }
+
+    /// One that waits `delay` before each answer (a slow or hung API).
+    pub fn start_with(port: u16, delay: Duration) -> Self {
         let listener = TcpListener::bind(("127.0.0.1", port)).unwrap();
         let addr = listener.local_addr().unwrap();
         let requests = Arc::new(Mutex::new(Vec::new()));
@@ -484,6 +490,7 @@ impl FakeGraph {
                 let Some(request) = read_request(&mut stream) else {
                     continue;
                 };
+                std::thread::sleep(delay);
                 let n = {
                     let mut seen = seen.lock().unwrap();
                     seen.push(request);
