@@ -103,7 +103,11 @@ impl Phone {
     /// range yet, so only the shape and the country code are checked.
     pub fn from_wa_id(text: &str) -> Result<Self, PhoneError> {
         let digits = text.trim().strip_prefix('+').unwrap_or(text.trim());
-        if !WA_ID_DIGITS.contains(&digits.len()) || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        // No country code starts with 0 (a leading 0 would also vanish in the u64).
+        if !WA_ID_DIGITS.contains(&digits.len())
+            || !digits.bytes().all(|b| b.is_ascii_digit())
+            || digits.starts_with('0')
+        {
             return Err(PhoneError::NotWaId(text.to_owned()));
         }
         // Country codes are prefix-free: the first 1 to 3 digits that name

@@ -107,6 +107,9 @@ fn fuzz_regressions() {
     // +404004, which no wa_id can be, so it could never be looked up.
     let country = Country::parse("GB").unwrap();
     assert!(Phone::parse("0404004", Some(country)).is_err());
+    // crash-9cd0c741…: "0550022" as a wa_id was read as Brazil (55) and
+    // lost its leading zero in storage.
+    assert!(Phone::from_wa_id("0550022").is_err());
 }
 
 proptest! {
