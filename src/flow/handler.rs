@@ -305,17 +305,46 @@ fn find_milestone<D: Data>(
     Ok(milestone.map(|m| (project, m)))
 }
 
-fn approve<D: Data>(data: &D, cx: &Context, id: MilestoneId) -> Result<Output, D::Error> {
+/// Which role a tap needs on the resource.
+#[derive(Clone, Copy)]
+enum Needs {
+    Designer,
+    Client,
+}
+
+/// A tap the sender may make: the answer so far, the project, the milestone.
+type Allowed = (Output, Project, crate::domain::Milestone);
+
+/// The milestone of a tap, found firm first, if the sender holds the role
+/// it needs; otherwise the answer to send instead.
+fn milestone_for<D: Data>(
+    data: &D,
+    cx: &Context,
+    id: MilestoneId,
+    needs: Needs,
+) -> Result<Result<Allowed, Output>, D::Error> {
     let Some((project, milestone)) = find_milestone(data, id)? else {
-        return Ok(Output::new("tap", None)
+        return Ok(Err(Output::new("tap", None)
             .say(Body::text(GONE))
-            .outcome("stale"));
+            .outcome("stale")));
     };
     let roles = roles(data, cx.sender, &project)?;
     let out = Output::new(kind_of(roles), Some(project.firm_id));
-    if !roles.client {
-        return Ok(out.say(Body::text(REFUSED)).outcome("refused"));
+    let allowed = match needs {
+        Needs::Designer => roles.designer,
+        Needs::Client => roles.client,
+    };
+    if !allowed {
+        return Ok(Err(out.say(Body::text(REFUSED)).outcome("refused")));
     }
+    Ok(Ok((out, project, milestone)))
+}
+
+fn approve<D: Data>(data: &D, cx: &Context, id: MilestoneId) -> Result<Output, D::Error> {
+    let (out, project, milestone) = match milestone_for(data, cx, id, Needs::Client)? {
+        Ok(found) => found,
+        Err(answer) => return Ok(answer),
+    };
     let title = &milestone.title;
     match milestone.status {
         MilestoneStatus::Approved => Ok(out
@@ -360,16 +389,10 @@ fn approve<D: Data>(data: &D, cx: &Context, id: MilestoneId) -> Result<Output, D
 }
 
 fn ready<D: Data>(data: &D, cx: &Context, id: MilestoneId) -> Result<Output, D::Error> {
-    let Some((project, milestone)) = find_milestone(data, id)? else {
-        return Ok(Output::new("tap", None)
-            .say(Body::text(GONE))
-            .outcome("stale"));
+    let (out, project, milestone) = match milestone_for(data, cx, id, Needs::Designer)? {
+        Ok(found) => found,
+        Err(answer) => return Ok(answer),
     };
-    let roles = roles(data, cx.sender, &project)?;
-    let out = Output::new(kind_of(roles), Some(project.firm_id));
-    if !roles.designer {
-        return Ok(out.say(Body::text(REFUSED)).outcome("refused"));
-    }
     let title = &milestone.title;
     match milestone.status {
         MilestoneStatus::Approved => Ok(out

@@ -190,29 +190,21 @@ impl Store {
         &self,
         work: impl FnOnce(&mut Writer) -> Result<T, E>,
     ) -> Result<T, E> {
-        let guard = self.db()?;
-        let db = guard.as_ref().ok_or(Error::Closed)?;
-        let txn = db.begin_write().map_err(Error::from)?;
-        let result = {
-            let mut writer = Writer::open(&txn)?;
-            work(&mut writer)
-        };
-        match result {
-            Ok(value) => {
-                txn.commit().map_err(Error::from)?;
-                Ok(value)
-            }
-            Err(err) => {
-                txn.abort().map_err(Error::from)?;
-                Err(err)
-            }
-        }
+        self.transact(Ending::CommitIfOk, work)
     }
 
     /// Runs `work` in one write transaction and then throws it away, for
     /// `--dry-run`: every check a real write makes, nothing kept.
     pub fn rehearse<T, E: From<Error>>(
         &self,
+        work: impl FnOnce(&mut Writer) -> Result<T, E>,
+    ) -> Result<T, E> {
+        self.transact(Ending::Abort, work)
+    }
+
+    fn transact<T, E: From<Error>>(
+        &self,
+        ending: Ending,
         work: impl FnOnce(&mut Writer) -> Result<T, E>,
     ) -> Result<T, E> {
         let guard = self.db()?;
@@ -222,8 +214,16 @@ impl Store {
             let mut writer = Writer::open(&txn)?;
             work(&mut writer)
         };
-        txn.abort().map_err(Error::from)?;
-        result
+        match (ending, result) {
+            (Ending::CommitIfOk, Ok(value)) => {
+                txn.commit().map_err(Error::from)?;
+                Ok(value)
+            }
+            (_, result) => {
+                txn.abort().map_err(Error::from)?;
+                result
+            }
+        }
     }
 
     /// Gives the file's free pages back to the filesystem (after a large
@@ -248,6 +248,13 @@ impl Store {
         let db = db.as_mut().ok_or(Error::Closed)?;
         Ok(db.check_integrity()?)
     }
+}
+
+/// How a transaction of [`Store::transact`] ends.
+#[derive(Clone, Copy)]
+enum Ending {
+    CommitIfOk,
+    Abort,
 }
 
 /// Turns the faulty disk's failures on and off.
