@@ -207,7 +207,7 @@ fn is_client(sender: Phone, project: &Project) -> bool {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(64))]
+    #![proptest_config(ProptestConfig::with_cases(crate::support::proptest_cases(64)))]
 
     #[test]
     fn no_record_changes_without_the_role_on_it(world in world(), messages in messages()) {

@@ -113,7 +113,7 @@ fn fuzz_regressions() {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(48))]
+    #![proptest_config(ProptestConfig::with_cases(crate::support::proptest_cases(48)))]
 
     #[test]
     fn import_takes_any_file_and_writes_nothing_on_error(

@@ -601,3 +601,12 @@ pub fn free_port() -> u16 {
 pub fn graph_url(port: u16) -> String {
     format!("http://127.0.0.1:{port}/v25.0")
 }
+
+/// `PROPTEST_CASES` if set, else `default` (for tests whose default is
+/// smaller than proptest's because each case is heavier).
+pub fn proptest_cases(default: u32) -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
