@@ -44,6 +44,12 @@ pub enum Error {
     Locked(PathBuf),
     #[error("database is damaged: {0}")]
     Corrupt(String),
+    #[error(
+        "database {} was not closed cleanly and needs recovery, which a read-only open cannot do; \
+         start the server or run `firmhook check` (either recovers it) first",
+        .0.display()
+    )]
+    NeedsRecovery(PathBuf),
     /// An I/O error closed the database and opening it again failed so far.
     #[error("database is closed after an I/O error and could not be opened again yet")]
     Closed,
@@ -277,7 +283,12 @@ impl Snapshot {
         if !path.exists() {
             return Err(Error::Missing(path.to_owned()));
         }
-        let db = builder(DEFAULT_CACHE_BYTES).open_read_only(path)?;
+        let db = builder(DEFAULT_CACHE_BYTES)
+            .open_read_only(path)
+            .map_err(|err| match err {
+                redb::DatabaseError::RepairAborted => Error::NeedsRecovery(path.to_owned()),
+                other => other.into(),
+            })?;
         Ok(Self { db })
     }
 

@@ -204,6 +204,12 @@ fn acknowledged_deliveries_survive_kill_9_and_apply_exactly_once() {
             "round {round}: killed at {kill_at} acknowledged; {acked_count} of {DELIVERIES} got a 200"
         );
 
+        // A read-only command right after the crash says what to do.
+        let out = firmhook(&["resolve", DESIGNER, "--db", db.to_str().unwrap()]);
+        if out.status.code() != Some(0) {
+            assert!(stderr(&out).contains("needs recovery"), "{}", stderr(&out));
+        }
+
         // Restart (the server's open repairs the file), and before anything
         // is redelivered: every acknowledged effect is there.
         let mut server = serve(&db, port, &graph);
