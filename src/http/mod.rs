@@ -139,13 +139,8 @@ fn json(value: &serde_json::Value) -> Response<Body> {
 
 /// `GET /webhook?hub.mode=subscribe&hub.verify_token=…&hub.challenge=…`
 fn handshake(request: &Request<Incoming>, state: &State) -> Response<Body> {
-    let query = query(request);
-    let get = |key: &str| {
-        query
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
-    };
+    let query = Query::of(request);
+    let get = |key: &str| query.get(key);
     let token_ok = get("hub.verify_token").is_some_and(|t| t == state.verify_token.expose());
     match (get("hub.mode"), get("hub.challenge")) {
         (Some("subscribe"), Some(challenge)) if token_ok => text(StatusCode::OK, challenge),
@@ -206,13 +201,8 @@ fn metrics(state: &State) -> Response<Body> {
 
 /// `GET /dev/messages?to=<wa_id>&after=<seq>`: the replies kept in dev mode.
 fn dev_messages(request: &Request<Incoming>, state: &State) -> Response<Body> {
-    let query = query(request);
-    let get = |key: &str| {
-        query
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
-    };
+    let query = Query::of(request);
+    let get = |key: &str| query.get(key);
     let after = get("after").and_then(|v| v.parse().ok()).unwrap_or(0);
     let found = state
         .store
@@ -242,19 +232,32 @@ fn dev_messages(request: &Request<Incoming>, state: &State) -> Response<Body> {
     }
 }
 
-/// The query string as decoded (key, value) pairs.
-fn query(request: &Request<Incoming>) -> Vec<(String, String)> {
-    request
-        .uri()
-        .query()
-        .unwrap_or("")
-        .split('&')
-        .filter(|pair| !pair.is_empty())
-        .map(|pair| {
-            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            (percent_decode(k), percent_decode(v))
-        })
-        .collect()
+/// The query string, decoded.
+struct Query(Vec<(String, String)>);
+
+impl Query {
+    fn of(request: &Request<Incoming>) -> Self {
+        let pairs = request
+            .uri()
+            .query()
+            .unwrap_or("")
+            .split('&')
+            .filter(|pair| !pair.is_empty())
+            .map(|pair| {
+                let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+                (percent_decode(k), percent_decode(v))
+            })
+            .collect();
+        Self(pairs)
+    }
+
+    /// The first value of `key`.
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
 }
 
 fn percent_decode(text: &str) -> String {
