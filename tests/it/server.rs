@@ -545,11 +545,12 @@ fn replies_wait_out_a_graph_api_that_is_down_then_go_once() {
     std::thread::sleep(Duration::from_millis(500));
     assert_eq!(graph.requests().len(), 1);
     let outbound = app.snapshot().read().unwrap().outbound(1).unwrap().unwrap();
-    assert_eq!((outbound.state, outbound.attempts), (State::Sent, 3));
-    assert_eq!(
-        metric_labelled(&app, "firmhook_send_attempts_total{result=\"retry\"}"),
-        2
-    );
+    assert_eq!(outbound.state, State::Sent);
+    // Normally 3 (refused, refused, sent); a starved test machine may let
+    // the second attempt fall after the API is back.
+    assert!(outbound.attempts >= 2, "{}", outbound.attempts);
+    let retries = metric_labelled(&app, "firmhook_send_attempts_total{result=\"retry\"}");
+    assert_eq!(retries, u64::from(outbound.attempts) - 1);
     assert_eq!(
         metric_labelled(&app, "firmhook_send_attempts_total{result=\"sent\"}"),
         1
