@@ -20,6 +20,9 @@ use crate::sender::{Sender, Transport};
 use crate::store::Store;
 use crate::whatsapp::signature::Secret;
 
+/// How long shutdown waits for the writer and sender to finish.
+const WORKERS_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
+
 pub struct Options {
     pub db: PathBuf,
     pub app_secret: Secret,
@@ -99,12 +102,17 @@ pub async fn run_with_store(
     let served = http::serve(listener, state, shutdown).await;
     tracing::info!("shutting down: stopping the sender, draining the writer");
     stop.store(true, Relaxed);
-    tokio::task::spawn_blocking(move || {
+    let joined = tokio::task::spawn_blocking(move || {
         let _ = sender.join();
         let _ = writer.join();
-    })
-    .await
-    .context("joining the worker threads")?;
+    });
+    // The writer ends once every request holding a handle to it is gone; a
+    // connection still stuck after the drain must not keep the process up.
+    // Whatever it carried was never answered 200, so Meta redelivers it.
+    match tokio::time::timeout(WORKERS_GRACE, joined).await {
+        Ok(joined) => joined.context("joining the worker threads")?,
+        Err(_) => tracing::warn!("worker threads still busy after shutdown; exiting anyway"),
+    }
     served.context("serving")?;
     Ok(())
 }
