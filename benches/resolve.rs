@@ -33,15 +33,10 @@ fn main() {
     if full {
         // What a read transaction alone costs on this machine.
         let store = Store::in_memory().unwrap();
-        let mut ns: Vec<u64> = (0..20_000)
-            .map(|_| {
-                let started = Instant::now();
-                black_box(store.read().unwrap());
-                started.elapsed().as_nanos() as u64
-            })
-            .collect();
-        ns.sort_unstable();
-        println!("read transaction begin+end: p50 {} ns", percentile(&ns, 50));
+        println!(
+            "read transaction begin+end: p50 {} ns",
+            read_txn_p50(&store)
+        );
     }
     let mut table: BTreeMap<(u64, &str), Figures> = BTreeMap::new();
     for &size in &sizes {
@@ -66,17 +61,9 @@ fn main() {
         );
 
         let phones = by_kind(&store.read().unwrap(), &samples);
-        let mut ns: Vec<u64> = (0..20_000)
-            .map(|_| {
-                let started = Instant::now();
-                black_box(store.read().unwrap());
-                started.elapsed().as_nanos() as u64
-            })
-            .collect();
-        ns.sort_unstable();
         println!(
             "size {size}: read transaction begin+end on the file: p50 {} ns",
-            percentile(&ns, 50)
+            read_txn_p50(&store)
         );
         for kind in KINDS {
             let list = &phones[kind];
@@ -160,6 +147,19 @@ impl Figures {
     fn ratio(&self) -> f64 {
         self.sqlite_p50 as f64 / self.p50 as f64
     }
+}
+
+/// p50 of beginning and ending a read transaction, in ns.
+fn read_txn_p50(store: &Store) -> u64 {
+    let mut ns: Vec<u64> = (0..20_000)
+        .map(|_| {
+            let started = Instant::now();
+            black_box(store.read().unwrap());
+            started.elapsed().as_nanos() as u64
+        })
+        .collect();
+    ns.sort_unstable();
+    percentile(&ns, 50)
 }
 
 fn percentile(sorted: &[u64], p: usize) -> u64 {

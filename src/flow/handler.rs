@@ -298,10 +298,7 @@ fn find_milestone<D: Data>(
     let Some(project) = data.project(firm, project_id)? else {
         return Ok(None);
     };
-    let milestone = data
-        .milestones_of(firm, project_id)?
-        .into_iter()
-        .find(|m| m.id == id);
+    let milestone = data.milestone(firm, project_id, id)?;
     Ok(milestone.map(|m| (project, m)))
 }
 

@@ -24,6 +24,12 @@ pub trait Data: Directory {
         &self,
         milestone: MilestoneId,
     ) -> Result<Option<(FirmId, ProjectId)>, Self::Error>;
+    fn milestone(
+        &self,
+        firm: FirmId,
+        project: ProjectId,
+        milestone: MilestoneId,
+    ) -> Result<Option<Milestone>, Self::Error>;
     /// A project's milestones in position order.
     fn milestones_of(
         &self,

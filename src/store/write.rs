@@ -300,6 +300,15 @@ impl Data for Writer<'_> {
         }))
     }
 
+    fn milestone(
+        &self,
+        firm: FirmId,
+        project: ProjectId,
+        milestone: MilestoneId,
+    ) -> Result<Option<Milestone>, Error> {
+        Writer::milestone(self, firm, project, milestone)
+    }
+
     fn milestones_of(&self, firm: FirmId, project: ProjectId) -> Result<Vec<Milestone>, Error> {
         read::milestones_in(&self.milestones, firm, project)
     }
