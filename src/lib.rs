@@ -14,6 +14,7 @@ pub mod flow;
 pub mod http;
 pub mod ingest;
 pub mod metrics;
+pub mod private;
 pub mod resolve;
 pub mod sender;
 pub mod store;

@@ -37,6 +37,14 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         Err(err) => return Err(err.into()),
     };
     problems.extend(found.into_iter().map(|p| p.0));
+    if let Some(mode) = crate::private::exposed_mode(path)? {
+        problems.push(format!(
+            "{} has mode {mode:03o}: it holds names and phone numbers and should be readable \
+             by its owner only (chmod 600 {})",
+            path.display(),
+            path.display()
+        ));
+    }
     println!(
         "{} firms, {} members, {} projects, {} milestones, {} index entries",
         totals.firms, totals.members, totals.projects, totals.milestones, totals.index_entries

@@ -41,7 +41,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 
 /// Writes the four files; returns the row count of each, in file order.
 pub fn export_dir(reader: &Reader, dir: &Path) -> anyhow::Result<[u64; 4]> {
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    crate::private::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let mut counts = [0u64; 4];
     let mut written = Vec::new();
 
@@ -133,7 +133,8 @@ impl Sheet {
     fn create(dir: &Path, file: &str, header: &[&str]) -> anyhow::Result<Self> {
         let path = dir.join(file);
         let temp = dir.join(format!(".{file}.tmp"));
-        let out = File::create(&temp).with_context(|| format!("creating {}", temp.display()))?;
+        let out = crate::private::create(&temp)
+            .with_context(|| format!("creating {}", temp.display()))?;
         let mut writer = csv::Writer::from_writer(BufWriter::with_capacity(1 << 16, out));
         writer.write_record(header)?;
         Ok(Self {

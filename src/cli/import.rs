@@ -7,14 +7,12 @@
 //! grows only with the sets of ids seen (to report duplicates) and redb's
 //! dirty pages. Re-importing the same files changes nothing (upsert by id).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::fmt;
 use std::fs::File;
-use std::io::{IsTerminal, Write};
+use std::io::{IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
-
-use anyhow::bail;
 
 use crate::cli::DbArg;
 use crate::domain::{
@@ -49,7 +47,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     };
     // A dry run against a database that does not exist yet checks against
     // an empty one instead of creating the file.
-    let mut store = if mode == Mode::DryRun && !args.db.path.exists() {
+    let existed = args.db.path.exists();
+    let mut store = if mode == Mode::DryRun && !existed {
         Store::in_memory()?
     } else {
         Store::open(&args.db.path, store::DEFAULT_CACHE_BYTES)?
@@ -60,39 +59,56 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         progress: std::io::stderr().is_terminal(),
     };
     let started = Instant::now();
-    match import_dir(&store, &args.dir, &options) {
-        Ok(report) => {
-            print!("{report}");
-            let changed = report
-                .files
-                .iter()
-                .map(|(_, c)| c.inserted + c.updated)
-                .sum::<u64>();
-            if mode == Mode::Apply && changed >= COMPACT_AFTER_ROWS {
-                store.compact()?;
+    let report = match import_dir(&store, &args.dir, &options) {
+        Ok(report) => report,
+        Err(err) => {
+            if !existed && mode == Mode::Apply {
+                // Leave no empty database behind where there was none.
+                drop(store);
+                let _ = std::fs::remove_file(&args.db.path);
             }
-            let verb = match mode {
-                Mode::Apply => "imported",
-                Mode::DryRun => "checked (dry run, nothing written)",
-            };
-            println!(
-                "{verb} {} rows in {:.1}s",
-                report.rows(),
-                started.elapsed().as_secs_f64()
-            );
-            Ok(())
+            return Err(failure(err, &args.dir));
         }
-        Err(ImportError::Invalid(errors)) => {
+    };
+    for warning in &report.warnings {
+        eprintln!("{warning}");
+    }
+    print!("{report}");
+    let changed = report
+        .files
+        .iter()
+        .map(|(_, c)| c.inserted + c.updated)
+        .sum::<u64>();
+    if mode == Mode::Apply && changed >= COMPACT_AFTER_ROWS {
+        store.compact()?;
+    }
+    let verb = match mode {
+        Mode::Apply => "imported",
+        Mode::DryRun => "checked (dry run, nothing written)",
+    };
+    println!(
+        "{verb} {} rows in {:.1}s",
+        report.rows(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// Prints every row error on stderr; the error says how many and that
+/// nothing was written.
+fn failure(err: ImportError, dir: &Path) -> anyhow::Error {
+    match err {
+        ImportError::Invalid(errors) => {
             for error in &errors {
                 eprintln!("{error}");
             }
-            bail!(
+            anyhow::anyhow!(
                 "{} error(s) in {}; nothing was written",
                 errors.len(),
-                args.dir.display()
+                dir.display()
             )
         }
-        Err(ImportError::Store(err)) => Err(err.into()),
+        ImportError::Store(err) => err.into(),
     }
 }
 
@@ -151,10 +167,12 @@ impl fmt::Display for RowError {
     }
 }
 
-/// Counts per file.
+/// Counts per file, and the warnings of rows that were imported anyway.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Report {
     pub files: Vec<(&'static str, Counts)>,
+    /// `file:line: field: warning: …`, in file and line order.
+    pub warnings: Vec<RowError>,
 }
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -199,6 +217,9 @@ impl fmt::Display for Report {
                 "{file:<18} {:>9} new {:>9} updated {:>9} unchanged",
                 c.inserted, c.updated, c.unchanged
             )?;
+        }
+        if !self.warnings.is_empty() {
+            writeln!(f, "{} warning(s)", self.warnings.len())?;
         }
         Ok(())
     }
@@ -246,6 +267,8 @@ struct Import<'a> {
     dir: &'a Path,
     options: &'a Options<'a>,
     errors: Vec<RowError>,
+    /// Warnings of the row being read, given their line once it is known.
+    row_warnings: Vec<(&'static str, String)>,
     report: Report,
     countries: HashMap<FirmId, Country>,
     /// Ids each file has used so far, to report duplicates and to keep
@@ -293,15 +316,6 @@ impl Row<'_> {
                 .map_err(|err| field(name, err)),
         }
     }
-
-    fn phone(&self, name: &'static str, country: Country) -> Result<Option<Phone>, Fail> {
-        match self.get(name) {
-            "" => Ok(None),
-            text => Phone::parse(text, Some(country))
-                .map(Some)
-                .map_err(|err| field(name, format!("{err} (read with country {country})"))),
-        }
-    }
 }
 
 impl<'a> Import<'a> {
@@ -310,6 +324,7 @@ impl<'a> Import<'a> {
             dir,
             options,
             errors: Vec::new(),
+            row_warnings: Vec::new(),
             report: Report::default(),
             countries: HashMap::new(),
             firm_ids: HashSet::new(),
@@ -382,7 +397,8 @@ impl<'a> Import<'a> {
         };
         let mut csv = csv::ReaderBuilder::new()
             .flexible(true)
-            .from_reader(std::io::BufReader::with_capacity(1 << 16, reader));
+            .buffer_capacity(1 << 16)
+            .from_reader(Lines::new(reader));
         let header = match csv.headers() {
             Ok(header) => header.clone(),
             Err(err) => {
@@ -390,6 +406,8 @@ impl<'a> Import<'a> {
                 return Ok(());
             }
         };
+        let end = csv.position().byte();
+        let header_line = csv.get_mut().record_start(end, newlines(&header));
         let mut columns = HashMap::new();
         for (i, name) in header.iter().enumerate() {
             let name = name.trim().trim_start_matches('\u{feff}');
@@ -403,7 +421,12 @@ impl<'a> Import<'a> {
             .collect();
         if !missing.is_empty() {
             for column in missing {
-                self.error(&path, 1, None, format!("missing column {column:?}"));
+                self.error(
+                    &path,
+                    header_line,
+                    None,
+                    format!("missing column {column:?}"),
+                );
             }
             return Ok(());
         }
@@ -411,12 +434,13 @@ impl<'a> Import<'a> {
         let mut record = csv::StringRecord::new();
         let mut rows = 0u64;
         loop {
-            let line = csv.position().line();
-            match csv.read_record(&mut record) {
+            let read = csv.read_record(&mut record);
+            let end = csv.position().byte();
+            match read {
                 Ok(false) => break,
                 Ok(true) => {}
                 Err(err) => {
-                    let line = err.position().map_or(line, |p| p.line());
+                    let line = csv.get_mut().record_start(end, 0);
                     self.error(&path, line, None, format!("unreadable row: {err}"));
                     // A UTF-8 error leaves the reader at the next record; any
                     // other error (I/O) would repeat, so stop this file.
@@ -426,7 +450,7 @@ impl<'a> Import<'a> {
                     break;
                 }
             }
-            let line = record.position().map_or(line, |p| p.line());
+            let line = csv.get_mut().record_start(end, newlines(&record));
             if record.iter().all(|f| f.trim().is_empty()) {
                 continue;
             }
@@ -434,7 +458,16 @@ impl<'a> Import<'a> {
                 record: &record,
                 columns: &columns,
             };
-            match each(self, w, &row) {
+            let outcome = each(self, w, &row);
+            for (field, reason) in std::mem::take(&mut self.row_warnings) {
+                self.report.warnings.push(RowError {
+                    path: path.clone(),
+                    line,
+                    field: Some(field),
+                    reason,
+                });
+            }
+            match outcome {
                 Ok(put) => counts.add(put),
                 Err(Fail::Row(field, reason)) => self.error(&path, line, field, reason),
                 Err(Fail::Quiet) => {}
@@ -451,6 +484,27 @@ impl<'a> Import<'a> {
         }
         self.report.files.push((file, counts));
         Ok(())
+    }
+
+    /// Reads a phone column with the firm's country as the default region;
+    /// a number outside the known ranges is kept with a warning.
+    fn phone(
+        &mut self,
+        row: &Row,
+        name: &'static str,
+        country: Country,
+    ) -> Result<Option<Phone>, Fail> {
+        match row.get(name) {
+            "" => Ok(None),
+            text => {
+                let parsed = Phone::parse(text, Some(country)).map_err(|err| field(name, err))?;
+                if let Some(warning) = parsed.warning {
+                    self.row_warnings
+                        .push((name, format!("warning: {warning}")));
+                }
+                Ok(Some(parsed.phone))
+            }
+        }
     }
 
     fn error(&mut self, path: &Path, line: u64, field: Option<&'static str>, reason: String) {
@@ -517,7 +571,7 @@ impl<'a> Import<'a> {
             firm_id,
             name: row.required("name")?.to_owned(),
             role: row.get("role").to_owned(),
-            whatsapp_phone: row.phone("whatsapp_phone", country)?,
+            whatsapp_phone: self.phone(row, "whatsapp_phone", country)?,
         };
         Ok(w.put_member(&member)?)
     }
@@ -558,9 +612,9 @@ impl<'a> Import<'a> {
             status: ProjectStatus::parse(row.required("status")?, self.options.statuses)
                 .map_err(|e| field("status", e))?,
             client_name: row.get("client_name").to_owned(),
-            client_phone: row.phone("client_phone", country)?,
+            client_phone: self.phone(row, "client_phone", country)?,
             designer_member_id,
-            designer_phone: row.phone("designer_phone", country)?,
+            designer_phone: self.phone(row, "designer_phone", country)?,
             created_at: Timestamp::parse(row.required("created_at")?)
                 .map_err(|e| field("created_at", e))?,
         };
@@ -594,4 +648,73 @@ impl<'a> Import<'a> {
         };
         Ok(w.put_milestone(firm, &milestone)?)
     }
+}
+
+/// Counts the lines of a file as an editor shows them while the CSV reader
+/// pulls bytes through it. (The csv crate's own line numbers skip blank
+/// lines and the line breaks inside quoted fields.) Memory is bounded by
+/// the reader's buffer: only newlines not yet passed by a record are kept.
+struct Lines<R> {
+    inner: R,
+    /// Bytes read so far.
+    read: u64,
+    /// Offsets of newlines read but not yet passed by a record.
+    pending: VecDeque<u64>,
+    /// Newlines passed so far, and the offset of the last one.
+    passed: u64,
+    last_passed: Option<u64>,
+}
+
+impl<R> Lines<R> {
+    fn new(inner: R) -> Self {
+        Self {
+            inner,
+            read: 0,
+            pending: VecDeque::new(),
+            passed: 0,
+            last_passed: None,
+        }
+    }
+
+    /// The line (1-based) on which a record starts, given the byte offset
+    /// just past it and how many line breaks its quoted fields hold.
+    fn record_start(&mut self, end: u64, inner_newlines: u64) -> u64 {
+        while let Some(&at) = self.pending.front().filter(|&&at| at < end) {
+            self.pending.pop_front();
+            self.passed += 1;
+            self.last_passed = Some(at);
+        }
+        // The record's last byte is its terminator when that is a newline;
+        // then it lies on the line that newline ends.
+        let last_line = if end > 0 && self.last_passed == Some(end - 1) {
+            self.passed
+        } else {
+            self.passed + 1
+        };
+        last_line.saturating_sub(inner_newlines).max(1)
+    }
+}
+
+impl<R: Read> Read for Lines<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        let start = self.read;
+        self.pending.extend(
+            buf[..n]
+                .iter()
+                .enumerate()
+                .filter(|(_, b)| **b == b'\n')
+                .map(|(i, _)| start + i as u64),
+        );
+        self.read += n as u64;
+        Ok(n)
+    }
+}
+
+/// Line breaks inside a record's (quoted) fields.
+fn newlines(record: &csv::StringRecord) -> u64 {
+    record
+        .iter()
+        .map(|field| field.bytes().filter(|b| *b == b'\n').count() as u64)
+        .sum()
 }

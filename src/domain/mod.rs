@@ -8,7 +8,7 @@ mod phone;
 mod records;
 
 pub use ids::{FirmId, IdError, MemberId, MilestoneId, ProjectId};
-pub use phone::{Country, Phone, PhoneError};
+pub use phone::{Country, Parsed, Phone, PhoneError, PhoneWarning};
 pub use records::{
     Firm, Member, Milestone, MilestoneStatus, Project, ProjectStatus, StatusError, Timestamp,
 };

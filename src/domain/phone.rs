@@ -48,14 +48,63 @@ impl fmt::Debug for Country {
 pub enum PhoneError {
     #[error("empty phone number")]
     Empty,
-    #[error("not a phone number: {0:?}")]
-    Unparseable(String),
-    #[error("not a valid number for its country: {0:?}")]
-    Invalid(String),
+    #[error("not a phone number: {text:?}{}", ReadWith(*.region))]
+    Unparseable {
+        text: String,
+        /// The default region, when the number was written without a
+        /// country code and so was read with it.
+        region: Option<Country>,
+    },
+    #[error("not a possible number for its country (wrong length): {text:?}{}", ReadWith(*.region))]
+    ImpossibleLength {
+        text: String,
+        region: Option<Country>,
+    },
     #[error("not a WhatsApp id (7 to 15 digits with a country code): {0:?}")]
     NotWaId(String),
     #[error("unknown country code {0:?} (expected ISO 3166 alpha-2, like GB)")]
     UnknownCountry(String),
+}
+
+/// `" (read with country GB)"` when a default region was used, else nothing.
+struct ReadWith(Option<Country>);
+
+impl fmt::Display for ReadWith {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(country) => write!(f, " (read with country {country})"),
+            None => Ok(()),
+        }
+    }
+}
+
+/// A number that is possible for its country (its length fits) but lies
+/// outside every range the phone metadata knows: a new allocation, or a
+/// range reserved for fiction and testing such as the UK's 07700 900xxx.
+/// WhatsApp is the judge of what exists, so such a number is accepted and
+/// the person who typed it is told.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PhoneWarning {
+    pub text: String,
+    pub phone: Phone,
+}
+
+impl fmt::Display for PhoneWarning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{:?} is not in a range the phone metadata knows (new or reserved); accepted as {}",
+            self.text, self.phone
+        )
+    }
+}
+
+/// What [`Phone::parse`] read: the phone, and a warning when the number is
+/// possible but not known to be allocated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Parsed {
+    pub phone: Phone,
+    pub warning: Option<PhoneWarning>,
 }
 
 /// How many digits a full international number has, country code included.
@@ -68,33 +117,51 @@ pub struct Phone(u64);
 impl Phone {
     /// Parses a number as a person wrote it. `region` reads national
     /// notation (`07911 123456` in GB); international notation needs none.
-    /// The number must be valid for its country.
-    pub fn parse(text: &str, region: Option<Country>) -> Result<Self, PhoneError> {
+    ///
+    /// The rule (DESIGN section 2): a number that does not parse, or whose
+    /// length is impossible for its country, is an error; a possible number
+    /// outside the ranges the metadata knows is accepted with a warning.
+    pub fn parse(text: &str, region: Option<Country>) -> Result<Parsed, PhoneError> {
         let trimmed = text.trim();
         if trimmed.is_empty() {
             return Err(PhoneError::Empty);
         }
-        let parsed = phonenumber::parse(region.map(|c| c.0), trimmed)
-            .map_err(|_| PhoneError::Unparseable(text.to_owned()))?;
+        // The region is only consulted for a number without a `+`.
+        let region = region.filter(|_| !trimmed.starts_with('+'));
+        let unparseable = || PhoneError::Unparseable {
+            text: text.to_owned(),
+            region,
+        };
+        let parsed = phonenumber::parse(region.map(|c| c.0), trimmed).map_err(|_| unparseable())?;
         if parsed.extension().is_some() {
-            return Err(PhoneError::Unparseable(text.to_owned()));
+            return Err(unparseable());
         }
         let e164 = parsed.format().mode(Mode::E164).to_string();
-        let canonical = canonical_digits(parsed.code().value(), &e164[1..]);
-        // Validity is judged on the canonical form (a Brazilian mobile
-        // without its ninth digit is not valid as written); most numbers are
-        // already canonical and need no second parse.
-        let valid = if canonical == e164[1..] {
+        let code = parsed.code().value();
+        let canonical = canonical_digits(code, &e164[1..]);
+        // Judged on the canonical form (a Brazilian mobile without its ninth
+        // digit is not valid as written); most numbers are already canonical
+        // and need no second parse.
+        let known = if canonical == e164[1..] {
             parsed.is_valid()
         } else {
             phonenumber::parse(None, format!("+{canonical}")).is_ok_and(|p| p.is_valid())
         };
         // The same shape rule as a wa_id, so every stored phone can also
         // arrive from WhatsApp (the metadata accepts some 6-digit numbers).
-        if !valid || !WA_ID_DIGITS.contains(&canonical.len()) {
-            return Err(PhoneError::Invalid(text.to_owned()));
+        let national_len = canonical.len() - decimal_len(code);
+        if !WA_ID_DIGITS.contains(&canonical.len()) || !(known || is_possible(code, national_len)) {
+            return Err(PhoneError::ImpossibleLength {
+                text: text.to_owned(),
+                region,
+            });
         }
-        Ok(Self(digits_to_u64(&canonical)))
+        let phone = Self(digits_to_u64(&canonical));
+        let warning = (!known).then(|| PhoneWarning {
+            text: trimmed.to_owned(),
+            phone,
+        });
+        Ok(Parsed { phone, warning })
     }
 
     /// Reads a `wa_id` (international digits, no `+`, as WhatsApp sends
@@ -128,7 +195,7 @@ impl Phone {
         if !bare.is_empty() && bare.bytes().all(|b| b.is_ascii_digit()) {
             Self::from_wa_id(trimmed)
         } else {
-            Self::parse(trimmed, None)
+            Self::parse(trimmed, None).map(|parsed| parsed.phone)
         }
     }
 
@@ -156,6 +223,44 @@ fn canonical_digits(country_code: u16, e164_digits: &str) -> String {
         54 if national.len() == 11 && national.starts_with('9') => format!("54{}", &national[1..]),
         _ => e164_digits.to_owned(),
     }
+}
+
+/// Whether some region of `country_code` has numbers of this many national
+/// digits: the possible lengths of every kind of number a person could
+/// have (fixed, mobile, VoIP, …), allocated or not.
+fn is_possible(country_code: u16, national_len: usize) -> bool {
+    use phonenumber::Type;
+    const KINDS: [Type; 11] = [
+        Type::Unknown, // the general description
+        Type::FixedLine,
+        Type::Mobile,
+        Type::TollFree,
+        Type::PremiumRate,
+        Type::SharedCost,
+        Type::PersonalNumber,
+        Type::Voip,
+        Type::Pager,
+        Type::Uan,
+        Type::Voicemail,
+    ];
+    phonenumber::metadata::DATABASE
+        .by_code(&country_code)
+        .into_iter()
+        .flatten()
+        .flat_map(|meta| {
+            KINDS
+                .iter()
+                .filter_map(|&kind| meta.descriptors().get(kind))
+        })
+        .any(|desc| {
+            desc.possible_length()
+                .iter()
+                .any(|&n| usize::from(n) == national_len)
+        })
+}
+
+fn decimal_len(n: u16) -> usize {
+    n.to_string().len()
 }
 
 fn digits_to_u64(digits: &str) -> u64 {
@@ -265,7 +370,7 @@ mod tests {
             let region = Country::parse(region).unwrap();
             let got = Phone::parse(input, Some(region))
                 .ok()
-                .map(|p| p.to_string());
+                .map(|p| p.phone.to_string());
             if got.as_deref() != expected {
                 failures.push(format!(
                     "{input:?} in {region}: got {got:?}, expected {expected:?}"
@@ -273,6 +378,54 @@ mod tests {
             }
         }
         assert!(failures.is_empty(), "\n{}", failures.join("\n"));
+    }
+
+    #[test]
+    fn possible_numbers_outside_known_ranges_are_accepted_with_a_warning() {
+        let gb = Country::parse("GB").unwrap();
+        // The UK's range for fiction and testing is not in the metadata; to
+        // a person it is the same kind of number as any other mobile.
+        for (text, known) in [
+            ("+44 7911 123456", true),
+            ("+44 7700 900103", false),
+            ("+44 7700 900001", false),
+            ("07700 900400", false),
+        ] {
+            let parsed = Phone::parse(text, Some(gb)).unwrap();
+            assert_eq!(parsed.warning.is_none(), known, "{text}");
+            let digits = text.replace(' ', "").replace("+44", "").replace("07", "7");
+            assert_eq!(parsed.phone.to_string(), format!("+44{digits}"));
+        }
+        let warning = Phone::parse("+44 7700 900001", None)
+            .unwrap()
+            .warning
+            .unwrap();
+        assert_eq!(
+            warning.to_string(),
+            r#""+44 7700 900001" is not in a range the phone metadata knows (new or reserved); accepted as +447700900001"#
+        );
+    }
+
+    #[test]
+    fn errors_name_the_region_only_when_it_was_used() {
+        let br = Country::parse("BR").unwrap();
+        let gb = Country::parse("GB").unwrap();
+        assert_eq!(
+            Phone::parse("+44 7700 9004", Some(br))
+                .unwrap_err()
+                .to_string(),
+            r#"not a possible number for its country (wrong length): "+44 7700 9004""#
+        );
+        assert_eq!(
+            Phone::parse("07700 9004001", Some(gb))
+                .unwrap_err()
+                .to_string(),
+            r#"not a possible number for its country (wrong length): "07700 9004001" (read with country GB)"#
+        );
+        assert_eq!(
+            Phone::parse("call me", Some(br)).unwrap_err().to_string(),
+            r#"not a phone number: "call me" (read with country BR)"#
+        );
     }
 
     #[test]

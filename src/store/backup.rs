@@ -55,6 +55,7 @@ fn io(err: std::io::Error) -> Error {
 
 fn write_and_verify(source: &Reader, temp: &Path) -> Result<Backup, Error> {
     let _ = std::fs::remove_file(temp);
+    crate::private::create_if_missing(temp).map_err(io)?;
     {
         let db = Database::create(temp)?;
         let txn = db.begin_write()?;

@@ -96,11 +96,9 @@ type Opener = Box<dyn Fn() -> Result<Database, Error> + Send + Sync>;
 impl Store {
     /// Opens `path` for writing, creating it (and its directory) if needed.
     /// Fails at once with [`Error::Locked`] if another process writes it.
+    /// A new file (and any new directory) is readable by its owner only.
     pub fn open(path: &Path, cache_bytes: usize) -> Result<Self, Error> {
-        if let Some(dir) = path.parent().filter(|dir| !dir.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)
-                .map_err(|err| Error::Redb(redb::StorageError::from(err).into()))?;
-        }
+        create_private(path)?;
         let path = path.to_owned();
         let opener: Opener = Box::new(move || {
             builder(cache_bytes).create(&path).map_err(|err| match err {
@@ -115,6 +113,7 @@ impl Store {
     /// returned switch is on: for tests of a full disk.
     pub fn open_faulty(path: &Path, cache_bytes: usize) -> Result<(Self, FaultSwitch), Error> {
         let switch = FaultSwitch::default();
+        create_private(path)?;
         let path = path.to_owned();
         let failing = switch.0.clone();
         let opener: Opener = Box::new(move || {
@@ -295,6 +294,17 @@ impl Snapshot {
     pub fn read(&self) -> Result<Reader, Error> {
         Ok(Reader::new(self.db.begin_read()?))
     }
+}
+
+/// Creates the file's directory and the file itself, owner-only, if they
+/// are missing; redb then initialises the empty file.
+fn create_private(path: &Path) -> Result<(), Error> {
+    let io = |err| Error::Redb(redb::StorageError::from(err).into());
+    if let Some(dir) = path.parent() {
+        crate::private::create_dir_all(dir).map_err(io)?;
+    }
+    crate::private::create_if_missing(path).map_err(io)?;
+    Ok(())
 }
 
 fn builder(cache_bytes: usize) -> redb::Builder {

@@ -267,13 +267,18 @@ fn serve_dev_answers_simulate_and_exits_0_on_sigterm() {
     let db = tmp.path().join("dev.redb").display().to_string();
     let port = free_port();
     let listen = format!("127.0.0.1:{port}");
-    // From another directory: the demo data is built in.
+    // From another directory: the demo data is built in. Logs go to a
+    // file, as under a service manager.
+    let log = tmp.path().join("serve.log");
     let mut server = std::process::Command::new(env!("CARGO_BIN_EXE_firmhook"))
         .args(["serve", "--dev", "--db", &db, "--listen", &listen])
         .current_dir(tmp.path())
         .env_remove("WHATSAPP_APP_SECRET")
         .env_remove("WHATSAPP_VERIFY_TOKEN")
-        .stderr(std::process::Stdio::null())
+        .env_remove("NO_COLOR")
+        .env_remove("FIRMHOOK_LOG_FORMAT")
+        .env_remove("FIRMHOOK_LOG")
+        .stderr(std::fs::File::create(&log).unwrap())
         .spawn()
         .unwrap();
     let url = format!("http://{listen}");
@@ -326,4 +331,103 @@ fn serve_dev_answers_simulate_and_exits_0_on_sigterm() {
     assert_eq!(status.code(), Some(0), "serve exits 0 on SIGTERM");
     let out = firmhook(&["check", "--db", &db]);
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    let logged = std::fs::read_to_string(&log).unwrap();
+    assert!(logged.contains("INFO"), "{logged}");
+    assert!(
+        !logged.contains('\x1b'),
+        "colour escapes in a log file:\n{logged:?}"
+    );
+}
+
+/// Runs the binary with a umask of 0, as a careless service manager might.
+fn firmhook_umask_0(args: &[&str]) -> std::process::Output {
+    std::process::Command::new("sh")
+        .arg("-c")
+        .arg("umask 000 && exec \"$0\" \"$@\"")
+        .arg(env!("CARGO_BIN_EXE_firmhook"))
+        .args(args)
+        .env_remove("FIRMHOOK_DB")
+        .output()
+        .unwrap()
+}
+
+fn mode(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+#[test]
+fn files_with_personal_data_are_readable_by_their_owner_only() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = tmp.path().join("state/db.redb");
+    let out = firmhook_umask_0(&[
+        "import",
+        demo_dir().to_str().unwrap(),
+        "--db",
+        db.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(mode(&db), 0o600);
+    assert_eq!(mode(db.parent().unwrap()), 0o700);
+
+    let backup = tmp.path().join("backup.redb");
+    let out = firmhook_umask_0(&[
+        "backup",
+        backup.to_str().unwrap(),
+        "--db",
+        db.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(mode(&backup), 0o600);
+
+    let export = tmp.path().join("export/today");
+    let out = firmhook_umask_0(&[
+        "export",
+        export.to_str().unwrap(),
+        "--db",
+        db.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(mode(&export), 0o700);
+    assert_eq!(mode(export.parent().unwrap()), 0o700);
+    for file in [
+        "firms.csv",
+        "firm_members.csv",
+        "projects.csv",
+        "milestones.csv",
+    ] {
+        assert_eq!(mode(&export.join(file)), 0o600, "{file}");
+    }
+
+    let out = firmhook(&["check", "--db", db.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = firmhook(&["check", "--db", db.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("has mode 644: it holds names and phone numbers"),
+        "{}",
+        stdout(&out)
+    );
+}
+
+#[test]
+fn a_failed_import_into_a_new_path_leaves_no_database_behind() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = tmp.path().join("new.redb");
+    let bad = csv_dir(&[("firms.csv", "id,name,country\nnot-a-uuid,Studio,GB\n")]);
+    let out = firmhook(&[
+        "import",
+        bad.path().to_str().unwrap(),
+        "--db",
+        db.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("firms.csv:2: id: not a UUID"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!db.exists(), "an empty database was left behind");
 }

@@ -310,3 +310,77 @@ fn export_then_import_into_an_empty_database_round_trips() {
         ]
     );
 }
+
+/// A member file whose bad rows sit after a BOM, CRLF line ends, a quoted
+/// field spanning lines and blank lines: each error must name the line an
+/// editor shows, which is checked by reading that line back.
+#[test]
+fn error_lines_are_the_lines_an_editor_shows() {
+    let members = "\u{feff}id,firm_id,name,role,whatsapp_phone\r\n\
+        0195a000-0000-7000-8000-0000000000a1,0195a000-0000-7000-8000-0000000000f1,\"Olivia\r\nHart\",Lead,\r\n\
+        \r\n\
+        0195a000-0000-7000-8000-0000000000a2,0195a000-0000-7000-8000-0000000000f1,Tom,Lead,call me\r\n\
+        \n\
+        \n\
+        0195a000-0000-7000-8000-0000000000a3,0195a000-0000-7000-8000-0000000000f1,\"Multi\nline\nname\",Lead,\n\
+        0195a000-0000-7000-8000-0000000000a4,0195a000-0000-7000-8000-0000000000f1,Jo,Lead,not a phone\n\
+        0195a000-0000-7000-8000-0000000000a5,0195a000-0000-7000-8000-0000000000f1,Last,Lead,still not";
+    let tmp = tempfile::tempdir().unwrap();
+    let store = open(&tmp);
+    let got = errors(
+        &store,
+        &[("firms.csv", FIRMS), ("firm_members.csv", members)],
+    );
+    let file_lines: Vec<&str> = members.split('\n').collect();
+    let mut seen = Vec::new();
+    for error in &got {
+        let line: usize = error.split(':').nth(1).unwrap().parse().unwrap();
+        let text = file_lines[line - 1];
+        let id = error.split('"').nth(1).unwrap();
+        assert!(text.contains(id), "{error} names line {line}: {text:?}");
+        seen.push(line);
+    }
+    assert_eq!(seen, [5, 11, 12]);
+}
+
+#[test]
+fn numbers_outside_known_ranges_import_with_a_warning_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = open(&tmp);
+    let dir = csv_dir(&[
+        ("firms.csv", FIRMS),
+        (
+            "firm_members.csv",
+            "id,firm_id,name,role,whatsapp_phone
+0195a000-0000-7000-8000-0000000000a1,0195a000-0000-7000-8000-0000000000f1,Olivia,Lead,+44 7700 900001
+0195a000-0000-7000-8000-0000000000a2,0195a000-0000-7000-8000-0000000000f1,Tom,Lead,07911 123456
+0195a000-0000-7000-8000-0000000000a3,0195a000-0000-7000-8000-0000000000f1,Raj,Lead,07700 900103
+",
+        ),
+    ]);
+    let statuses = project_statuses();
+    let report = import_dir(&store, dir.path(), &options(Mode::Apply, &statuses)).unwrap();
+    assert_eq!(report.counts("firm_members.csv").inserted, 3);
+    let warnings: Vec<String> = report
+        .warnings
+        .iter()
+        .map(|w| {
+            w.to_string()
+                .replace(&format!("{}/", dir.path().display()), "")
+        })
+        .collect();
+    assert_eq!(
+        warnings,
+        [
+            r#"firm_members.csv:2: whatsapp_phone: warning: "+44 7700 900001" is not in a range the phone metadata knows (new or reserved); accepted as +447700900001"#,
+            r#"firm_members.csv:4: whatsapp_phone: warning: "07700 900103" is not in a range the phone metadata knows (new or reserved); accepted as +447700900103"#,
+        ]
+    );
+    assert!(report.to_string().contains("2 warning(s)"), "{report}");
+    let reader = store.read().unwrap();
+    let found = resolve(&reader, Phone::from_wa_id("447700900103").unwrap(), None).unwrap();
+    assert!(
+        matches!(found.outcome, Outcome::DesignerNoProject { .. }),
+        "{found}"
+    );
+}

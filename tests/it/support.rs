@@ -142,7 +142,9 @@ fn option<'a>(words: &[&'a str], key: &str) -> Option<&'a str> {
 }
 
 fn phone(text: &str, country: Country) -> Phone {
-    Phone::parse(text, Some(country)).unwrap_or_else(|e| panic!("fixture phone: {e}"))
+    Phone::parse(text, Some(country))
+        .unwrap_or_else(|e| panic!("fixture phone: {e}"))
+        .phone
 }
 
 /// Maps fixture ids back to the names the fixture gave them.
