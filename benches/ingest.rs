@@ -135,6 +135,7 @@ fn with_server<T>(db: &Path, csv: &Path, max_batch: usize, f: impl FnOnce(Socket
         max_batch,
         pace_per_second: DEFAULT_PACE,
         seen_keep_seconds: store::SEEN_KEEP_SECONDS,
+        limits: firmhook::http::Limits::default(),
     };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = std::thread::spawn(move || {

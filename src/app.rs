@@ -38,6 +38,8 @@ pub struct Options {
     pub pace_per_second: u32,
     /// How long seen wamids are kept (8 days in production).
     pub seen_keep_seconds: u64,
+    /// Body size, deadline and memory limits of the HTTP server.
+    pub limits: http::Limits,
 }
 
 /// Runs the server on `listener` until `shutdown` resolves, then drains:
@@ -97,6 +99,7 @@ pub async fn run_with_store(
         store: store.clone(),
         metrics,
         dev: options.dev,
+        limits: options.limits,
     });
     tracing::info!(addr = %listener.local_addr()?, dev = options.dev, "listening");
     let served = http::serve(listener, state, shutdown).await;

@@ -18,7 +18,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::domain::{FirmId, Phone};
 use crate::flow::{self, Context, Effect, Input, To};
 use crate::metrics::Metrics;
-use crate::store::{self, Attempt, Event, Outbound, State, Store, Writer};
+use crate::store::{self, Attempt, Event, Link, Outbound, State, Store, Writer};
 use crate::whatsapp::inbound::{Content, Delivery, Message};
 use crate::whatsapp::outbound::Recipient;
 
@@ -132,11 +132,9 @@ fn run(
                     }
                 }
             }
-            w.prune_seen(
-                now_seconds() as u64,
-                config.seen_keep_seconds,
-                PRUNE_PER_COMMIT,
-            )?;
+            let now = now_seconds();
+            w.prune_seen(now as u64, config.seen_keep_seconds, PRUNE_PER_COMMIT)?;
+            w.prune_hints(now - flow::HINT_EVERY_SECONDS, PRUNE_PER_COMMIT)?;
             Ok::<_, store::Error>(queued)
         });
         let took = started.elapsed();
@@ -193,8 +191,10 @@ struct MessageLog {
 impl MessageLog {
     fn emit(&self, latency: Duration) {
         let firm = self.firm.map(|f| f.to_string()).unwrap_or_default();
+        // Untrusted strings are logged with `?`: escaped, so a newline in
+        // one cannot forge a log line.
         tracing::info!(
-            wamid = %self.wamid,
+            wamid = ?self.wamid,
             kind = self.kind,
             firm = %firm,
             outcome = self.outcome,
@@ -202,7 +202,7 @@ impl MessageLog {
             "message"
         );
         if let Some(text) = &self.text {
-            tracing::debug!(wamid = %self.wamid, body = %text, "message body");
+            tracing::debug!(wamid = ?self.wamid, body = ?text, "message body");
         }
     }
 }
@@ -265,24 +265,41 @@ fn apply_message(
     w.mark_seen(&message.wamid, now as u64)?;
 
     // Who: the phone as received, or through a remembered BSUID link.
-    let wa_phone = message
-        .sender
+    let mut sender = message.sender.clone();
+    let wa_phone = sender
         .wa_id
         .as_deref()
         .and_then(|wa| Phone::from_wa_id(wa).ok());
-    if let (Some(bsuid), Some(phone)) = (&message.sender.bsuid, wa_phone) {
-        w.link_bsuid(bsuid, phone)?;
+    if let (Some(bsuid), Some(phone)) = (&sender.bsuid, wa_phone)
+        && let Link::Conflict(linked) = w.link_bsuid(bsuid, phone)?
+    {
+        // A link is never silently replaced. The message is taken by its
+        // own ids: its own `from`, or else the BSUID's existing link (a
+        // phone that only its contact entry named is not believed).
+        metrics.dropped("identity_conflict");
+        tracing::warn!(
+            wamid = ?message.wamid,
+            bsuid = ?bsuid,
+            linked = %linked,
+            received = %phone,
+            "BSUID already linked to another phone; link kept"
+        );
+        if !sender.own_wa_id {
+            sender.wa_id = None;
+        }
     }
-    let phone = match (wa_phone, &message.sender.bsuid) {
-        (Some(phone), _) => Some(phone),
+    let phone = match (&sender.wa_id, &sender.bsuid) {
+        (Some(_), _) => sender
+            .wa_id
+            .as_deref()
+            .and_then(|wa| Phone::from_wa_id(wa).ok()),
         (None, Some(bsuid)) => w.bsuid_phone(bsuid)?,
         (None, None) => None,
     };
-    let sender_key = message
-        .sender
+    let sender_key = sender
         .wa_id
         .clone()
-        .or_else(|| message.sender.bsuid.clone())
+        .or_else(|| sender.bsuid.clone())
         .unwrap_or_default();
     let input = match &message.content {
         Content::Text(text) => Input::Text(text),
@@ -322,7 +339,7 @@ fn apply_message(
                 wamid: message.wamid.clone(),
                 what: "processing failed".into(),
             })?;
-            tracing::error!(wamid = %message.wamid, "processing failed; recorded, not retried");
+            tracing::error!(wamid = ?message.wamid, "processing failed; recorded, not retried");
             return Ok(0);
         }
     };
@@ -339,7 +356,7 @@ fn apply_message(
             what,
         })?;
     }
-    let sender_recipient = match (&message.sender.wa_id, &message.sender.bsuid) {
+    let sender_recipient = match (&sender.wa_id, &sender.bsuid) {
         (Some(wa_id), _) => Recipient::WaId(wa_id.clone()),
         (None, Some(bsuid)) => Recipient::Bsuid(bsuid.clone()),
         (None, None) => return Ok(0),

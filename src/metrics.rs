@@ -23,37 +23,82 @@ pub struct Metrics {
     pub commit_micros_max: AtomicU64,
     /// 1 while sending is stopped by an expired token (error 190).
     pub sending_halted: AtomicU64,
-    messages: Mutex<BTreeMap<&'static str, u64>>,
-    sends: Mutex<BTreeMap<&'static str, u64>>,
+    messages: Labelled,
+    sends: Labelled,
+    refused: Labelled,
+    dropped: Labelled,
+}
+
+/// A counter with one label, by label value.
+#[derive(Default)]
+struct Labelled(Mutex<BTreeMap<&'static str, u64>>);
+
+impl Labelled {
+    fn add(&self, label: &'static str) {
+        *self
+            .0
+            .lock()
+            .expect("metrics lock")
+            .entry(label)
+            .or_default() += 1;
+    }
+
+    fn get(&self, label: &str) -> u64 {
+        self.0
+            .lock()
+            .expect("metrics lock")
+            .get(label)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    fn render(&self, out: &mut String, name: &str, label: &str, help: &str) {
+        let _ = writeln!(
+            out,
+            "# HELP firmhook_{name} {help}\n# TYPE firmhook_{name} counter"
+        );
+        for (value, n) in self.0.lock().expect("metrics lock").iter() {
+            let _ = writeln!(out, "firmhook_{name}{{{label}=\"{value}\"}} {n}");
+        }
+    }
 }
 
 impl Metrics {
     pub fn message(&self, kind: &'static str) {
-        *self
-            .messages
-            .lock()
-            .expect("metrics lock")
-            .entry(kind)
-            .or_default() += 1;
+        self.messages.add(kind);
     }
 
     /// One send attempt: `sent`, `retry` or `failed`.
     pub fn send(&self, result: &'static str) {
-        *self
-            .sends
-            .lock()
-            .expect("metrics lock")
-            .entry(result)
-            .or_default() += 1;
+        self.sends.add(result);
     }
 
     pub fn sends(&self, result: &str) -> u64 {
-        self.sends
-            .lock()
-            .expect("metrics lock")
-            .get(result)
-            .copied()
-            .unwrap_or(0)
+        self.sends.get(result)
+    }
+
+    /// A request refused before its body was processed: `too_large`,
+    /// `busy` (memory budget spent), `timed_out`, `closing`, `unreadable`,
+    /// `connection_limit`.
+    pub fn refused(&self, reason: &'static str) {
+        self.refused.add(reason);
+    }
+
+    pub fn refusals(&self, reason: &str) -> u64 {
+        self.refused.get(reason)
+    }
+
+    /// A part of a signed delivery left out: an item that could not be
+    /// read (`bad_item`), an identifier over its length cap
+    /// (`oversized_id`), a contact whose ids disagree with its message
+    /// (`contact_mismatch`), a BSUID already linked to another phone
+    /// (`identity_conflict`).
+    pub fn dropped(&self, what: &'static str) {
+        self.dropped.add(what);
+    }
+
+    pub fn drops(&self, what: &str) -> u64 {
+        self.dropped.get(what)
     }
 
     pub fn commit(&self, jobs: usize, took: Duration) {
@@ -103,23 +148,30 @@ impl Metrics {
             "Group commits that failed (answered 500).",
             self.commit_failures.load(Relaxed),
         );
-        let _ = writeln!(
-            out,
-            "# HELP firmhook_messages_total Inbound messages by resolved kind.\n# TYPE firmhook_messages_total counter"
+        self.messages.render(
+            &mut out,
+            "messages_total",
+            "kind",
+            "Inbound messages by resolved kind.",
         );
-        for (kind, n) in self.messages.lock().expect("metrics lock").iter() {
-            let _ = writeln!(out, "firmhook_messages_total{{kind=\"{kind}\"}} {n}");
-        }
-        let _ = writeln!(
-            out,
-            "# HELP firmhook_send_attempts_total Graph API send attempts by result.\n# TYPE firmhook_send_attempts_total counter"
+        self.sends.render(
+            &mut out,
+            "send_attempts_total",
+            "result",
+            "Graph API send attempts by result.",
         );
-        for (result, n) in self.sends.lock().expect("metrics lock").iter() {
-            let _ = writeln!(
-                out,
-                "firmhook_send_attempts_total{{result=\"{result}\"}} {n}"
-            );
-        }
+        self.refused.render(
+            &mut out,
+            "requests_refused_total",
+            "reason",
+            "Requests refused before their body was processed, by reason.",
+        );
+        self.dropped.render(
+            &mut out,
+            "inbound_dropped_total",
+            "what",
+            "Parts of signed deliveries left out, by what was wrong.",
+        );
         let _ = writeln!(
             out,
             "# HELP firmhook_outbox_depth Replies waiting to be sent.\n# TYPE firmhook_outbox_depth gauge\nfirmhook_outbox_depth {outbox_depth}"

@@ -188,10 +188,10 @@ impl Sender {
                 });
                 match &step {
                     Attempt::Failed { error } => {
-                        tracing::warn!(seq = outbound.seq, %error, "reply failed for good")
+                        tracing::warn!(seq = outbound.seq, ?error, "reply failed for good")
                     }
                     Attempt::RetryAt { error, .. } => {
-                        tracing::info!(seq = outbound.seq, %error, "reply will be retried")
+                        tracing::info!(seq = outbound.seq, ?error, "reply will be retried")
                     }
                     Attempt::Sent { .. } => {}
                 }

@@ -63,6 +63,31 @@ fn cache_bytes() -> anyhow::Result<usize> {
     }
 }
 
+/// The HTTP limits, with `FIRMHOOK_BODY_MEMORY_MB` (bytes of request
+/// bodies held at once, all connections together) and
+/// `FIRMHOOK_BODY_TIMEOUT_SECS` (time for a body after its headers).
+fn limits() -> anyhow::Result<crate::http::Limits> {
+    let mut limits = crate::http::Limits::default();
+    if let Some(mb) = env_number("FIRMHOOK_BODY_MEMORY_MB")? {
+        limits.memory = usize::try_from(mb)?.max(4) << 20;
+    }
+    if let Some(secs) = env_number("FIRMHOOK_BODY_TIMEOUT_SECS")? {
+        limits.deadline = std::time::Duration::from_secs(secs.max(1));
+    }
+    Ok(limits)
+}
+
+fn env_number(name: &str) -> anyhow::Result<Option<u64>> {
+    match std::env::var(name) {
+        Ok(text) => text
+            .trim()
+            .parse()
+            .map(Some)
+            .with_context(|| format!("{name} {text:?} is not a whole number")),
+        Err(_) => Ok(None),
+    }
+}
+
 pub fn run(args: Args) -> anyhow::Result<()> {
     crate::cli::logging::init();
     let env = Env::read();
@@ -82,6 +107,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             max_batch: DEFAULT_MAX_BATCH,
             pace_per_second: DEFAULT_PACE,
             seen_keep_seconds: crate::store::SEEN_KEEP_SECONDS,
+            limits: limits()?,
         }
     } else {
         let missing: Vec<&str> = [
@@ -114,6 +140,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             max_batch: DEFAULT_MAX_BATCH,
             pace_per_second: DEFAULT_PACE,
             seen_keep_seconds: crate::store::SEEN_KEEP_SECONDS,
+            limits: limits()?,
         }
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -102,8 +102,10 @@ impl Output {
     }
 }
 
-pub const REFUSED: &str = "Sorry, that isn't available to you.";
 pub const GONE: &str = "That item is no longer available.";
+/// A refusal says what a stale id says, so that a forged tap cannot tell
+/// an id that exists in another firm from one that exists nowhere.
+pub const REFUSED: &str = GONE;
 pub const HINT: &str = "Hello! We don't recognise this number yet. Ask your designer or studio \
                         to add it, then message us again.";
 pub const ONLY_DESIGNER: &str = "Only the designer can update project status";
@@ -143,18 +145,30 @@ fn roles<D: Data>(data: &D, sender: Option<Phone>, project: &Project) -> Result<
 }
 
 /// Finds a project by id alone: the firm first (`project_firm`), then the
-/// record under that firm.
-fn find_project<D: Data>(data: &D, id: ProjectId) -> Result<Option<Project>, D::Error> {
+/// record under that firm. On a firm's own business number, another
+/// firm's project is not found, exactly as if it did not exist.
+fn find_project<D: Data>(
+    data: &D,
+    cx: &Context,
+    id: ProjectId,
+) -> Result<Option<Project>, D::Error> {
     match data.project_firm(id)? {
-        Some(firm) => data.project(firm, id),
-        None => Ok(None),
+        Some(firm) if in_scope(data, cx, firm)? => data.project(firm, id),
+        _ => Ok(None),
     }
+}
+
+/// Whether a resource of `firm` may be acted on from the business number
+/// the message arrived on: any firm on a shared number, only its own on a
+/// firm's number (pass 0 of the resolver, applied to taps).
+fn in_scope<D: Data>(data: &D, cx: &Context, firm: FirmId) -> Result<bool, D::Error> {
+    Ok(scope(data, cx)?.is_none_or(|own| own == firm))
 }
 
 fn tap<D: Data>(data: &D, cx: &Context, action: Action) -> Result<Output, D::Error> {
     match action {
         Action::Select(id) => {
-            let Some(project) = find_project(data, id)? else {
+            let Some(project) = find_project(data, cx, id)? else {
                 return Ok(Output::new("tap", None)
                     .say(Body::text(GONE))
                     .outcome("stale"));
@@ -211,7 +225,7 @@ fn awaiting_list<D: Data>(
     id: ProjectId,
     offset: usize,
 ) -> Result<Output, D::Error> {
-    let Some(project) = find_project(data, id)? else {
+    let Some(project) = find_project(data, cx, id)? else {
         return Ok(Output::new("tap", None)
             .say(Body::text(GONE))
             .outcome("stale"));
@@ -250,7 +264,7 @@ fn pending_list<D: Data>(
     id: ProjectId,
     offset: usize,
 ) -> Result<Output, D::Error> {
-    let Some(project) = find_project(data, id)? else {
+    let Some(project) = find_project(data, cx, id)? else {
         return Ok(Output::new("tap", None)
             .say(Body::text(GONE))
             .outcome("stale"));
@@ -290,11 +304,15 @@ fn pending_choices<D: Data>(data: &D, project: &Project, offset: usize) -> Resul
 /// A milestone and its project, found firm first.
 fn find_milestone<D: Data>(
     data: &D,
+    cx: &Context,
     id: MilestoneId,
 ) -> Result<Option<(Project, crate::domain::Milestone)>, D::Error> {
     let Some((firm, project_id)) = data.milestone_owner(id)? else {
         return Ok(None);
     };
+    if !in_scope(data, cx, firm)? {
+        return Ok(None);
+    }
     let Some(project) = data.project(firm, project_id)? else {
         return Ok(None);
     };
@@ -320,7 +338,7 @@ fn milestone_for<D: Data>(
     id: MilestoneId,
     needs: Needs,
 ) -> Result<Result<Allowed, Output>, D::Error> {
-    let Some((project, milestone)) = find_milestone(data, id)? else {
+    let Some((project, milestone)) = find_milestone(data, cx, id)? else {
         return Ok(Err(Output::new("tap", None)
             .say(Body::text(GONE))
             .outcome("stale")));

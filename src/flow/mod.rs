@@ -10,7 +10,7 @@ mod button;
 mod handler;
 
 pub use button::{Action, ButtonError, List};
-pub use handler::{Context, Effect, Input, Output, Reply, To, handle};
+pub use handler::{Context, Effect, HINT_EVERY_SECONDS, Input, Output, Reply, To, handle};
 
 use crate::domain::{FirmId, Member, MemberId, Milestone, MilestoneId, Project, ProjectId};
 use crate::resolve::Directory;

@@ -123,6 +123,7 @@ fn copy_all(src: &ReadTransaction, dst: &WriteTransaction) -> Result<(), Error> 
     copy(src, dst, EVENTS)?;
     copy(src, dst, BSUID_PHONE)?;
     copy(src, dst, HINTS)?;
+    copy(src, dst, HINTS_BY_TIME)?;
     Ok(())
 }
 

@@ -24,7 +24,7 @@ use redb::{ConcurrencyMode, Database, ReadOnlyDatabase, ReadableDatabase};
 
 pub use backup::{Backup, backup};
 pub use check::{Problem, Totals, check};
-pub use outbox::{Attempt, Event, Outbound, SEEN_KEEP_SECONDS, State};
+pub use outbox::{Attempt, Event, Link, Outbound, SEEN_KEEP_SECONDS, State};
 pub use read::Reader;
 pub use write::{Put, Writer};
 

@@ -108,6 +108,15 @@ pub enum Attempt {
 /// Seen wamids are kept at least this long (Meta retries for 7 days).
 pub const SEEN_KEEP_SECONDS: u64 = 8 * 24 * 3600;
 
+/// What [`Writer::link_bsuid`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Link {
+    New,
+    Known,
+    /// The BSUID is linked to this other phone; the link was kept.
+    Conflict(Phone),
+}
+
 impl Writer<'_> {
     pub fn is_seen(&self, wamid: &str) -> Result<bool, Error> {
         Ok(self.seen.get(wamid)?.is_some())
@@ -139,12 +148,19 @@ impl Writer<'_> {
         Ok(old.len())
     }
 
-    pub fn link_bsuid(&mut self, bsuid: &str, phone: Phone) -> Result<(), Error> {
+    /// Remembers that `bsuid` is `phone`, unless it is already linked to
+    /// another phone: a link is never silently replaced (identity is never
+    /// guessed), and the caller hears of the conflict.
+    pub fn link_bsuid(&mut self, bsuid: &str, phone: Phone) -> Result<Link, Error> {
         let current = self.bsuid_phone.get(bsuid)?.map(|g| g.value());
-        if current != Some(phone.to_u64()) {
-            self.bsuid_phone.insert(bsuid, phone.to_u64())?;
+        match current {
+            Some(linked) if linked == phone.to_u64() => Ok(Link::Known),
+            Some(linked) => Ok(Link::Conflict(Phone::from_u64(linked))),
+            None => {
+                self.bsuid_phone.insert(bsuid, phone.to_u64())?;
+                Ok(Link::New)
+            }
         }
-        Ok(())
     }
 
     pub fn bsuid_phone(&self, bsuid: &str) -> Result<Option<Phone>, Error> {
@@ -155,8 +171,31 @@ impl Writer<'_> {
     }
 
     pub fn record_hint(&mut self, sender: &str, at: i64) -> Result<(), Error> {
-        self.hints.insert(sender, at)?;
+        if let Some(before) = self.hints.insert(sender, at)?.map(|g| g.value()) {
+            self.hints_by_time.remove((before, sender))?;
+        }
+        self.hints_by_time.insert((at, sender), ())?;
         Ok(())
+    }
+
+    /// Forgets registration hints sent before `cutoff` (they no longer hold
+    /// anything back), at most `limit` of them; returns how many went.
+    pub fn prune_hints(&mut self, cutoff: i64, limit: usize) -> Result<usize, Error> {
+        let mut old: Vec<(i64, String)> = Vec::new();
+        for entry in self
+            .hints_by_time
+            .range((i64::MIN, "")..(cutoff, ""))?
+            .take(limit)
+        {
+            let key = entry?.0;
+            let (at, sender) = key.value();
+            old.push((at, sender.to_owned()));
+        }
+        for (at, sender) in &old {
+            self.hints_by_time.remove((*at, sender.as_str()))?;
+            self.hints.remove(sender.as_str())?;
+        }
+        Ok(old.len())
     }
 
     /// Queues a reply, due now; returns its seq.

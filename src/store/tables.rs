@@ -60,3 +60,6 @@ pub const EVENTS: TableDefinition<u64, Bytes> = TableDefinition::new("events");
 pub const BSUID_PHONE: TableDefinition<&str, u64> = TableDefinition::new("bsuid_phone");
 /// sender (wa_id or BSUID) → when the registration hint last went to them.
 pub const HINTS: TableDefinition<&str, i64> = TableDefinition::new("hints");
+/// (sent at, sender) → (): prunes `HINTS` oldest first. Added after the
+/// first release: hints recorded before it are never pruned.
+pub const HINTS_BY_TIME: TableDefinition<(i64, &str), ()> = TableDefinition::new("hints_by_time");

@@ -39,6 +39,7 @@ pub struct Writer<'txn> {
     pub(super) events: Table<'txn, u64, Bytes>,
     pub(super) bsuid_phone: Table<'txn, &'static str, u64>,
     pub(super) hints: Table<'txn, &'static str, i64>,
+    pub(super) hints_by_time: Table<'txn, (i64, &'static str), ()>,
 }
 
 /// What a `put_*` did, for import counts.
@@ -70,6 +71,7 @@ impl<'txn> Writer<'txn> {
             events: txn.open_table(EVENTS)?,
             bsuid_phone: txn.open_table(BSUID_PHONE)?,
             hints: txn.open_table(HINTS)?,
+            hints_by_time: txn.open_table(HINTS_BY_TIME)?,
         })
     }
 

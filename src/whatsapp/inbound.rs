@@ -1,11 +1,32 @@
 //! The webhook body: every entry, change, message and status of one POST.
 //!
-//! Parsed from a `serde_json::Value` by walking it, so a field of an
-//! unexpected type or an unknown message type drops only that item, never
-//! the whole delivery (Meta retries anything that is not a 200 for days).
-//! Only a body that is not JSON at all is an error.
+//! Read in two steps. The body's structure is walked as raw JSON values,
+//! which checks only the syntax; each message, status and contact is then
+//! parsed on its own. So an item with a field of an unexpected type, a
+//! lone surrogate in its text, a number out of range or an identifier over
+//! its length cap is dropped (and named in [`Delivery::dropped`]) while the
+//! items beside it are processed: Meta retries anything that is not a 200
+//! for days. Only a body that is not JSON at all is an error.
+//!
+//! Identity is never guessed: a contact entry is used only when its ids
+//! agree with the message's own (`from`, `from_user_id`).
+
+use std::collections::HashMap;
 
 use serde_json::Value;
+use serde_json::value::RawValue;
+
+/// Length caps on identifiers, in bytes, applied at parse time. Real ones
+/// are far shorter (a wamid is about 60 bytes, a `wa_id` at most 15
+/// digits); an item over a cap is dropped, never stored or logged.
+pub mod caps {
+    pub const WAMID: usize = 256;
+    pub const WA_ID: usize = 20;
+    pub const BSUID: usize = 64;
+    pub const PHONE_NUMBER_ID: usize = 32;
+    /// WhatsApp's own limit on a reply button id.
+    pub const BUTTON_ID: usize = 256;
+}
 
 /// Who sent a message: a phone (`wa_id`, exactly as received), a
 /// business-scoped user id, or both.
@@ -13,6 +34,9 @@ use serde_json::Value;
 pub struct Sender {
     pub wa_id: Option<String>,
     pub bsuid: Option<String>,
+    /// Whether `wa_id` is the message's own `from` rather than taken from
+    /// its contact entry (which matched by the message's own BSUID).
+    pub own_wa_id: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,10 +80,33 @@ pub struct Status {
     pub timestamp: i64,
 }
 
+/// Why an item of a delivery was left out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dropped {
+    /// Not readable on its own: a lone surrogate, a number out of range.
+    BadItem,
+    /// An identifier over its cap in [`caps`].
+    OversizedId,
+    /// A message with no id of its own to say who sent it.
+    NoSender,
+}
+
+impl Dropped {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Dropped::BadItem => "bad_item",
+            Dropped::OversizedId => "oversized_id",
+            Dropped::NoSender => "no_sender",
+        }
+    }
+}
+
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Delivery {
     pub messages: Vec<Message>,
     pub statuses: Vec<Status>,
+    /// Items left out, one entry each (for metrics and logs).
+    pub dropped: Vec<Dropped>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -67,26 +114,67 @@ pub struct Delivery {
 pub struct NotJson(#[from] serde_json::Error);
 
 pub fn parse(body: &[u8]) -> Result<Delivery, NotJson> {
-    let root: Value = serde_json::from_slice(body)?;
+    // Syntax only: strings and numbers are checked when their item is read.
+    let root: &RawValue = serde_json::from_slice(body)?;
     let mut delivery = Delivery::default();
-    for change in each(&root, "entry").flat_map(|entry| each(entry, "changes")) {
-        let value = &change["value"];
-        let Some(number) = text(&value["metadata"]["phone_number_id"]) else {
-            continue;
-        };
-        let contacts: Vec<&Value> = each(value, "contacts").collect();
-        for message in each(value, "messages") {
-            if let Some(parsed) = parse_message(message, &number, &contacts) {
-                delivery.messages.push(parsed);
+    for entry in array(object(root).remove("entry")) {
+        for change in array(object(entry).remove("changes")) {
+            let Some(value) = object(change).remove("value") else {
+                continue;
+            };
+            let mut value = object(value);
+            let metadata = item(value.remove("metadata"));
+            let Some(number) = metadata.as_ref().and_then(|m| text(&m["phone_number_id"])) else {
+                continue;
+            };
+            if number.len() > caps::PHONE_NUMBER_ID {
+                delivery.dropped.push(Dropped::OversizedId);
+                continue;
             }
-        }
-        for status in each(value, "statuses") {
-            if let Some(parsed) = parse_status(status) {
-                delivery.statuses.push(parsed);
+            let contacts: Vec<Value> = array(value.remove("contacts"))
+                .filter_map(|c| serde_json::from_str(c.get()).ok())
+                .collect();
+            for message in array(value.remove("messages")) {
+                match serde_json::from_str::<Value>(message.get()) {
+                    Ok(message) => match parse_message(&message, &number, &contacts) {
+                        Ok(Some(parsed)) => delivery.messages.push(parsed),
+                        Ok(None) => {}
+                        Err(dropped) => delivery.dropped.push(dropped),
+                    },
+                    Err(_) => delivery.dropped.push(Dropped::BadItem),
+                }
+            }
+            for status in array(value.remove("statuses")) {
+                match serde_json::from_str::<Value>(status.get()) {
+                    Ok(status) => match parse_status(&status) {
+                        Ok(Some(parsed)) => delivery.statuses.push(parsed),
+                        Ok(None) => {}
+                        Err(dropped) => delivery.dropped.push(dropped),
+                    },
+                    Err(_) => delivery.dropped.push(Dropped::BadItem),
+                }
             }
         }
     }
     Ok(delivery)
+}
+
+/// The fields of a raw object; none if it is not one (or its keys cannot
+/// be read).
+fn object(raw: &RawValue) -> HashMap<String, &RawValue> {
+    serde_json::from_str(raw.get()).unwrap_or_default()
+}
+
+/// The elements of a raw array; nothing if it is not one.
+fn array(raw: Option<&RawValue>) -> impl Iterator<Item = &RawValue> {
+    raw.and_then(|raw| serde_json::from_str::<Vec<&RawValue>>(raw.get()).ok())
+        .into_iter()
+        .flatten()
+}
+
+/// A raw value read in full, if it can be.
+fn item(raw: Option<&RawValue>) -> Option<Value> {
+    serde_json::from_str(raw?.get()).ok()
 }
 
 fn each<'a>(value: &'a Value, key: &str) -> impl Iterator<Item = &'a Value> {
@@ -102,6 +190,14 @@ fn text(value: &Value) -> Option<String> {
     }
 }
 
+/// An identifier field: `Ok(None)` when absent, `Err` when over its cap.
+fn id(value: &Value, cap: usize) -> Result<Option<String>, Dropped> {
+    match text(value) {
+        Some(id) if id.len() > cap => Err(Dropped::OversizedId),
+        found => Ok(found),
+    }
+}
+
 fn seconds(value: &Value) -> i64 {
     match value {
         Value::String(s) => s.parse().unwrap_or(0),
@@ -110,31 +206,53 @@ fn seconds(value: &Value) -> i64 {
     }
 }
 
-fn parse_message(message: &Value, number: &str, contacts: &[&Value]) -> Option<Message> {
-    let wamid = text(&message["id"])?;
-    let mut sender = Sender {
-        wa_id: text(&message["from"]),
-        bsuid: text(&message["from_user_id"]),
+/// The sender of a message from its own ids, completed by the contact
+/// entry whose ids agree with them: a contact naming the message's `from`
+/// may add the BSUID, one naming its `from_user_id` may add the phone, and
+/// a contact that contradicts either is not used. Contacts never supply an
+/// identity the message itself does not carry.
+fn sender(message: &Value, contacts: &[Value]) -> Result<Option<Sender>, Dropped> {
+    let wa_id = id(&message["from"], caps::WA_ID)?;
+    let bsuid = id(&message["from_user_id"], caps::BSUID)?;
+    if wa_id.is_none() && bsuid.is_none() {
+        return Ok(None);
+    }
+    let agrees = |contact: &Value| {
+        let (c_wa, c_user) = (text(&contact["wa_id"]), text(&contact["user_id"]));
+        let same_wa = wa_id.is_some() && c_wa == wa_id;
+        let same_user = bsuid.is_some() && c_user == bsuid;
+        let clash_wa = wa_id.is_some() && c_wa.is_some() && c_wa != wa_id;
+        let clash_user = bsuid.is_some() && c_user.is_some() && c_user != bsuid;
+        (same_wa || same_user) && !clash_wa && !clash_user
     };
-    // With a username, `from` may be absent; the contact may still carry
-    // the phone, and always carries the user id.
-    let contact = contacts.iter().find(|c| {
-        let wa = text(&c["wa_id"]);
-        let user = text(&c["user_id"]);
-        (wa.is_some() && wa == sender.wa_id) || (user.is_some() && user == sender.bsuid)
-    });
-    let contact = contact.or(if contacts.len() == 1 {
-        contacts.first()
-    } else {
-        None
-    });
+    let contact = contacts.iter().find(|c| agrees(c));
+    let mut sender = Sender {
+        own_wa_id: wa_id.is_some(),
+        wa_id,
+        bsuid,
+    };
     if let Some(contact) = contact {
-        sender.wa_id = sender.wa_id.or_else(|| text(&contact["wa_id"]));
-        sender.bsuid = sender.bsuid.or_else(|| text(&contact["user_id"]));
+        if sender.wa_id.is_none() {
+            sender.wa_id = id(&contact["wa_id"], caps::WA_ID)?;
+        }
+        if sender.bsuid.is_none() {
+            sender.bsuid = id(&contact["user_id"], caps::BSUID)?;
+        }
     }
-    if sender.wa_id.is_none() && sender.bsuid.is_none() {
-        return None;
-    }
+    Ok(Some(sender))
+}
+
+fn parse_message(
+    message: &Value,
+    number: &str,
+    contacts: &[Value],
+) -> Result<Option<Message>, Dropped> {
+    let Some(wamid) = id(&message["id"], caps::WAMID)? else {
+        return Ok(None);
+    };
+    let Some(sender) = sender(message, contacts)? else {
+        return Err(Dropped::NoSender);
+    };
     let kind = message["type"].as_str().unwrap_or("unknown");
     let content = match kind {
         "text" => match message["text"]["body"].as_str() {
@@ -148,15 +266,18 @@ fn parse_message(message: &Value, number: &str, contacts: &[&Value]) -> Option<M
                 Some("list_reply") => Some(&reply["list_reply"]),
                 _ => None,
             };
-            match picked.and_then(|p| Some((text(&p["id"])?, p))) {
-                Some((id, p)) => Content::Button {
-                    id,
-                    title: p["title"].as_str().unwrap_or_default().to_owned(),
+            match picked {
+                Some(p) => match id(&p["id"], caps::BUTTON_ID)? {
+                    Some(id) => Content::Button {
+                        id,
+                        title: p["title"].as_str().unwrap_or_default().to_owned(),
+                    },
+                    None => Content::Ignored("interactive".into()),
                 },
                 None => Content::Ignored("interactive".into()),
             }
         }
-        "button" => match text(&message["button"]["payload"]) {
+        "button" => match id(&message["button"]["payload"], caps::BUTTON_ID)? {
             Some(id) => Content::Button {
                 id,
                 title: message["button"]["text"]
@@ -166,31 +287,34 @@ fn parse_message(message: &Value, number: &str, contacts: &[&Value]) -> Option<M
             },
             None => Content::Ignored("button".into()),
         },
-        other => Content::Ignored(other.to_owned()),
+        other => Content::Ignored(other.chars().take(32).collect()),
     };
-    Some(Message {
+    Ok(Some(Message {
         wamid,
         phone_number_id: number.to_owned(),
         sender,
         timestamp: seconds(&message["timestamp"]),
         content,
-    })
+    }))
 }
 
-fn parse_status(status: &Value) -> Option<Status> {
-    let state = match status["status"].as_str()? {
-        "sent" => DeliveryState::Sent,
-        "delivered" => DeliveryState::Delivered,
-        "read" => DeliveryState::Read,
-        "failed" => DeliveryState::Failed,
-        _ => return None,
+fn parse_status(status: &Value) -> Result<Option<Status>, Dropped> {
+    let state = match status["status"].as_str() {
+        Some("sent") => DeliveryState::Sent,
+        Some("delivered") => DeliveryState::Delivered,
+        Some("read") => DeliveryState::Read,
+        Some("failed") => DeliveryState::Failed,
+        _ => return Ok(None),
     };
-    Some(Status {
-        wamid: text(&status["id"])?,
+    let Some(wamid) = id(&status["id"], caps::WAMID)? else {
+        return Ok(None);
+    };
+    Ok(Some(Status {
+        wamid,
         state,
         error_code: each(status, "errors").find_map(|e| e["code"].as_i64()),
         timestamp: seconds(&status["timestamp"]),
-    })
+    }))
 }
 
 #[cfg(test)]
@@ -243,7 +367,8 @@ mod tests {
             d.messages[3].sender,
             Sender {
                 wa_id: None,
-                bsuid: Some("US.13491208655302741918".into())
+                bsuid: Some("US.13491208655302741918".into()),
+                own_wa_id: false,
             }
         );
         assert_eq!(d.messages[3].phone_number_id, "222");
@@ -272,13 +397,130 @@ mod tests {
             r#"{"entry":[{"changes":[{"value":{"metadata":{"phone_number_id":[1]},"messages":[]}}]}]}"#,
             r#"{"entry":[{"changes":[{"value":{"metadata":{"phone_number_id":"1"},"messages":[{"id":5,"from":{}}],"statuses":[{"status":"weird","id":"x"}]}}]}]}"#,
         ] {
-            assert_eq!(
-                parse(body.as_bytes()).unwrap(),
-                Delivery::default(),
-                "{body}"
-            );
+            let d = parse(body.as_bytes()).unwrap();
+            assert!(d.messages.is_empty() && d.statuses.is_empty(), "{body}");
         }
         assert!(parse(b"{\"entry\":").is_err());
         assert!(parse(b"\xff\xfe").is_err());
+    }
+
+    fn change(messages: &str, contacts: &str) -> String {
+        format!(
+            r#"{{"entry":[{{"changes":[{{"value":{{"metadata":{{"phone_number_id":"111"}},
+               "contacts":{contacts},"messages":{messages}}}}}]}}]}}"#
+        )
+    }
+
+    #[test]
+    fn one_unreadable_item_is_dropped_and_the_rest_processed() {
+        let body = change(
+            r#"[{"from":"447911123401","id":"wamid.A","type":"text","text":{"body":"bad \ud83d here"}},
+                {"from":"447911123401","id":"wamid.B","timestamp":1e400,"type":"text","text":{"body":"x"}},
+                {"from":"447911123401","id":"wamid.C","type":"text","text":{"body":"good \ud83d\ude00"}}]"#,
+            "[]",
+        );
+        let d = parse(body.as_bytes()).unwrap();
+        let ids: Vec<&str> = d.messages.iter().map(|m| m.wamid.as_str()).collect();
+        assert_eq!(ids, ["wamid.C"]);
+        assert_eq!(d.messages[0].content, Content::Text("good 😀".into()));
+        assert_eq!(d.dropped, [Dropped::BadItem, Dropped::BadItem]);
+    }
+
+    #[test]
+    fn identifiers_over_their_caps_drop_the_item() {
+        let long = "9".repeat(caps::WA_ID + 1);
+        let wamid = "w".repeat(caps::WAMID + 1);
+        let button = "b".repeat(caps::BUTTON_ID + 1);
+        let body = change(
+            &format!(
+                r#"[{{"from":"{long}","id":"wamid.A","type":"text","text":{{"body":"x"}}}},
+                    {{"from":"447911123401","id":"{wamid}","type":"text","text":{{"body":"x"}}}},
+                    {{"from":"447911123401","id":"wamid.B","type":"interactive",
+                      "interactive":{{"type":"button_reply","button_reply":{{"id":"{button}","title":"t"}}}}}},
+                    {{"from":"447911123401","id":"wamid.C","type":"text","text":{{"body":"ok"}}}}]"#
+            ),
+            "[]",
+        );
+        let d = parse(body.as_bytes()).unwrap();
+        let ids: Vec<&str> = d.messages.iter().map(|m| m.wamid.as_str()).collect();
+        assert_eq!(ids, ["wamid.C"]);
+        assert_eq!(d.dropped, [Dropped::OversizedId; 3]);
+    }
+
+    #[test]
+    fn a_contact_is_used_only_when_its_ids_agree_with_the_message() {
+        let sender_of = |message: &str, contacts: &str| {
+            let d = parse(change(&format!("[{message}]"), contacts).as_bytes()).unwrap();
+            d.messages.first().map(|m| m.sender.clone())
+        };
+        // A BSUID-only message whose lone contact is someone else.
+        let mallory = sender_of(
+            r#"{"from_user_id":"US.MALLORY","id":"w1","type":"text","text":{"body":"hi"}}"#,
+            r#"[{"wa_id":"447911123456","user_id":"US.OLIVIA"}]"#,
+        );
+        assert_eq!(
+            mallory,
+            Some(Sender {
+                wa_id: None,
+                bsuid: Some("US.MALLORY".into()),
+                own_wa_id: false
+            })
+        );
+        // The same contact with a phone that contradicts the message's own.
+        let clash = sender_of(
+            r#"{"from":"14155552671","from_user_id":"US.MALLORY","id":"w2","type":"text","text":{"body":"hi"}}"#,
+            r#"[{"wa_id":"447911123456","user_id":"US.MALLORY"}]"#,
+        );
+        assert_eq!(clash.unwrap().wa_id.as_deref(), Some("14155552671"));
+        // Meta's real shapes: the contact of a username user adds nothing
+        // but confirms the BSUID; the contact of a phone user adds its BSUID.
+        let username = sender_of(
+            r#"{"from_user_id":"US.1349","id":"w3","type":"text","text":{"body":"hi"}}"#,
+            r#"[{"profile":{"name":"A"},"user_id":"US.1349"}]"#,
+        );
+        assert_eq!(
+            username,
+            Some(Sender {
+                wa_id: None,
+                bsuid: Some("US.1349".into()),
+                own_wa_id: false
+            })
+        );
+        let both = sender_of(
+            r#"{"from":"447911123401","id":"w4","type":"text","text":{"body":"hi"}}"#,
+            r#"[{"wa_id":"447911123999","user_id":"GB.9"},{"wa_id":"447911123401","user_id":"GB.1"}]"#,
+        );
+        assert_eq!(
+            both,
+            Some(Sender {
+                wa_id: Some("447911123401".into()),
+                bsuid: Some("GB.1".into()),
+                own_wa_id: true
+            })
+        );
+        // A BSUID-only message whose own contact carries the phone.
+        let linked = sender_of(
+            r#"{"from_user_id":"GB.1","id":"w5","type":"text","text":{"body":"hi"}}"#,
+            r#"[{"wa_id":"447911123401","user_id":"GB.1"}]"#,
+        );
+        assert_eq!(
+            linked,
+            Some(Sender {
+                wa_id: Some("447911123401".into()),
+                bsuid: Some("GB.1".into()),
+                own_wa_id: false
+            })
+        );
+        // A message with no id of its own is not answered at all.
+        let d = parse(
+            change(
+                r#"[{"id":"w6","type":"text","text":{"body":"hi"}}]"#,
+                r#"[{"wa_id":"447911123401","user_id":"GB.1"}]"#,
+            )
+            .as_bytes(),
+        )
+        .unwrap();
+        assert!(d.messages.is_empty());
+        assert_eq!(d.dropped, [Dropped::NoSender]);
     }
 }

@@ -25,6 +25,20 @@ impl Secret {
     pub fn expose(&self) -> &str {
         &self.0
     }
+
+    /// Whether `candidate` equals the secret, in time that depends on
+    /// neither the secret's contents nor its length: both are hashed under
+    /// a fixed key and the digests compared in constant time.
+    pub fn matches(&self, candidate: &[u8]) -> bool {
+        let digest = |bytes: &[u8]| {
+            let mut mac = Hmac::<Sha256>::new_from_slice(b"firmhook secret comparison")
+                .expect("HMAC accepts keys of any length");
+            mac.update(bytes);
+            mac
+        };
+        let expected = digest(self.0.as_bytes()).finalize().into_bytes();
+        digest(candidate).verify_slice(&expected).is_ok()
+    }
 }
 
 impl fmt::Debug for Secret {
@@ -43,17 +57,34 @@ pub enum SignatureError {
     Mismatch,
 }
 
+/// A well-formed signature header, not yet checked against a body: the
+/// server reads it before the body, so a request without one is refused
+/// without reading (or holding) a byte of its body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Signature([u8; 32]);
+
+impl Signature {
+    /// Reads the header's value, if any.
+    pub fn parse(header: Option<&[u8]>) -> Result<Self, SignatureError> {
+        let header = header.ok_or(SignatureError::Missing)?;
+        let hex = header
+            .strip_prefix(PREFIX.as_bytes())
+            .ok_or(SignatureError::Malformed)?;
+        decode_hex(hex).map(Self).ok_or(SignatureError::Malformed)
+    }
+
+    /// Checks the signature against `body`, in constant time.
+    pub fn verify(&self, secret: &Secret, body: &[u8]) -> Result<(), SignatureError> {
+        let mut mac = mac(secret);
+        mac.update(body);
+        mac.verify_slice(&self.0)
+            .map_err(|_| SignatureError::Mismatch)
+    }
+}
+
 /// Checks `header` (the header's value, if any) against `body`.
 pub fn verify(secret: &Secret, header: Option<&[u8]>, body: &[u8]) -> Result<(), SignatureError> {
-    let header = header.ok_or(SignatureError::Missing)?;
-    let hex = header
-        .strip_prefix(PREFIX.as_bytes())
-        .ok_or(SignatureError::Malformed)?;
-    let expected = decode_hex(hex).ok_or(SignatureError::Malformed)?;
-    let mut mac = mac(secret);
-    mac.update(body);
-    mac.verify_slice(&expected)
-        .map_err(|_| SignatureError::Mismatch)
+    Signature::parse(header)?.verify(secret, body)
 }
 
 /// The header value for `body`, as Meta would send it.
@@ -136,6 +167,15 @@ mod tests {
                 Err(SignatureError::Malformed),
                 "{bad:?}"
             );
+        }
+    }
+
+    #[test]
+    fn secrets_match_only_themselves() {
+        let secret = Secret::new("dev-verify");
+        assert!(secret.matches(b"dev-verify"));
+        for other in ["", "dev-verif", "dev-verifyy", "DEV-VERIFY"] {
+            assert!(!secret.matches(other.as_bytes()), "{other:?}");
         }
     }
 

@@ -116,7 +116,7 @@ fn roles_are_derived_on_every_tap_not_taken_from_the_id() {
         assert_eq!(out.effects, vec![], "{who} approved");
         assert_eq!(
             show(&names, &out),
-            ["sender: Sorry, that isn't available to you."],
+            ["sender: That item is no longer available."],
             "{who}"
         );
     }

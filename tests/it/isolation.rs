@@ -233,11 +233,12 @@ proptest! {
                 messages: vec![Message {
                     wamid: format!("wamid.{n}"),
                     phone_number_id: number.to_string(),
-                    sender: Sender { wa_id: Some(PHONES[*who].to_owned()), bsuid: None },
+                    sender: Sender { wa_id: Some(PHONES[*who].to_owned()), bsuid: None, own_wa_id: true },
                     timestamp: 0,
                     content,
                 }],
                 statuses: vec![],
+                dropped: vec![],
             };
             store.write(|w| ingest::apply(w, &delivery, &config, &metrics)).unwrap();
             let after = state(&store);

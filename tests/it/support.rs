@@ -248,6 +248,25 @@ pub fn spawn_app_keeping(
     max_batch: usize,
     seen_keep_seconds: u64,
 ) -> App {
+    spawn_app_limited(
+        db,
+        store,
+        graph_url,
+        max_batch,
+        seen_keep_seconds,
+        firmhook::http::Limits::default(),
+    )
+}
+
+/// … with the HTTP server's body limits set by the test.
+pub fn spawn_app_limited(
+    db: &Path,
+    store: Option<Arc<Store>>,
+    graph_url: Option<String>,
+    max_batch: usize,
+    seen_keep_seconds: u64,
+    limits: firmhook::http::Limits,
+) -> App {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     listener.set_nonblocking(true).unwrap();
     let addr = listener.local_addr().unwrap();
@@ -272,6 +291,7 @@ pub fn spawn_app_keeping(
         max_batch,
         pace_per_second: 1000,
         seen_keep_seconds,
+        limits,
     };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let thread = std::thread::spawn(move || {
