@@ -293,6 +293,23 @@ pub fn check(reader: &Reader) -> Result<(Totals, Vec<Problem>), Error> {
             }
         }
     }
+    // Hints recorded before the pruning index existed have no entry in it;
+    // every entry it has must point at its hint.
+    if let (Some(hints), Some(by_time)) = (
+        reader.table_if_exists(HINTS)?,
+        reader.table_if_exists(HINTS_BY_TIME)?,
+    ) {
+        for entry in by_time.iter()? {
+            let (at, sender) = entry.map(|(k, _)| {
+                let (at, sender) = k.value();
+                (at, sender.to_owned())
+            })?;
+            totals.index_entries += 1;
+            if hints.get(sender.as_str())?.map(|g| g.value()) != Some(at) {
+                report(format!("hints_by_time entry {sender:?} points at nothing"));
+            }
+        }
+    }
     Ok((totals, problems))
 }
 

@@ -387,6 +387,33 @@ mod tests {
     }
 
     #[test]
+    fn registration_hints_are_pruned_once_they_hold_nothing_back() {
+        use crate::flow::Data;
+        use redb::ReadableTableMetadata;
+        let store = Store::in_memory().unwrap();
+        store
+            .write(|w| {
+                w.record_hint("447911000001", 1_000)?;
+                w.record_hint("447911000002", 1_000)?;
+                // Hinted again later: only the newer time counts.
+                w.record_hint("447911000002", 5_000)?;
+                w.record_hint("US.3", 9_000)
+            })
+            .unwrap();
+        let pruned = store.write(|w| w.prune_hints(6_000, 100)).unwrap();
+        assert_eq!(pruned, 2);
+        store
+            .write(|w| {
+                assert_eq!(w.last_hint("447911000001")?, None);
+                assert_eq!(w.last_hint("447911000002")?, None);
+                assert_eq!(w.last_hint("US.3")?, Some(9_000));
+                assert_eq!(w.hints_by_time.len()?, 1);
+                Ok::<_, Error>(())
+            })
+            .unwrap();
+    }
+
+    #[test]
     fn delivery_state_never_moves_backwards() {
         let store = Store::in_memory().unwrap();
         let outbound = Outbound {

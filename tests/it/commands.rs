@@ -321,6 +321,20 @@ fn serve_dev_answers_simulate_and_exits_0_on_sigterm() {
         "{approve}"
     );
 
+    // An untrusted id with a line break is logged escaped, on one line.
+    let forged = crate::support::webhook(
+        "106540352242922",
+        &[(
+            "wamid.x\n2026-01-01T00:00:00Z  INFO FORGED",
+            "447911123403",
+            "text:hi",
+        )],
+    );
+    let secret = firmhook::whatsapp::signature::Secret::new("dev-secret");
+    let header = firmhook::whatsapp::signature::sign(&secret, forged.as_bytes());
+    let (code, _) = crate::support::post(&format!("{url}/webhook"), &forged, Some(&header));
+    assert_eq!(code, 200);
+
     let pid = server.id().to_string();
     let killed = std::process::Command::new("kill")
         .args(["-TERM", &pid])

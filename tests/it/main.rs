@@ -4,9 +4,11 @@
 mod commands;
 mod concurrency;
 mod crash;
+mod door;
 mod fixture_file;
 mod flow;
 mod hostile;
+mod identity;
 mod import;
 mod isolation;
 mod parsers;
