@@ -35,6 +35,8 @@ use crate::whatsapp::signature::Secret;
 
 pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 pub const MAX_CONNECTIONS: usize = 1024;
+/// The most one connection buffers of what it reads (headers included).
+const READ_BUFFER: usize = 16 * 1024;
 /// How long shutdown waits for requests in flight.
 const DRAIN: Duration = Duration::from_secs(30);
 
@@ -89,6 +91,10 @@ pub async fn serve(
                 let connection = http1::Builder::new()
                     .timer(TokioTimer::new())
                     .header_read_timeout(HEADER_TIMEOUT)
+                    // hyper's read buffer grows to this and keeps its size
+                    // while the connection lives: at the default (~400 KiB)
+                    // a thousand connections pushing bodies hold 400 MiB.
+                    .max_buf_size(READ_BUFFER)
                     // A client may shut its sending side after the request
                     // and still read the answer.
                     .half_close(true)
