@@ -8,7 +8,7 @@ mod synth;
 
 use std::time::Instant;
 
-use firmhook::cli::import::{Mode, Options, import_dir, project_statuses};
+use firmhook::import::{Mode, Options, import_dir, project_statuses};
 use firmhook::store::{self, Store};
 
 const SEED: u64 = 0x5eed_f1e1d;

@@ -21,11 +21,11 @@ use std::path::Path;
 use std::time::Duration;
 
 use firmhook::app::{self, Options};
-use firmhook::cli::import::{Mode, Options as ImportOptions, import_dir, project_statuses};
-use firmhook::ingest::DEFAULT_MAX_BATCH;
+use firmhook::import::{Mode, Options as ImportOptions, import_dir, project_statuses};
 use firmhook::sender::{DEFAULT_PACE, Transport};
 use firmhook::store::{self, Store};
 use firmhook::whatsapp::signature::Secret;
+use firmhook::writer::DEFAULT_MAX_BATCH;
 
 const SEED: u64 = 0x5eed_0002;
 const CONNECTIONS: usize = 32;

@@ -13,8 +13,8 @@ use std::hint::black_box;
 use std::path::Path;
 use std::time::Instant;
 
-use firmhook::cli::import::{Mode, Options, import_dir, project_statuses};
 use firmhook::domain::Phone;
+use firmhook::import::{Mode, Options, import_dir, project_statuses};
 use firmhook::resolve::{Outcome, Pass, decide, resolve};
 use firmhook::store::{self, Reader, Store};
 use rusqlite::{Connection, params};

@@ -12,13 +12,13 @@ use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use anyhow::Context;
 use tokio::net::TcpListener;
 
-use crate::cli::import::{Mode, Options as ImportOptions, import_dir};
 use crate::http::{self, State};
-use crate::ingest::{self, Config};
+use crate::import::{Mode, Options as ImportOptions, import_dir};
 use crate::metrics::Metrics;
 use crate::sender::{Sender, Transport};
 use crate::store::Store;
 use crate::whatsapp::signature::Secret;
+use crate::writer::{self, Config};
 
 /// How long shutdown waits for the writer and sender to finish.
 const WORKERS_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
@@ -67,7 +67,7 @@ pub async fn run_with_store(
     }
     let metrics = Arc::new(Metrics::default());
     let (wake, woken) = std::sync::mpsc::sync_channel(1);
-    let (ingest, writer) = ingest::spawn(
+    let (queue, writer) = writer::spawn(
         store.clone(),
         Config {
             statuses: options.statuses.clone(),
@@ -80,7 +80,7 @@ pub async fn run_with_store(
     let stop = Arc::new(AtomicBool::new(false));
     let sender = Sender {
         store: store.clone(),
-        ingest: ingest.clone(),
+        writer: queue.clone(),
         metrics: metrics.clone(),
         transport: options.transport,
         pace_per_second: options.pace_per_second,
@@ -95,7 +95,7 @@ pub async fn run_with_store(
     let state = Arc::new(State {
         app_secret: options.app_secret,
         verify_token: options.verify_token,
-        ingest,
+        writer: queue,
         store: store.clone(),
         metrics,
         dev: options.dev,

@@ -11,10 +11,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
-use crate::ingest::{Ingest, now_ms};
 use crate::metrics::Metrics;
 use crate::store::{Attempt, Outbound, Store};
 use crate::whatsapp::signature::Secret;
+use crate::writer::{Queue, now_ms};
 
 /// Waits after the 1st, 2nd, … failed attempt; past the last, the reply
 /// fails for good.
@@ -48,7 +48,7 @@ pub enum Transport {
 
 pub struct Sender {
     pub store: Arc<Store>,
-    pub ingest: Ingest,
+    pub writer: Queue,
     pub metrics: Arc<Metrics>,
     pub transport: Transport,
     pub pace_per_second: u32,
@@ -200,7 +200,7 @@ impl Sender {
                     break;
                 }
             }
-            if self.ingest.settle_blocking(results).is_err() {
+            if self.writer.settle_blocking(results).is_err() {
                 tracing::error!("recording send results failed; they will be sent again");
                 std::thread::sleep(IDLE);
             }

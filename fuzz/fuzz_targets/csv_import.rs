@@ -2,7 +2,7 @@
 //! writes nothing.
 #![no_main]
 
-use firmhook::cli::import::{ImportError, Mode, Options, import_dir, project_statuses};
+use firmhook::import::{ImportError, Mode, Options, import_dir, project_statuses};
 use firmhook::store::{self, Store};
 
 const FILES: [&str; 4] = ["firms.csv", "firm_members.csv", "projects.csv", "milestones.csv"];

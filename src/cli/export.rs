@@ -13,8 +13,8 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 
 use crate::cli::DbArg;
-use crate::cli::import::{FIRMS, MEMBERS, MILESTONES, PROJECTS};
 use crate::domain::Phone;
+use crate::import::{FIRMS, MEMBERS, MILESTONES, PROJECTS};
 use crate::store::{Reader, Snapshot};
 
 #[derive(Debug, clap::Args)]

@@ -14,10 +14,10 @@ use anyhow::{Context, bail};
 
 use crate::app::{self, Options};
 use crate::cli::DbArg;
-use crate::cli::import::project_statuses;
-use crate::ingest::DEFAULT_MAX_BATCH;
+use crate::import::project_statuses;
 use crate::sender::{DEFAULT_PACE, Transport};
 use crate::whatsapp::signature::Secret;
+use crate::writer::DEFAULT_MAX_BATCH;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {

@@ -28,10 +28,10 @@ use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
-use crate::ingest::Ingest;
 use crate::metrics::Metrics;
 use crate::store::Store;
 use crate::whatsapp::signature::Secret;
+use crate::writer::Queue;
 
 pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 pub const MAX_CONNECTIONS: usize = 1024;
@@ -43,7 +43,7 @@ const DRAIN: Duration = Duration::from_secs(30);
 pub struct State {
     pub app_secret: Secret,
     pub verify_token: Secret,
-    pub ingest: Ingest,
+    pub writer: Queue,
     pub store: Arc<Store>,
     pub metrics: Arc<Metrics>,
     /// `serve --dev`: enables `GET /dev/messages`.

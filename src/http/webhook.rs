@@ -55,7 +55,7 @@ pub(super) async fn post(request: Request<Incoming>, door: &Door) -> Response<Bo
     for dropped in &delivery.dropped {
         state.metrics.dropped(dropped.as_str());
     }
-    match state.ingest.deliver(delivery).await {
+    match state.writer.deliver(delivery).await {
         Ok(()) => text(StatusCode::OK, "ok\n"),
         Err(_) => text(StatusCode::INTERNAL_SERVER_ERROR, ""),
     }

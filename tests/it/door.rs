@@ -21,7 +21,7 @@ fn start_with(limits: Limits) -> (tempfile::TempDir, App) {
         &tmp.path().join("db.redb"),
         None,
         None,
-        firmhook::ingest::DEFAULT_MAX_BATCH,
+        firmhook::writer::DEFAULT_MAX_BATCH,
         firmhook::store::SEEN_KEEP_SECONDS,
         limits,
     );

@@ -7,8 +7,8 @@
 use std::path::{Path, PathBuf};
 
 use firmhook::cli::export::export_dir;
-use firmhook::cli::import::{Mode, Options, import_dir, project_statuses};
 use firmhook::domain::Phone;
+use firmhook::import::{Mode, Options, import_dir, project_statuses};
 use firmhook::resolve::{Outcome, resolve};
 use firmhook::store::{self, Snapshot, Store};
 

@@ -8,7 +8,7 @@ use firmhook::store::Store;
 use crate::support::{Names, world};
 
 fn run(store: &Store, from: &str, input: Input) -> Output {
-    let statuses = firmhook::cli::import::project_statuses();
+    let statuses = firmhook::import::project_statuses();
     let cx = Context {
         sender: Phone::parse_international(from).ok(),
         sender_key: from,

@@ -1,8 +1,8 @@
 //! `import` and `export` through the library, on a real redb file.
 
 use firmhook::cli::export::export_dir;
-use firmhook::cli::import::{Mode, Options, import_dir, project_statuses};
 use firmhook::domain::Phone;
+use firmhook::import::{Mode, Options, import_dir, project_statuses};
 use firmhook::resolve::{Outcome, resolve};
 use firmhook::store::{self, Store};
 
@@ -26,7 +26,7 @@ fn errors(store: &Store, files: &[(&str, &str)]) -> Vec<String> {
     let statuses = project_statuses();
     match import_dir(store, dir.path(), &options(Mode::Apply, &statuses)) {
         Ok(report) => panic!("import succeeded: {report}"),
-        Err(firmhook::cli::import::ImportError::Invalid(errors)) => errors
+        Err(firmhook::import::ImportError::Invalid(errors)) => errors
             .iter()
             .map(|e| {
                 e.to_string()

@@ -11,10 +11,10 @@ use firmhook::domain::{
     Country, Firm, FirmId, Member, MemberId, Milestone, MilestoneId, MilestoneStatus, Phone,
     Project, ProjectId, ProjectStatus, Timestamp,
 };
-use firmhook::ingest::{self, Config};
 use firmhook::metrics::Metrics;
 use firmhook::store::{self, Store};
 use firmhook::whatsapp::inbound::{Content, Delivery, Message, Sender};
+use firmhook::writer::{self, Config};
 use proptest::prelude::*;
 
 /// Phones in play: index into this list.
@@ -219,7 +219,7 @@ proptest! {
             for (firm, milestone) in &world.milestones { w.put_milestone(*firm, milestone)?; }
             Ok::<_, store::Error>(())
         }).unwrap();
-        let config = Config { statuses: firmhook::cli::import::project_statuses(), max_batch: 1, seen_keep_seconds: store::SEEN_KEEP_SECONDS };
+        let config = Config { statuses: firmhook::import::project_statuses(), max_batch: 1, seen_keep_seconds: store::SEEN_KEEP_SECONDS };
         let metrics = Metrics::default();
         for (n, (who, content)) in messages.iter().enumerate() {
             let sender = phone(*who);
@@ -240,7 +240,7 @@ proptest! {
                 statuses: vec![],
                 dropped: vec![],
             };
-            store.write(|w| ingest::apply(w, &delivery, &config, &metrics)).unwrap();
+            store.write(|w| writer::apply(w, &delivery, &config, &metrics)).unwrap();
             let after = state(&store);
             for (id, status) in &after.0 {
                 let was = before.0[id];

@@ -1,9 +1,9 @@
 //! The parsers never panic, whatever they are fed: the same properties the
 //! fuzz targets in `fuzz/` check, as proptests that run in `cargo test`.
 
-use firmhook::cli::import::{ImportError, Mode, Options, import_dir, project_statuses};
 use firmhook::domain::{Country, Phone};
 use firmhook::flow::Action;
+use firmhook::import::{ImportError, Mode, Options, import_dir, project_statuses};
 use firmhook::store::{self, Store};
 use firmhook::whatsapp::inbound;
 use proptest::prelude::*;

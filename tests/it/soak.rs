@@ -51,7 +51,7 @@ fn steady_load_keeps_memory_fds_latency_and_size_flat() {
         &db,
         None,
         None,
-        firmhook::ingest::DEFAULT_MAX_BATCH,
+        firmhook::writer::DEFAULT_MAX_BATCH,
         KEEP_SECONDS,
     );
     let url = app.url("/webhook");

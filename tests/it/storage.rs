@@ -23,7 +23,7 @@ fn failed_commits_answer_500_keep_nothing_and_recover() {
         &db,
         Some(Arc::new(store)),
         Some(&graph),
-        firmhook::ingest::DEFAULT_MAX_BATCH,
+        firmhook::writer::DEFAULT_MAX_BATCH,
     );
 
     assert_eq!(

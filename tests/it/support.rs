@@ -206,7 +206,7 @@ pub struct App {
 /// Starts the server over `db` (seeded with the demo data if empty),
 /// sending replies to `graph` (or keeping them, dev-style, if `None`).
 pub fn spawn_app(db: &Path, graph: Option<&FakeGraph>) -> App {
-    spawn_app_with(db, graph, firmhook::ingest::DEFAULT_MAX_BATCH)
+    spawn_app_with(db, graph, firmhook::writer::DEFAULT_MAX_BATCH)
 }
 
 pub fn spawn_app_with(db: &Path, graph: Option<&FakeGraph>, max_batch: usize) -> App {
@@ -286,7 +286,7 @@ pub fn spawn_app_limited(
         transport,
         dev,
         seed_dir: Some(demo_dir()),
-        statuses: firmhook::cli::import::project_statuses(),
+        statuses: firmhook::import::project_statuses(),
         cache_bytes: 16 << 20,
         max_batch,
         pace_per_second: 1000,

@@ -58,11 +58,11 @@ pub enum Job {
 
 /// The handle HTTP handlers and the sender submit jobs through.
 #[derive(Clone)]
-pub struct Ingest {
+pub struct Queue {
     jobs: mpsc::Sender<Job>,
 }
 
-impl Ingest {
+impl Queue {
     /// Submits a delivery and waits until it is committed (`Ok`) or the
     /// commit failed (`Err`: answer 500 so Meta redelivers).
     pub async fn deliver(&self, delivery: Delivery) -> Result<(), NotCommitted> {
@@ -84,20 +84,20 @@ impl Ingest {
     }
 }
 
-/// Starts the writer thread. It ends when every [`Ingest`] handle is gone
+/// Starts the writer thread. It ends when every [`Queue`] handle is gone
 /// and the queue is drained.
 pub fn spawn(
     store: Arc<Store>,
     config: Config,
     metrics: Arc<Metrics>,
     wake_sender: std::sync::mpsc::SyncSender<()>,
-) -> (Ingest, std::thread::JoinHandle<()>) {
+) -> (Queue, std::thread::JoinHandle<()>) {
     let (jobs, queue) = mpsc::channel(QUEUE);
     let thread = std::thread::Builder::new()
         .name("firmhook-writer".into())
         .spawn(move || run(&store, &config, &metrics, queue, &wake_sender))
         .expect("spawning the writer thread");
-    (Ingest { jobs }, thread)
+    (Queue { jobs }, thread)
 }
 
 fn run(

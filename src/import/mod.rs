@@ -1,0 +1,631 @@
+//! The CSV import engine (DESIGN section 7), shared by `firmhook import`,
+//! the admin API's online import and dev mode's demo data.
+//!
+//! All or nothing: every row of every file is parsed, checked and written in
+//! one write transaction, which commits only if no row had an error. Every
+//! error is reported as `file:line: field: reason`; with any, nothing is
+//! written and the exit code is 2. Rows are streamed, never held: memory
+//! grows only with the sets of ids seen (to report duplicates) and redb's
+//! dirty pages. Re-importing the same files changes nothing (upsert by id).
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::fmt;
+use std::fs::File;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+use crate::domain::{
+    Country, Firm, FirmId, Member, MemberId, Milestone, MilestoneId, MilestoneStatus, Phone,
+    Project, ProjectId, ProjectStatus, Timestamp,
+};
+use crate::store::{self, Put, Store, Writer};
+
+/// Environment variable with the allowed project statuses, comma-separated.
+pub const STATUSES_ENV: &str = "FIRMHOOK_PROJECT_STATUSES";
+
+/// The configured project statuses, or the default set.
+pub fn project_statuses() -> Vec<String> {
+    match std::env::var(STATUSES_ENV) {
+        Ok(list) if !list.trim().is_empty() => list
+            .split(',')
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty())
+            .collect(),
+        _ => ProjectStatus::DEFAULT_SET
+            .iter()
+            .map(|s| (*s).to_owned())
+            .collect(),
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Apply,
+    DryRun,
+}
+
+pub struct Options<'a> {
+    pub mode: Mode,
+    pub statuses: &'a [String],
+    /// Print a running row count on stderr.
+    pub progress: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    #[error("{} invalid row(s)", .0.len())]
+    Invalid(Vec<RowError>),
+    #[error(transparent)]
+    Store(#[from] store::Error),
+}
+
+/// One bad row: where, which field, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RowError {
+    pub path: PathBuf,
+    pub line: u64,
+    pub field: Option<&'static str>,
+    pub reason: String,
+}
+
+impl fmt::Display for RowError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}: ", self.path.display(), self.line)?;
+        if let Some(field) = self.field {
+            write!(f, "{field}: ")?;
+        }
+        f.write_str(&self.reason)
+    }
+}
+
+/// Counts per file, and the warnings of rows that were imported anyway.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Report {
+    pub files: Vec<(&'static str, Counts)>,
+    /// `file:line: field: warning: …`, in file and line order.
+    pub warnings: Vec<RowError>,
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Counts {
+    pub inserted: u64,
+    pub updated: u64,
+    pub unchanged: u64,
+}
+
+impl Counts {
+    fn add(&mut self, put: Put) {
+        match put {
+            Put::Inserted => self.inserted += 1,
+            Put::Updated => self.updated += 1,
+            Put::Unchanged => self.unchanged += 1,
+        }
+    }
+
+    pub fn rows(&self) -> u64 {
+        self.inserted + self.updated + self.unchanged
+    }
+}
+
+impl Report {
+    pub fn rows(&self) -> u64 {
+        self.files.iter().map(|(_, c)| c.rows()).sum()
+    }
+
+    pub fn counts(&self, file: &str) -> Counts {
+        self.files
+            .iter()
+            .find(|(name, _)| *name == file)
+            .map_or_else(Counts::default, |(_, c)| *c)
+    }
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (file, c) in &self.files {
+            writeln!(
+                f,
+                "{file:<18} {:>9} new {:>9} updated {:>9} unchanged",
+                c.inserted, c.updated, c.unchanged
+            )?;
+        }
+        if !self.warnings.is_empty() {
+            writeln!(f, "{} warning(s)", self.warnings.len())?;
+        }
+        Ok(())
+    }
+}
+
+pub const FIRMS: &str = "firms.csv";
+pub const MEMBERS: &str = "firm_members.csv";
+pub const PROJECTS: &str = "projects.csv";
+pub const MILESTONES: &str = "milestones.csv";
+
+/// Imports every file of `dir` in dependency order, in one transaction.
+pub fn import_dir(store: &Store, dir: &Path, options: &Options) -> Result<Report, ImportError> {
+    let work = |w: &mut Writer| Import::new(dir, options).run(w);
+    match options.mode {
+        Mode::Apply => store.write(work),
+        Mode::DryRun => store.rehearse(work),
+    }
+}
+
+/// Why one row failed.
+enum Fail {
+    /// A reportable problem with the row.
+    Row(Option<&'static str>, String),
+    /// The row refers to a row of this import that itself failed: its
+    /// error is already reported, so this one stays quiet.
+    Quiet,
+    /// The database failed; the import stops.
+    Store(store::Error),
+}
+
+impl From<store::Error> for Fail {
+    fn from(err: store::Error) -> Self {
+        match err {
+            store::Error::Conflict(reason) => Fail::Row(Some("id"), reason),
+            other => Fail::Store(other),
+        }
+    }
+}
+
+fn field(name: &'static str, reason: impl fmt::Display) -> Fail {
+    Fail::Row(Some(name), reason.to_string())
+}
+
+struct Import<'a> {
+    dir: &'a Path,
+    options: &'a Options<'a>,
+    errors: Vec<RowError>,
+    /// Warnings of the row being read, given their line once it is known.
+    row_warnings: Vec<(&'static str, String)>,
+    report: Report,
+    countries: HashMap<FirmId, Country>,
+    /// Ids each file has used so far, to report duplicates and to keep
+    /// references to a failed row quiet.
+    firm_ids: HashSet<FirmId>,
+    member_ids: HashSet<MemberId>,
+    project_ids: HashSet<ProjectId>,
+    milestone_ids: HashSet<MilestoneId>,
+}
+
+/// One CSV row with its columns looked up by name.
+struct Row<'r> {
+    record: &'r csv::StringRecord,
+    columns: &'r HashMap<&'static str, usize>,
+}
+
+impl Row<'_> {
+    /// The trimmed value, empty when the column is absent.
+    fn get(&self, name: &'static str) -> &str {
+        self.columns
+            .get(name)
+            .and_then(|&i| self.record.get(i))
+            .map_or("", str::trim)
+    }
+
+    fn required(&self, name: &'static str) -> Result<&str, Fail> {
+        match self.get(name) {
+            "" => Err(field(name, "is required")),
+            value => Ok(value),
+        }
+    }
+
+    fn id<K>(&self, name: &'static str) -> Result<crate::domain::ids::Id<K>, Fail> {
+        crate::domain::ids::Id::parse(self.required(name)?).map_err(|err| field(name, err))
+    }
+
+    fn optional_id<K>(
+        &self,
+        name: &'static str,
+    ) -> Result<Option<crate::domain::ids::Id<K>>, Fail> {
+        match self.get(name) {
+            "" => Ok(None),
+            text => crate::domain::ids::Id::parse(text)
+                .map(Some)
+                .map_err(|err| field(name, err)),
+        }
+    }
+}
+
+impl<'a> Import<'a> {
+    fn new(dir: &'a Path, options: &'a Options<'a>) -> Self {
+        Self {
+            dir,
+            options,
+            errors: Vec::new(),
+            row_warnings: Vec::new(),
+            report: Report::default(),
+            countries: HashMap::new(),
+            firm_ids: HashSet::new(),
+            member_ids: HashSet::new(),
+            project_ids: HashSet::new(),
+            milestone_ids: HashSet::new(),
+        }
+    }
+
+    fn run(mut self, w: &mut Writer) -> Result<Report, ImportError> {
+        self.sheet(
+            w,
+            FIRMS,
+            &["id", "name", "country"],
+            &["phone_number_id"],
+            Self::firm,
+        )?;
+        self.sheet(
+            w,
+            MEMBERS,
+            &["id", "firm_id", "name"],
+            &["role", "whatsapp_phone"],
+            Self::member,
+        )?;
+        self.sheet(
+            w,
+            PROJECTS,
+            &["id", "firm_id", "name", "status", "created_at"],
+            &[
+                "client_name",
+                "client_phone",
+                "designer_member_id",
+                "designer_phone",
+            ],
+            Self::project,
+        )?;
+        self.sheet(
+            w,
+            MILESTONES,
+            &["id", "project_id", "title", "status", "position"],
+            &[],
+            Self::milestone,
+        )?;
+        if self.errors.is_empty() {
+            Ok(self.report)
+        } else {
+            Err(ImportError::Invalid(self.errors))
+        }
+    }
+
+    /// Streams one file through `each`, collecting row errors.
+    fn sheet(
+        &mut self,
+        w: &mut Writer,
+        file: &'static str,
+        required: &[&'static str],
+        optional: &[&'static str],
+        each: fn(&mut Self, &mut Writer, &Row) -> Result<Put, Fail>,
+    ) -> Result<(), ImportError> {
+        let path = self.dir.join(file);
+        let mut counts = Counts::default();
+        let reader = match File::open(&path) {
+            Ok(file) => file,
+            // A missing file means none of that kind.
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(err) => {
+                self.error(&path, 0, None, format!("cannot read: {err}"));
+                return Ok(());
+            }
+        };
+        let mut csv = csv::ReaderBuilder::new()
+            .flexible(true)
+            .buffer_capacity(1 << 16)
+            .from_reader(Lines::new(reader));
+        let header = match csv.headers() {
+            Ok(header) => header.clone(),
+            Err(err) => {
+                self.error(&path, 1, None, format!("unreadable header: {err}"));
+                return Ok(());
+            }
+        };
+        let end = csv.position().byte();
+        let header_line = csv.get_mut().record_start(end, newlines(&header));
+        let mut columns = HashMap::new();
+        for (i, name) in header.iter().enumerate() {
+            let name = name.trim().trim_start_matches('\u{feff}');
+            if let Some(known) = required.iter().chain(optional).find(|c| **c == name) {
+                columns.entry(*known).or_insert(i);
+            }
+        }
+        let missing: Vec<_> = required
+            .iter()
+            .filter(|c| !columns.contains_key(*c))
+            .collect();
+        if !missing.is_empty() {
+            for column in missing {
+                self.error(
+                    &path,
+                    header_line,
+                    None,
+                    format!("missing column {column:?}"),
+                );
+            }
+            return Ok(());
+        }
+
+        let mut record = csv::StringRecord::new();
+        let mut rows = 0u64;
+        loop {
+            let read = csv.read_record(&mut record);
+            let end = csv.position().byte();
+            match read {
+                Ok(false) => break,
+                Ok(true) => {}
+                Err(err) => {
+                    let line = csv.get_mut().record_start(end, 0);
+                    self.error(&path, line, None, format!("unreadable row: {err}"));
+                    // A UTF-8 error leaves the reader at the next record; any
+                    // other error (I/O) would repeat, so stop this file.
+                    if matches!(err.kind(), csv::ErrorKind::Utf8 { .. }) {
+                        continue;
+                    }
+                    break;
+                }
+            }
+            let line = csv.get_mut().record_start(end, newlines(&record));
+            if record.iter().all(|f| f.trim().is_empty()) {
+                continue;
+            }
+            let row = Row {
+                record: &record,
+                columns: &columns,
+            };
+            let outcome = each(self, w, &row);
+            for (field, reason) in std::mem::take(&mut self.row_warnings) {
+                self.report.warnings.push(RowError {
+                    path: path.clone(),
+                    line,
+                    field: Some(field),
+                    reason,
+                });
+            }
+            match outcome {
+                Ok(put) => counts.add(put),
+                Err(Fail::Row(field, reason)) => self.error(&path, line, field, reason),
+                Err(Fail::Quiet) => {}
+                Err(Fail::Store(err)) => return Err(err.into()),
+            }
+            rows += 1;
+            if self.options.progress && rows.is_multiple_of(100_000) {
+                eprint!("\r{file}: {rows} rows");
+                let _ = std::io::stderr().flush();
+            }
+        }
+        if self.options.progress && rows >= 100_000 {
+            eprintln!("\r{file}: {rows} rows");
+        }
+        self.report.files.push((file, counts));
+        Ok(())
+    }
+
+    /// Reads a phone column with the firm's country as the default region;
+    /// a number outside the known ranges is kept with a warning.
+    fn phone(
+        &mut self,
+        row: &Row,
+        name: &'static str,
+        country: Country,
+    ) -> Result<Option<Phone>, Fail> {
+        match row.get(name) {
+            "" => Ok(None),
+            text => {
+                let parsed = Phone::parse(text, Some(country)).map_err(|err| field(name, err))?;
+                if let Some(warning) = parsed.warning {
+                    self.row_warnings
+                        .push((name, format!("warning: {warning}")));
+                }
+                Ok(Some(parsed.phone))
+            }
+        }
+    }
+
+    fn error(&mut self, path: &Path, line: u64, field: Option<&'static str>, reason: String) {
+        self.errors.push(RowError {
+            path: path.to_owned(),
+            line,
+            field,
+            reason,
+        });
+    }
+
+    fn country(&mut self, w: &Writer, firm: FirmId) -> Result<Country, Fail> {
+        if let Some(country) = self.countries.get(&firm) {
+            return Ok(*country);
+        }
+        match w.firm(firm)? {
+            Some(found) => {
+                self.countries.insert(firm, found.country);
+                Ok(found.country)
+            }
+            None if self.firm_ids.contains(&firm) => Err(Fail::Quiet),
+            None => Err(field("firm_id", format!("unknown firm {firm}"))),
+        }
+    }
+
+    fn firm(&mut self, w: &mut Writer, row: &Row) -> Result<Put, Fail> {
+        let id: FirmId = row.id("id")?;
+        if !self.firm_ids.insert(id) {
+            return Err(field("id", format!("duplicate firm id {id} in this file")));
+        }
+        let country = Country::parse(row.required("country")?).map_err(|e| field("country", e))?;
+        let phone_number_id = match row.get("phone_number_id") {
+            "" => None,
+            text => Some(text.parse::<u64>().map_err(|_| {
+                field(
+                    "phone_number_id",
+                    format!("not a WhatsApp phone_number_id (digits only): {text:?}"),
+                )
+            })?),
+        };
+        let firm = Firm {
+            id,
+            name: row.required("name")?.to_owned(),
+            country,
+            phone_number_id,
+        };
+        let put = w.put_firm(&firm)?;
+        self.countries.insert(id, country);
+        Ok(put)
+    }
+
+    fn member(&mut self, w: &mut Writer, row: &Row) -> Result<Put, Fail> {
+        let id: MemberId = row.id("id")?;
+        if !self.member_ids.insert(id) {
+            return Err(field(
+                "id",
+                format!("duplicate member id {id} in this file"),
+            ));
+        }
+        let firm_id: FirmId = row.id("firm_id")?;
+        let country = self.country(w, firm_id)?;
+        let member = Member {
+            id,
+            firm_id,
+            name: row.required("name")?.to_owned(),
+            role: row.get("role").to_owned(),
+            whatsapp_phone: self.phone(row, "whatsapp_phone", country)?,
+        };
+        Ok(w.put_member(&member)?)
+    }
+
+    fn project(&mut self, w: &mut Writer, row: &Row) -> Result<Put, Fail> {
+        let id: ProjectId = row.id("id")?;
+        if !self.project_ids.insert(id) {
+            return Err(field(
+                "id",
+                format!("duplicate project id {id} in this file"),
+            ));
+        }
+        let firm_id: FirmId = row.id("firm_id")?;
+        let country = self.country(w, firm_id)?;
+        let designer_member_id: Option<MemberId> = row.optional_id("designer_member_id")?;
+        if let Some(member) = designer_member_id {
+            match w.member_firm(member)? {
+                Some(firm) if firm == firm_id => {}
+                Some(firm) => {
+                    return Err(field(
+                        "designer_member_id",
+                        format!("member {member} belongs to firm {firm}, not {firm_id}"),
+                    ));
+                }
+                None if self.member_ids.contains(&member) => return Err(Fail::Quiet),
+                None => {
+                    return Err(field(
+                        "designer_member_id",
+                        format!("unknown member {member}"),
+                    ));
+                }
+            }
+        }
+        let project = Project {
+            id,
+            firm_id,
+            name: row.required("name")?.to_owned(),
+            status: ProjectStatus::parse(row.required("status")?, self.options.statuses)
+                .map_err(|e| field("status", e))?,
+            client_name: row.get("client_name").to_owned(),
+            client_phone: self.phone(row, "client_phone", country)?,
+            designer_member_id,
+            designer_phone: self.phone(row, "designer_phone", country)?,
+            created_at: Timestamp::parse(row.required("created_at")?)
+                .map_err(|e| field("created_at", e))?,
+        };
+        Ok(w.put_project(&project)?)
+    }
+
+    fn milestone(&mut self, w: &mut Writer, row: &Row) -> Result<Put, Fail> {
+        let id: MilestoneId = row.id("id")?;
+        if !self.milestone_ids.insert(id) {
+            return Err(field(
+                "id",
+                format!("duplicate milestone id {id} in this file"),
+            ));
+        }
+        let project_id: ProjectId = row.id("project_id")?;
+        let firm = match w.project_firm(project_id)? {
+            Some(firm) => firm,
+            None if self.project_ids.contains(&project_id) => return Err(Fail::Quiet),
+            None => return Err(field("project_id", format!("unknown project {project_id}"))),
+        };
+        let position = row.required("position")?;
+        let milestone = Milestone {
+            id,
+            project_id,
+            title: row.required("title")?.to_owned(),
+            status: MilestoneStatus::parse(row.required("status")?)
+                .map_err(|e| field("status", e))?,
+            position: position
+                .parse()
+                .map_err(|_| field("position", format!("not a whole number ≥ 0: {position:?}")))?,
+        };
+        Ok(w.put_milestone(firm, &milestone)?)
+    }
+}
+
+/// Counts the lines of a file as an editor shows them while the CSV reader
+/// pulls bytes through it. (The csv crate's own line numbers skip blank
+/// lines and the line breaks inside quoted fields.) Memory is bounded by
+/// the reader's buffer: only newlines not yet passed by a record are kept.
+struct Lines<R> {
+    inner: R,
+    /// Bytes read so far.
+    read: u64,
+    /// Offsets of newlines read but not yet passed by a record.
+    pending: VecDeque<u64>,
+    /// Newlines passed so far, and the offset of the last one.
+    passed: u64,
+    last_passed: Option<u64>,
+}
+
+impl<R> Lines<R> {
+    fn new(inner: R) -> Self {
+        Self {
+            inner,
+            read: 0,
+            pending: VecDeque::new(),
+            passed: 0,
+            last_passed: None,
+        }
+    }
+
+    /// The line (1-based) on which a record starts, given the byte offset
+    /// just past it and how many line breaks its quoted fields hold.
+    fn record_start(&mut self, end: u64, inner_newlines: u64) -> u64 {
+        while let Some(&at) = self.pending.front().filter(|&&at| at < end) {
+            self.pending.pop_front();
+            self.passed += 1;
+            self.last_passed = Some(at);
+        }
+        // The record's last byte is its terminator when that is a newline;
+        // then it lies on the line that newline ends.
+        let last_line = if end > 0 && self.last_passed == Some(end - 1) {
+            self.passed
+        } else {
+            self.passed + 1
+        };
+        last_line.saturating_sub(inner_newlines).max(1)
+    }
+}
+
+impl<R: Read> Read for Lines<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        let start = self.read;
+        self.pending.extend(
+            buf[..n]
+                .iter()
+                .enumerate()
+                .filter(|(_, b)| **b == b'\n')
+                .map(|(i, _)| start + i as u64),
+        );
+        self.read += n as u64;
+        Ok(n)
+    }
+}
+
+/// Line breaks inside a record's (quoted) fields.
+fn newlines(record: &csv::StringRecord) -> u64 {
+    record
+        .iter()
+        .map(|field| field.bytes().filter(|b| *b == b'\n').count() as u64)
+        .sum()
+}
