@@ -14,11 +14,11 @@ use std::fs::File;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
-use crate::domain::{
-    Country, Firm, FirmId, Member, MemberId, Milestone, MilestoneId, MilestoneStatus, Phone,
-    Project, ProjectId, ProjectStatus, Timestamp,
-};
+use crate::domain::{Country, FirmId, MemberId, MilestoneId, ProjectId, ProjectStatus};
 use crate::store::{self, Put, Store, Writer};
+use fields::{FieldError, Fields};
+
+pub mod fields;
 
 /// Environment variable with the allowed project statuses, comma-separated.
 pub const STATUSES_ENV: &str = "FIRMHOOK_PROJECT_STATUSES";
@@ -196,7 +196,7 @@ struct Row<'r> {
     columns: &'r HashMap<&'static str, usize>,
 }
 
-impl Row<'_> {
+impl Fields for Row<'_> {
     /// The trimmed value, empty when the column is absent.
     fn get(&self, name: &'static str) -> &str {
         self.columns
@@ -204,28 +204,11 @@ impl Row<'_> {
             .and_then(|&i| self.record.get(i))
             .map_or("", str::trim)
     }
+}
 
-    fn required(&self, name: &'static str) -> Result<&str, Fail> {
-        match self.get(name) {
-            "" => Err(field(name, "is required")),
-            value => Ok(value),
-        }
-    }
-
-    fn id<K>(&self, name: &'static str) -> Result<crate::domain::ids::Id<K>, Fail> {
-        crate::domain::ids::Id::parse(self.required(name)?).map_err(|err| field(name, err))
-    }
-
-    fn optional_id<K>(
-        &self,
-        name: &'static str,
-    ) -> Result<Option<crate::domain::ids::Id<K>>, Fail> {
-        match self.get(name) {
-            "" => Ok(None),
-            text => crate::domain::ids::Id::parse(text)
-                .map(Some)
-                .map_err(|err| field(name, err)),
-        }
+impl From<FieldError> for Fail {
+    fn from(err: FieldError) -> Self {
+        Fail::Row(Some(err.field), err.reason)
     }
 }
 
@@ -397,27 +380,6 @@ impl<'a> Import<'a> {
         Ok(())
     }
 
-    /// Reads a phone column with the firm's country as the default region;
-    /// a number outside the known ranges is kept with a warning.
-    fn phone(
-        &mut self,
-        row: &Row,
-        name: &'static str,
-        country: Country,
-    ) -> Result<Option<Phone>, Fail> {
-        match row.get(name) {
-            "" => Ok(None),
-            text => {
-                let parsed = Phone::parse(text, Some(country)).map_err(|err| field(name, err))?;
-                if let Some(warning) = parsed.warning {
-                    self.row_warnings
-                        .push((name, format!("warning: {warning}")));
-                }
-                Ok(Some(parsed.phone))
-            }
-        }
-    }
-
     fn error(&mut self, path: &Path, line: u64, field: Option<&'static str>, reason: String) {
         self.errors.push(RowError {
             path: path.to_owned(),
@@ -442,62 +404,45 @@ impl<'a> Import<'a> {
     }
 
     fn firm(&mut self, w: &mut Writer, row: &Row) -> Result<Put, Fail> {
-        let id: FirmId = row.id("id")?;
+        let r = fields::Reader::new(row);
+        let id: FirmId = r.id("id")?;
         if !self.firm_ids.insert(id) {
             return Err(field("id", format!("duplicate firm id {id} in this file")));
         }
-        let country = Country::parse(row.required("country")?).map_err(|e| field("country", e))?;
-        let phone_number_id = match row.get("phone_number_id") {
-            "" => None,
-            text => Some(text.parse::<u64>().map_err(|_| {
-                field(
-                    "phone_number_id",
-                    format!("not a WhatsApp phone_number_id (digits only): {text:?}"),
-                )
-            })?),
-        };
-        let firm = Firm {
-            id,
-            name: row.required("name")?.to_owned(),
-            country,
-            phone_number_id,
-        };
+        let firm = fields::firm(&r, id)?;
         let put = w.put_firm(&firm)?;
-        self.countries.insert(id, country);
+        self.countries.insert(id, firm.country);
         Ok(put)
     }
 
     fn member(&mut self, w: &mut Writer, row: &Row) -> Result<Put, Fail> {
-        let id: MemberId = row.id("id")?;
+        let mut r = fields::Reader::new(row);
+        let id: MemberId = r.id("id")?;
         if !self.member_ids.insert(id) {
             return Err(field(
                 "id",
                 format!("duplicate member id {id} in this file"),
             ));
         }
-        let firm_id: FirmId = row.id("firm_id")?;
+        let firm_id: FirmId = r.id("firm_id")?;
         let country = self.country(w, firm_id)?;
-        let member = Member {
-            id,
-            firm_id,
-            name: row.required("name")?.to_owned(),
-            role: row.get("role").to_owned(),
-            whatsapp_phone: self.phone(row, "whatsapp_phone", country)?,
-        };
-        Ok(w.put_member(&member)?)
+        let member = fields::member(&mut r, id, firm_id, country);
+        self.row_warnings.append(&mut r.warnings);
+        Ok(w.put_member(&member?)?)
     }
 
     fn project(&mut self, w: &mut Writer, row: &Row) -> Result<Put, Fail> {
-        let id: ProjectId = row.id("id")?;
+        let mut r = fields::Reader::new(row);
+        let id: ProjectId = r.id("id")?;
         if !self.project_ids.insert(id) {
             return Err(field(
                 "id",
                 format!("duplicate project id {id} in this file"),
             ));
         }
-        let firm_id: FirmId = row.id("firm_id")?;
+        let firm_id: FirmId = r.id("firm_id")?;
         let country = self.country(w, firm_id)?;
-        let designer_member_id: Option<MemberId> = row.optional_id("designer_member_id")?;
+        let designer_member_id: Option<MemberId> = r.optional_id("designer_member_id")?;
         if let Some(member) = designer_member_id {
             match w.member_firm(member)? {
                 Some(firm) if firm == firm_id => {}
@@ -516,47 +461,34 @@ impl<'a> Import<'a> {
                 }
             }
         }
-        let project = Project {
+        let project = fields::project(
+            &mut r,
             id,
             firm_id,
-            name: row.required("name")?.to_owned(),
-            status: ProjectStatus::parse(row.required("status")?, self.options.statuses)
-                .map_err(|e| field("status", e))?,
-            client_name: row.get("client_name").to_owned(),
-            client_phone: self.phone(row, "client_phone", country)?,
+            country,
             designer_member_id,
-            designer_phone: self.phone(row, "designer_phone", country)?,
-            created_at: Timestamp::parse(row.required("created_at")?)
-                .map_err(|e| field("created_at", e))?,
-        };
-        Ok(w.put_project(&project)?)
+            self.options.statuses,
+        );
+        self.row_warnings.append(&mut r.warnings);
+        Ok(w.put_project(&project?)?)
     }
 
     fn milestone(&mut self, w: &mut Writer, row: &Row) -> Result<Put, Fail> {
-        let id: MilestoneId = row.id("id")?;
+        let r = fields::Reader::new(row);
+        let id: MilestoneId = r.id("id")?;
         if !self.milestone_ids.insert(id) {
             return Err(field(
                 "id",
                 format!("duplicate milestone id {id} in this file"),
             ));
         }
-        let project_id: ProjectId = row.id("project_id")?;
+        let project_id: ProjectId = r.id("project_id")?;
         let firm = match w.project_firm(project_id)? {
             Some(firm) => firm,
             None if self.project_ids.contains(&project_id) => return Err(Fail::Quiet),
             None => return Err(field("project_id", format!("unknown project {project_id}"))),
         };
-        let position = row.required("position")?;
-        let milestone = Milestone {
-            id,
-            project_id,
-            title: row.required("title")?.to_owned(),
-            status: MilestoneStatus::parse(row.required("status")?)
-                .map_err(|e| field("status", e))?,
-            position: position
-                .parse()
-                .map_err(|_| field("position", format!("not a whole number ≥ 0: {position:?}")))?,
-        };
+        let milestone = fields::milestone(&r, id, project_id)?;
         Ok(w.put_milestone(firm, &milestone)?)
     }
 }
