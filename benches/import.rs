@@ -39,11 +39,7 @@ fn main() {
     let db = tmp.path().join("bench.redb");
     let mut store = Store::open(&db, store::DEFAULT_CACHE_BYTES).unwrap();
     let statuses = project_statuses();
-    let options = Options {
-        mode: Mode::Apply,
-        statuses: &statuses,
-        progress: false,
-    };
+    let options = Options::new(Mode::Apply, &statuses);
     let started = Instant::now();
     let report = import_dir(&store, &csv, &options).expect("import succeeds");
     let elapsed = started.elapsed().as_secs_f64();

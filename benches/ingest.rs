@@ -109,11 +109,7 @@ fn report(name: &str, r: &load::Result) {
 fn import(db: &Path, csv: &Path) {
     let store = Store::open(db, store::DEFAULT_CACHE_BYTES).unwrap();
     let statuses = project_statuses();
-    let options = ImportOptions {
-        mode: Mode::Apply,
-        statuses: &statuses,
-        progress: false,
-    };
+    let options = ImportOptions::new(Mode::Apply, &statuses);
     import_dir(&store, csv, &options).unwrap();
 }
 
@@ -136,6 +132,8 @@ fn with_server<T>(db: &Path, csv: &Path, max_batch: usize, f: impl FnOnce(Socket
         pace_per_second: DEFAULT_PACE,
         seen_keep_seconds: store::SEEN_KEEP_SECONDS,
         limits: firmhook::http::Limits::default(),
+        shared_number: None,
+        admin_token: None,
     };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = std::thread::spawn(move || {

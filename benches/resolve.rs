@@ -48,11 +48,7 @@ fn main() {
         let store =
             Store::open(&tmp.path().join("bench.redb"), store::DEFAULT_CACHE_BYTES).unwrap();
         let statuses = project_statuses();
-        let options = Options {
-            mode: Mode::Apply,
-            statuses: &statuses,
-            progress: false,
-        };
+        let options = Options::new(Mode::Apply, &statuses);
         import_dir(&store, &csv, &options).unwrap();
         let sqlite = sqlite_copy(&store.read().unwrap(), &tmp.path().join("bench.sqlite"));
         println!(

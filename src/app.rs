@@ -40,6 +40,12 @@ pub struct Options {
     pub seen_keep_seconds: u64,
     /// Body size, deadline and memory limits of the HTTP server.
     pub limits: http::Limits,
+    /// The shared business number (`WHATSAPP_PHONE_NUMBER_ID`), for
+    /// notifications of firms without a number of their own.
+    pub shared_number: Option<String>,
+    /// The operator's API token (`FIRMHOOK_ADMIN_TOKEN`); `None`: no
+    /// operator access.
+    pub admin_token: Option<Secret>,
 }
 
 /// Runs the server on `listener` until `shutdown` resolves, then drains:
@@ -71,6 +77,7 @@ pub async fn run_with_store(
         store.clone(),
         Config {
             statuses: options.statuses.clone(),
+            shared_number: options.shared_number.clone(),
             seen_keep_seconds: options.seen_keep_seconds,
             max_batch: options.max_batch,
         },
@@ -125,11 +132,7 @@ fn seed(store: &Store, dir: &std::path::Path, statuses: &[String]) -> anyhow::Re
     if store.read()?.has_firms()? {
         return Ok(());
     }
-    let options = ImportOptions {
-        mode: Mode::Apply,
-        statuses,
-        progress: false,
-    };
+    let options = ImportOptions::new(Mode::Apply, statuses);
     let report = import_dir(store, dir, &options)
         .map_err(|err| anyhow::anyhow!("loading {}: {err}", dir.display()))?;
     tracing::info!(rows = report.rows(), dir = %dir.display(), "loaded demo data into the empty database");

@@ -13,10 +13,17 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use tokio::sync::{mpsc, oneshot};
+use std::path::{Path, PathBuf};
+
+use tokio::sync::{mpsc, oneshot, watch};
+
+use crate::command::{self, Applied, Command, CommandError, Origin};
+use crate::domain::Timestamp;
+use crate::domain::event::{Change, Source};
+use crate::import::{self, ImportError, Mode, Report};
 
 use crate::domain::{FirmId, Phone};
-use crate::flow::{self, Context, Effect, Input, To};
+use crate::flow::{self, Context, Effect, Input, Reply, To};
 use crate::metrics::Metrics;
 use crate::store::{self, Attempt, Event, Link, Outbound, State, Store, Writer};
 use crate::whatsapp::inbound::{Content, Delivery, Message};
@@ -31,6 +38,9 @@ const PRUNE_PER_COMMIT: usize = 256;
 
 pub struct Config {
     pub statuses: Vec<String>,
+    /// The business number notifications go from when their firm has none
+    /// of its own and no message says which (`WHATSAPP_PHONE_NUMBER_ID`).
+    pub shared_number: Option<String>,
     /// How long seen wamids are kept ([`store::SEEN_KEEP_SECONDS`], 8 days,
     /// unless a test wants pruning sooner).
     pub seen_keep_seconds: u64,
@@ -54,12 +64,39 @@ pub enum Job {
         results: Vec<(u64, u64, Attempt)>,
         done: oneshot::Sender<Result<(), NotCommitted>>,
     },
+    /// An application command from the admin API or the console, in the
+    /// same group commit as deliveries; answered once committed.
+    Change {
+        command: Command,
+        done: oneshot::Sender<Result<Applied, ChangeError>>,
+    },
+    /// A CSV import: all or nothing, so it gets a transaction of its own,
+    /// between two batches.
+    Import {
+        dir: PathBuf,
+        mode: Mode,
+        scope: Option<FirmId>,
+        done: oneshot::Sender<Result<Report, ImportError>>,
+    },
+}
+
+/// Why a change did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum ChangeError {
+    /// The command was refused; nothing was written.
+    #[error(transparent)]
+    Rejected(#[from] CommandError),
+    /// The batch it was in failed to commit.
+    #[error("not committed")]
+    NotCommitted,
 }
 
 /// The handle HTTP handlers and the sender submit jobs through.
 #[derive(Clone)]
 pub struct Queue {
     jobs: mpsc::Sender<Job>,
+    /// The newest seq of the change feed, as last committed.
+    feed: watch::Receiver<u64>,
 }
 
 impl Queue {
@@ -72,6 +109,42 @@ impl Queue {
             .await
             .map_err(|_| NotCommitted)?;
         wait.await.map_err(|_| NotCommitted)?
+    }
+
+    /// Follows the newest committed seq of the change feed.
+    pub fn feed(&self) -> watch::Receiver<u64> {
+        self.feed.clone()
+    }
+
+    /// Applies a command from the API and waits for its commit.
+    pub async fn change(&self, command: Command) -> Result<Applied, ChangeError> {
+        let (done, wait) = oneshot::channel();
+        self.jobs
+            .send(Job::Change { command, done })
+            .await
+            .map_err(|_| ChangeError::NotCommitted)?;
+        wait.await.map_err(|_| ChangeError::NotCommitted)?
+    }
+
+    /// Imports the CSV files of `dir` in the writer and waits for the result.
+    pub async fn import(
+        &self,
+        dir: PathBuf,
+        mode: Mode,
+        scope: Option<FirmId>,
+    ) -> Result<Report, ImportError> {
+        let (done, wait) = oneshot::channel();
+        let gone = || ImportError::Store(store::Error::Closed);
+        self.jobs
+            .send(Job::Import {
+                dir,
+                mode,
+                scope,
+                done,
+            })
+            .await
+            .map_err(|_| gone())?;
+        wait.await.map_err(|_| gone())?
     }
 
     /// The sender's blocking counterpart of `deliver`.
@@ -93,11 +166,19 @@ pub fn spawn(
     wake_sender: std::sync::mpsc::SyncSender<()>,
 ) -> (Queue, std::thread::JoinHandle<()>) {
     let (jobs, queue) = mpsc::channel(QUEUE);
+    let last = store.read().and_then(|r| r.feed_last()).unwrap_or(0);
+    let (feed, feed_rx) = watch::channel(last);
     let thread = std::thread::Builder::new()
         .name("firmhook-writer".into())
-        .spawn(move || run(&store, &config, &metrics, queue, &wake_sender))
+        .spawn(move || run(&store, &config, &metrics, queue, &wake_sender, &feed))
         .expect("spawning the writer thread");
-    (Queue { jobs }, thread)
+    (
+        Queue {
+            jobs,
+            feed: feed_rx,
+        },
+        thread,
+    )
 }
 
 fn run(
@@ -106,18 +187,37 @@ fn run(
     metrics: &Metrics,
     mut queue: mpsc::Receiver<Job>,
     wake_sender: &std::sync::mpsc::SyncSender<()>,
+    feed: &watch::Sender<u64>,
 ) {
     let max_batch = config.max_batch.max(1);
-    while let Some(first) = queue.blocking_recv() {
+    let mut next = None;
+    while let Some(first) = next.take().or_else(|| queue.blocking_recv()) {
+        if let Job::Import {
+            dir,
+            mode,
+            scope,
+            done,
+        } = first
+        {
+            let _ = done.send(import(store, config, &dir, mode, scope));
+            publish_feed(store, feed);
+            continue;
+        }
         let mut jobs = vec![first];
         while jobs.len() < max_batch {
             match queue.try_recv() {
+                // An import waits for the batch before it to commit.
+                Ok(job @ Job::Import { .. }) => {
+                    next = Some(job);
+                    break;
+                }
                 Ok(job) => jobs.push(job),
                 Err(_) => break,
             }
         }
         let started = Instant::now();
         let mut logs = Vec::new();
+        let mut changes: Vec<Result<Applied, CommandError>> = Vec::new();
         let result = store.write(|w| {
             let mut queued = 0;
             for job in &jobs {
@@ -130,6 +230,25 @@ fn run(
                             w.settle(*seq, *due_ms, attempt)?;
                         }
                     }
+                    Job::Change { command, .. } => {
+                        let origin = Origin {
+                            source: Source::Api,
+                            at: Timestamp::now(),
+                        };
+                        match command::apply(w, command, origin) {
+                            Ok(applied) => {
+                                for reply in &applied.replies {
+                                    enqueue(w, reply, None, config, "")?;
+                                    queued += 1;
+                                }
+                                changes.push(Ok(applied));
+                            }
+                            // The disk failed: the whole batch fails.
+                            Err(CommandError::Store(err)) => return Err(err),
+                            Err(refused) => changes.push(Err(refused)),
+                        }
+                    }
+                    Job::Import { .. } => unreachable!("imports are never batched"),
                 }
             }
             let now = now_seconds();
@@ -166,16 +285,58 @@ fn run(
                 false
             }
         };
-        for job in jobs {
-            let (done, delivered) = match job {
-                Job::Deliver { done, .. } => (done, true),
-                Job::Settle { done, .. } => (done, false),
-            };
-            if ok && delivered {
-                metrics.deliveries.fetch_add(1, Relaxed);
-            }
-            let _ = done.send(if ok { Ok(()) } else { Err(NotCommitted) });
+        if ok {
+            publish_feed(store, feed);
         }
+        let mut changes = changes.into_iter();
+        for job in jobs {
+            match job {
+                Job::Deliver { done, .. } => {
+                    if ok {
+                        metrics.deliveries.fetch_add(1, Relaxed);
+                    }
+                    let _ = done.send(if ok { Ok(()) } else { Err(NotCommitted) });
+                }
+                Job::Settle { done, .. } => {
+                    let _ = done.send(if ok { Ok(()) } else { Err(NotCommitted) });
+                }
+                Job::Change { done, .. } => {
+                    let outcome = changes.next().expect("one outcome per change");
+                    let _ = done.send(match (ok, outcome) {
+                        (false, _) => Err(ChangeError::NotCommitted),
+                        (true, outcome) => outcome.map_err(ChangeError::Rejected),
+                    });
+                }
+                Job::Import { .. } => unreachable!("imports are never batched"),
+            }
+        }
+    }
+}
+
+/// An import in a transaction of its own, all or nothing.
+fn import(
+    store: &Store,
+    config: &Config,
+    dir: &Path,
+    mode: Mode,
+    scope: Option<FirmId>,
+) -> Result<Report, ImportError> {
+    let options = import::Options {
+        scope,
+        source: Source::Api,
+        ..import::Options::new(mode, &config.statuses)
+    };
+    import::import_dir(store, dir, &options)
+}
+
+/// Tells long-polling readers of the feed that it may have grown.
+fn publish_feed(store: &Store, feed: &watch::Sender<u64>) {
+    if let Ok(last) = store.read().and_then(|r| r.feed_last()) {
+        feed.send_if_modified(|seen| {
+            let grew = last > *seen;
+            *seen = last.max(*seen);
+            grew
+        });
     }
 }
 
@@ -346,7 +507,7 @@ fn apply_message(
     metrics.message(output.kind);
 
     for effect in &output.effects {
-        let what = apply_effect(w, effect)?;
+        let what = apply_effect(w, effect, number, now)?;
         w.record_event(&Event {
             seq: 0,
             at: now,
@@ -361,35 +522,12 @@ fn apply_message(
         (None, Some(bsuid)) => Recipient::Bsuid(bsuid.clone()),
         (None, None) => return Ok(0),
     };
-    let now_ms = now_ms();
+    let inbound = Inbound {
+        sender: &sender_recipient,
+        number: &message.phone_number_id,
+    };
     for reply in &output.replies {
-        let (to, from) = match &reply.to {
-            To::Sender => (sender_recipient.clone(), message.phone_number_id.clone()),
-            To::Phone(phone) => {
-                let firm_number = match reply.firm {
-                    Some(firm) => w.firm(firm)?.and_then(|f| f.phone_number_id),
-                    None => None,
-                };
-                let from =
-                    firm_number.map_or_else(|| message.phone_number_id.clone(), |n| n.to_string());
-                (Recipient::WaId(phone.to_u64().to_string()), from)
-            }
-        };
-        w.enqueue(
-            &Outbound {
-                seq: 0,
-                phone_number_id: from,
-                to,
-                body: reply.body.clone(),
-                in_reply_to: message.wamid.clone(),
-                created_at: now,
-                attempts: 0,
-                state: State::Pending,
-                wamid: None,
-                last_error: None,
-            },
-            now_ms,
-        )?;
+        enqueue(w, reply, Some(inbound), config, &message.wamid)?;
     }
     logs.push(MessageLog {
         wamid: message.wamid.clone(),
@@ -405,39 +543,132 @@ fn apply_message(
     Ok(output.replies.len())
 }
 
-/// Applies one effect; returns the audit text.
-fn apply_effect(w: &mut Writer, effect: &Effect) -> Result<String, store::Error> {
-    match effect {
+/// Where a message came from, for the replies to it.
+#[derive(Clone, Copy)]
+struct Inbound<'a> {
+    sender: &'a Recipient,
+    /// The business number it arrived on.
+    number: &'a str,
+}
+
+/// Queues one reply or notification. A reply goes back the way the message
+/// came; a notification goes from its firm's own number, else the number
+/// the message arrived on, else the shared number of the configuration.
+fn enqueue(
+    w: &mut Writer,
+    reply: &Reply,
+    inbound: Option<Inbound>,
+    config: &Config,
+    in_reply_to: &str,
+) -> Result<(), store::Error> {
+    let (to, from) = match (&reply.to, inbound) {
+        (To::Sender, Some(inbound)) => (inbound.sender.clone(), inbound.number.to_owned()),
+        (To::Sender, None) => return Ok(()),
+        (To::Phone(phone), _) => {
+            let firm_number = match reply.firm {
+                Some(firm) => w.firm(firm)?.and_then(|f| f.phone_number_id),
+                None => None,
+            };
+            let from = firm_number
+                .map(|n| n.to_string())
+                .or_else(|| inbound.map(|i| i.number.to_owned()))
+                .or_else(|| config.shared_number.clone())
+                .unwrap_or_else(|| {
+                    tracing::warn!(
+                        "a notification has no business number to go from (the firm has none \
+                         and WHATSAPP_PHONE_NUMBER_ID is not set)"
+                    );
+                    String::new()
+                });
+            (Recipient::WaId(phone.to_u64().to_string()), from)
+        }
+    };
+    w.enqueue(
+        &Outbound {
+            seq: 0,
+            phone_number_id: from,
+            to,
+            body: reply.body.clone(),
+            in_reply_to: in_reply_to.to_owned(),
+            created_at: now_seconds(),
+            attempts: 0,
+            state: State::Pending,
+            wamid: None,
+            last_error: None,
+        },
+        now_ms(),
+    )?;
+    Ok(())
+}
+
+/// Applies one effect through the command layer (the one write path);
+/// returns the audit text.
+fn apply_effect(
+    w: &mut Writer,
+    effect: &Effect,
+    number: Option<u64>,
+    now: i64,
+) -> Result<String, store::Error> {
+    let origin = Origin {
+        source: Source::WhatsApp,
+        at: Timestamp::from_unix_seconds(now),
+    };
+    let (command, done) = match effect {
         Effect::Milestone {
             firm,
             project,
             milestone,
             status,
         } => {
-            if let Some(mut record) = w.milestone(*firm, *project, *milestone)? {
-                let from = record.status;
-                record.status = *status;
-                w.put_milestone(*firm, &record)?;
-                return Ok(format!("milestone {milestone} {from} -> {status}"));
-            }
-            Ok(format!("milestone {milestone} gone"))
+            let from = w.milestone(*firm, *project, *milestone)?.map(|m| m.status);
+            let command = Command::SetMilestoneStatus {
+                firm: *firm,
+                project: *project,
+                milestone: *milestone,
+                status: *status,
+            };
+            let done = match from {
+                Some(from) => format!("milestone {milestone} {from} -> {status}"),
+                None => format!("milestone {milestone} gone"),
+            };
+            (command, done)
         }
         Effect::ProjectStatus {
             firm,
             project,
             status,
         } => {
-            if let Some(mut record) = w.project(*firm, *project)? {
-                let from = record.status.clone();
-                record.status = status.clone();
-                w.put_project(&record)?;
-                return Ok(format!("project {project} status {from} -> {status}"));
-            }
-            Ok(format!("project {project} gone"))
+            let from = w.project(*firm, *project)?.map(|p| p.status);
+            let command = Command::SetProjectStatus {
+                firm: *firm,
+                project: *project,
+                status: status.clone(),
+            };
+            let done = match from {
+                Some(from) => format!("project {project} status {from} -> {status}"),
+                None => format!("project {project} gone"),
+            };
+            (command, done)
         }
         Effect::Hinted { sender, at } => {
             w.record_hint(sender, *at)?;
-            Ok("registration hint sent".into())
+            // A stranger on a firm's own number is a lead for that firm.
+            if let Some(firm) = number.map(|n| w.firm_by_number(n)).transpose()?.flatten() {
+                command::record(
+                    w,
+                    firm,
+                    origin,
+                    Change::ContactUnknown {
+                        from: sender.clone(),
+                    },
+                )?;
+            }
+            return Ok("registration hint sent".into());
         }
+    };
+    match command::apply(w, &command, origin) {
+        Ok(_) | Err(CommandError::NotFound) => Ok(done),
+        Err(CommandError::Store(err)) => Err(err),
+        Err(refused) => Ok(format!("{done} refused: {refused}")),
     }
 }

@@ -20,7 +20,7 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     std::fs::write(dir.path().join(FILES[which as usize % 4]), contents).unwrap();
     let store = Store::in_memory().unwrap();
     let statuses = project_statuses();
-    let options = Options { mode: Mode::Apply, statuses: &statuses, progress: false };
+    let options = Options::new(Mode::Apply, &statuses);
     match import_dir(&store, dir.path(), &options) {
         Ok(_) => {}
         Err(ImportError::Invalid(errors)) => {

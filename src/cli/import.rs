@@ -39,9 +39,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         Store::open(&args.db.path, store::DEFAULT_CACHE_BYTES)?
     };
     let options = Options {
-        mode,
-        statuses: &statuses,
         progress: std::io::stderr().is_terminal(),
+        ..Options::new(mode, &statuses)
     };
     let started = Instant::now();
     let report = match import_dir(&store, &args.dir, &options) {

@@ -37,6 +37,8 @@ struct Env {
     verify_token: Option<String>,
     access_token: Option<String>,
     graph_url: String,
+    admin_token: Option<String>,
+    shared_number: Option<String>,
 }
 
 impl Env {
@@ -48,9 +50,17 @@ impl Env {
             access_token: var("WHATSAPP_ACCESS_TOKEN"),
             graph_url: var("WHATSAPP_GRAPH_URL")
                 .unwrap_or_else(|| "https://graph.facebook.com/v25.0".to_owned()),
+            admin_token: var("FIRMHOOK_ADMIN_TOKEN"),
+            shared_number: var("WHATSAPP_PHONE_NUMBER_ID"),
         }
     }
 }
+
+/// The shortest operator token accepted outside `--dev`.
+const MIN_ADMIN_TOKEN: usize = 32;
+/// The business number dev mode's notifications go from when their firm
+/// has none.
+const DEV_SHARED_NUMBER: &str = "100000000000000";
 
 /// redb's page cache, in MiB (`FIRMHOOK_CACHE_MB`).
 fn cache_bytes() -> anyhow::Result<usize> {
@@ -108,6 +118,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             pace_per_second: DEFAULT_PACE,
             seen_keep_seconds: crate::store::SEEN_KEEP_SECONDS,
             limits: limits()?,
+            shared_number: env.shared_number.or_else(|| Some(DEV_SHARED_NUMBER.into())),
+            admin_token: Some(Secret::new(
+                env.admin_token.unwrap_or_else(|| "dev-admin".into()),
+            )),
         }
     } else {
         let missing: Vec<&str> = [
@@ -141,6 +155,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             pace_per_second: DEFAULT_PACE,
             seen_keep_seconds: crate::store::SEEN_KEEP_SECONDS,
             limits: limits()?,
+            shared_number: env.shared_number,
+            admin_token: match env.admin_token {
+                Some(token) if token.chars().count() < MIN_ADMIN_TOKEN => bail!(
+                    "FIRMHOOK_ADMIN_TOKEN must be at least {MIN_ADMIN_TOKEN} characters \
+                     (`openssl rand -hex 32` makes one)"
+                ),
+                token => token.map(Secret::new),
+            },
         }
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()

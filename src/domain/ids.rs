@@ -33,6 +33,8 @@ pub enum MemberKind {}
 pub enum ProjectKind {}
 #[derive(Debug)]
 pub enum MilestoneKind {}
+#[derive(Debug)]
+pub enum TokenKind {}
 
 impl IdKind for FirmKind {
     const NAME: &'static str = "FirmId";
@@ -46,6 +48,9 @@ impl IdKind for ProjectKind {
 impl IdKind for MilestoneKind {
     const NAME: &'static str = "MilestoneId";
 }
+impl IdKind for TokenKind {
+    const NAME: &'static str = "TokenId";
+}
 
 /// A firm (tenant). Every read of firm data is scoped by one.
 pub type FirmId = Id<FirmKind>;
@@ -55,6 +60,8 @@ pub type MemberId = Id<MemberKind>;
 pub type ProjectId = Id<ProjectKind>;
 /// A milestone of one project.
 pub type MilestoneId = Id<MilestoneKind>;
+/// An API token of one firm.
+pub type TokenId = Id<TokenKind>;
 
 impl<K> Id<K> {
     /// A fresh, time-ordered id (UUIDv7).

@@ -3,12 +3,15 @@
 //! Everything here is parsed once at the edge (CSV import, webhook) and
 //! trusted afterwards. Nothing in this module does I/O or knows about storage.
 
+pub mod event;
 pub mod ids;
 mod phone;
 mod records;
+mod token;
 
-pub use ids::{FirmId, IdError, MemberId, MilestoneId, ProjectId};
+pub use ids::{FirmId, IdError, MemberId, MilestoneId, ProjectId, TokenId};
 pub use phone::{Country, Parsed, Phone, PhoneError, PhoneWarning};
 pub use records::{
     Firm, Member, Milestone, MilestoneStatus, Project, ProjectStatus, StatusError, Timestamp,
 };
+pub use token::Token;

@@ -2,7 +2,7 @@
 //! (sender, resource) pair on every tap, never from the button id.
 
 use crate::domain::{
-    FirmId, MilestoneId, MilestoneStatus, Phone, Project, ProjectId, ProjectStatus,
+    FirmId, Milestone, MilestoneId, MilestoneStatus, Phone, Project, ProjectId, ProjectStatus,
 };
 use crate::resolve::{IndexRole, MatchRole, Outcome, decide};
 use crate::whatsapp::outbound::{Body, Choice};
@@ -419,7 +419,7 @@ fn ready<D: Data>(data: &D, cx: &Context, id: MilestoneId) -> Result<Output, D::
             )))
             .outcome("already ready")),
         MilestoneStatus::Pending => {
-            let Some(client) = project.client_phone else {
+            let Some(prompt) = approval_prompt(&project, &milestone) else {
                 return Ok(out
                     .say(Body::text(&format!(
                         "{} has no client phone, so \"{title}\" cannot be sent for approval.",
@@ -439,23 +439,34 @@ fn ready<D: Data>(data: &D, cx: &Context, id: MilestoneId) -> Result<Output, D::
                 milestone: milestone.id,
                 status: MilestoneStatus::AwaitingApproval,
             });
-            let prompt = format!("{}: \"{title}\" is ready for your approval.", project.name);
-            out.replies.push(Reply {
-                to: To::Phone(client),
-                firm: Some(project.firm_id),
-                body: Body::choices(
-                    &prompt,
-                    &[Choice::new(
-                        Action::Approve(milestone.id).to_string(),
-                        "Approve",
-                    )],
-                    0,
-                    |_| String::new(),
-                ),
-            });
+            out.replies.push(prompt);
             Ok(out)
         }
     }
+}
+
+/// The client's prompt to approve a milestone that is ready, with its
+/// `mil:` button; `None` when the project has no client phone. The same
+/// for a designer's `rdy:` tap and the admin API's `…/ready`.
+pub fn approval_prompt(project: &Project, milestone: &Milestone) -> Option<Reply> {
+    let client = project.client_phone?;
+    let prompt = format!(
+        "{}: \"{}\" is ready for your approval.",
+        project.name, milestone.title
+    );
+    Some(Reply {
+        to: To::Phone(client),
+        firm: Some(project.firm_id),
+        body: Body::choices(
+            &prompt,
+            &[Choice::new(
+                Action::Approve(milestone.id).to_string(),
+                "Approve",
+            )],
+            0,
+            |_| String::new(),
+        ),
+    })
 }
 
 /// Who hears about a client's approval: the assigned member's WhatsApp

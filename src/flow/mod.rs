@@ -10,7 +10,9 @@ mod button;
 mod handler;
 
 pub use button::{Action, ButtonError, List};
-pub use handler::{Context, Effect, HINT_EVERY_SECONDS, Input, Output, Reply, To, handle};
+pub use handler::{
+    Context, Effect, HINT_EVERY_SECONDS, Input, Output, Reply, To, approval_prompt, handle,
+};
 
 use crate::domain::{FirmId, Member, MemberId, Milestone, MilestoneId, Project, ProjectId};
 use crate::resolve::Directory;

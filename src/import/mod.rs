@@ -14,7 +14,9 @@ use std::fs::File;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
-use crate::domain::{Country, FirmId, MemberId, MilestoneId, ProjectId, ProjectStatus};
+use crate::command::{self, Origin};
+use crate::domain::event::Source;
+use crate::domain::{Country, FirmId, MemberId, MilestoneId, ProjectId, ProjectStatus, Timestamp};
 use crate::store::{self, Put, Store, Writer};
 use fields::{FieldError, Fields};
 
@@ -49,6 +51,23 @@ pub struct Options<'a> {
     pub statuses: &'a [String],
     /// Print a running row count on stderr.
     pub progress: bool,
+    /// A firm token's import: rows of other firms are errors.
+    pub scope: Option<FirmId>,
+    /// The door, for the events of the changes the import makes.
+    pub source: Source,
+}
+
+impl<'a> Options<'a> {
+    /// An import of every firm's rows, as `firmhook import` does, quiet.
+    pub fn new(mode: Mode, statuses: &'a [String]) -> Self {
+        Self {
+            mode,
+            statuses,
+            progress: false,
+            scope: None,
+            source: Source::Import,
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -178,6 +197,8 @@ struct Import<'a> {
     dir: &'a Path,
     options: &'a Options<'a>,
     errors: Vec<RowError>,
+    /// Who changes what, for the events of status changes.
+    origin: Origin,
     /// Warnings of the row being read, given their line once it is known.
     row_warnings: Vec<(&'static str, String)>,
     report: Report,
@@ -218,6 +239,10 @@ impl<'a> Import<'a> {
             dir,
             options,
             errors: Vec::new(),
+            origin: Origin {
+                source: options.source,
+                at: Timestamp::now(),
+            },
             row_warnings: Vec::new(),
             report: Report::default(),
             countries: HashMap::new(),
@@ -380,6 +405,17 @@ impl<'a> Import<'a> {
         Ok(())
     }
 
+    /// A firm token imports its own firm's rows only.
+    fn in_scope(&self, name: &'static str, firm: FirmId) -> Result<(), Fail> {
+        match self.options.scope {
+            Some(scope) if scope != firm => Err(field(
+                name,
+                format!("firm {firm} is not the firm of this token ({scope})"),
+            )),
+            _ => Ok(()),
+        }
+    }
+
     fn error(&mut self, path: &Path, line: u64, field: Option<&'static str>, reason: String) {
         self.errors.push(RowError {
             path: path.to_owned(),
@@ -409,6 +445,7 @@ impl<'a> Import<'a> {
         if !self.firm_ids.insert(id) {
             return Err(field("id", format!("duplicate firm id {id} in this file")));
         }
+        self.in_scope("id", id)?;
         let firm = fields::firm(&r, id)?;
         let put = w.put_firm(&firm)?;
         self.countries.insert(id, firm.country);
@@ -425,6 +462,7 @@ impl<'a> Import<'a> {
             ));
         }
         let firm_id: FirmId = r.id("firm_id")?;
+        self.in_scope("firm_id", firm_id)?;
         let country = self.country(w, firm_id)?;
         let member = fields::member(&mut r, id, firm_id, country);
         self.row_warnings.append(&mut r.warnings);
@@ -441,6 +479,7 @@ impl<'a> Import<'a> {
             ));
         }
         let firm_id: FirmId = r.id("firm_id")?;
+        self.in_scope("firm_id", firm_id)?;
         let country = self.country(w, firm_id)?;
         let designer_member_id: Option<MemberId> = r.optional_id("designer_member_id")?;
         if let Some(member) = designer_member_id {
@@ -470,7 +509,7 @@ impl<'a> Import<'a> {
             self.options.statuses,
         );
         self.row_warnings.append(&mut r.warnings);
-        Ok(w.put_project(&project?)?)
+        Ok(command::put_project(w, &project?, self.origin)?)
     }
 
     fn milestone(&mut self, w: &mut Writer, row: &Row) -> Result<Put, Fail> {
@@ -484,12 +523,16 @@ impl<'a> Import<'a> {
         }
         let project_id: ProjectId = r.id("project_id")?;
         let firm = match w.project_firm(project_id)? {
+            // Another firm's project reads, to a firm token, as no project.
+            Some(firm) if self.options.scope.is_some_and(|scope| scope != firm) => {
+                return Err(field("project_id", format!("unknown project {project_id}")));
+            }
             Some(firm) => firm,
             None if self.project_ids.contains(&project_id) => return Err(Fail::Quiet),
             None => return Err(field("project_id", format!("unknown project {project_id}"))),
         };
         let milestone = fields::milestone(&r, id, project_id)?;
-        Ok(w.put_milestone(firm, &milestone)?)
+        Ok(command::put_milestone(w, firm, &milestone, self.origin)?)
     }
 }
 

@@ -124,6 +124,10 @@ fn copy_all(src: &ReadTransaction, dst: &WriteTransaction) -> Result<(), Error> 
     copy(src, dst, BSUID_PHONE)?;
     copy(src, dst, HINTS)?;
     copy(src, dst, HINTS_BY_TIME)?;
+    copy(src, dst, FEED)?;
+    copy(src, dst, FEED_BY_FIRM)?;
+    copy(src, dst, TOKENS)?;
+    copy(src, dst, TOKEN_BY_HASH)?;
     Ok(())
 }
 

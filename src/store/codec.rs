@@ -11,7 +11,10 @@
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::domain::{Firm, FirmId, Member, MemberId, Milestone, MilestoneId, Project, ProjectId};
+use crate::domain::event::Event;
+use crate::domain::{
+    Firm, FirmId, Member, MemberId, Milestone, MilestoneId, Project, ProjectId, Token, TokenId,
+};
 
 use super::Error;
 
@@ -58,6 +61,24 @@ impl Record for Milestone {
     fn fill_key(&mut self, (_firm, project, milestone): (u128, u128, u128)) {
         self.project_id = ProjectId::from_u128(project);
         self.id = MilestoneId::from_u128(milestone);
+    }
+}
+
+impl Record for Event {
+    const VERSION: u8 = 1;
+    const NAME: &'static str = "event";
+    type Key = u64;
+    fn fill_key(&mut self, seq: u64) {
+        self.seq = seq;
+    }
+}
+impl Record for Token {
+    const VERSION: u8 = 1;
+    const NAME: &'static str = "token";
+    type Key = (u128, u128);
+    fn fill_key(&mut self, (firm, token): (u128, u128)) {
+        self.firm = FirmId::from_u128(firm);
+        self.id = TokenId::from_u128(token);
     }
 }
 

@@ -7,6 +7,7 @@
 //! [`Store::write`], which gives a [`Writer`] that keeps every index in the
 //! same transaction as the record it indexes.
 
+mod admin;
 mod backup;
 mod check;
 mod codec;
@@ -22,6 +23,7 @@ use std::sync::{Arc, RwLock};
 
 use redb::{ConcurrencyMode, Database, ReadOnlyDatabase, ReadableDatabase};
 
+pub use admin::{Page, Refusal};
 pub use backup::{Backup, backup};
 pub use check::{Problem, Totals, check};
 pub use outbox::{Attempt, Event, Link, Outbound, SEEN_KEEP_SECONDS, State};

@@ -60,6 +60,15 @@ pub const EVENTS: TableDefinition<u64, Bytes> = TableDefinition::new("events");
 pub const BSUID_PHONE: TableDefinition<&str, u64> = TableDefinition::new("bsuid_phone");
 /// sender (wa_id or BSUID) → when the registration hint last went to them.
 pub const HINTS: TableDefinition<&str, i64> = TableDefinition::new("hints");
+/// seq → domain Event: the change feed of DESIGN section 11.
+pub const FEED: TableDefinition<u64, Bytes> = TableDefinition::new("feed");
+/// (firm_id, seq) → (): one firm's part of the feed.
+pub const FEED_BY_FIRM: TableDefinition<(u128, u64), ()> = TableDefinition::new("feed_by_firm");
+/// (firm_id, token_id) → Token (its hash, never the token).
+pub const TOKENS: TableDefinition<(u128, u128), Bytes> = TableDefinition::new("tokens");
+/// SHA-256 of a token → (firm_id, token_id).
+pub const TOKEN_BY_HASH: TableDefinition<&[u8], (u128, u128)> =
+    TableDefinition::new("token_by_hash");
 /// (sent at, sender) → (): prunes `HINTS` oldest first. Added after the
 /// first release: hints recorded before it are never pruned.
 pub const HINTS_BY_TIME: TableDefinition<(i64, &str), ()> = TableDefinition::new("hints_by_time");

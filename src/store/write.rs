@@ -40,6 +40,10 @@ pub struct Writer<'txn> {
     pub(super) bsuid_phone: Table<'txn, &'static str, u64>,
     pub(super) hints: Table<'txn, &'static str, i64>,
     pub(super) hints_by_time: Table<'txn, (i64, &'static str), ()>,
+    pub(super) feed: Table<'txn, u64, Bytes>,
+    pub(super) feed_by_firm: Table<'txn, (u128, u64), ()>,
+    pub(super) tokens: Table<'txn, (u128, u128), Bytes>,
+    pub(super) token_by_hash: Table<'txn, &'static [u8], (u128, u128)>,
 }
 
 /// What a `put_*` did, for import counts.
@@ -72,6 +76,10 @@ impl<'txn> Writer<'txn> {
             bsuid_phone: txn.open_table(BSUID_PHONE)?,
             hints: txn.open_table(HINTS)?,
             hints_by_time: txn.open_table(HINTS_BY_TIME)?,
+            feed: txn.open_table(FEED)?,
+            feed_by_firm: txn.open_table(FEED_BY_FIRM)?,
+            tokens: txn.open_table(TOKENS)?,
+            token_by_hash: txn.open_table(TOKEN_BY_HASH)?,
         })
     }
 

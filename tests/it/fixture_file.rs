@@ -56,11 +56,7 @@ fn write_fixture() {
     let path = dir.join("v1.redb");
     let _ = std::fs::remove_file(&path);
     let statuses = project_statuses();
-    let options = Options {
-        mode: Mode::Apply,
-        statuses: &statuses,
-        progress: false,
-    };
+    let options = Options::new(Mode::Apply, &statuses);
     {
         let store = Store::open(&path, store::DEFAULT_CACHE_BYTES).unwrap();
         import_dir(&store, &demo_dir(), &options).unwrap();

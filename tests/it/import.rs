@@ -9,11 +9,7 @@ use firmhook::store::{self, Store};
 use crate::support::{csv_dir, demo_dir};
 
 fn options(mode: Mode, statuses: &[String]) -> Options<'_> {
-    Options {
-        mode,
-        statuses,
-        progress: false,
-    }
+    Options::new(mode, statuses)
 }
 
 fn open(dir: &tempfile::TempDir) -> Store {

@@ -134,7 +134,7 @@ proptest! {
         std::fs::write(dir.path().join(file), &contents).unwrap();
         let store = Store::in_memory().unwrap();
         let statuses = project_statuses();
-        let options = Options { mode: Mode::Apply, statuses: &statuses, progress: false };
+        let options = Options::new(Mode::Apply, &statuses);
         match import_dir(&store, dir.path(), &options) {
             Ok(_) => {}
             Err(ImportError::Invalid(errors)) => {

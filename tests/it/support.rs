@@ -190,6 +190,8 @@ use firmhook::whatsapp::signature::{self, Secret};
 
 pub const SECRET: &str = "test-secret";
 pub const VERIFY: &str = "test-verify";
+/// The operator token of the test server.
+pub const ADMIN: &str = "test-admin-token-0123456789abcdef";
 /// Studio Alba's business number in the demo data.
 pub const ALBA_NUMBER: &str = "106540352242922";
 /// A business number no firm owns.
@@ -292,6 +294,8 @@ pub fn spawn_app_limited(
         pace_per_second: 1000,
         seen_keep_seconds,
         limits,
+        shared_number: Some(OTHER_NUMBER.to_owned()),
+        admin_token: Some(Secret::new(ADMIN)),
     };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let thread = std::thread::spawn(move || {

@@ -1,0 +1,343 @@
+//! Application commands: every change to firm data, whatever the door
+//! (a WhatsApp tap, the admin API, the console, an import), is one of
+//! these, applied by the writer thread inside its group commit
+//! (DESIGN section 5). One write path: the record `put_*` and `delete_*`
+//! of the store keep the indexes; this layer adds what a change means —
+//! the feed events of status transitions and the notifications it sends.
+//!
+//! Commands hold values that are already valid (built through
+//! `import::fields` or the flow handler); `apply` checks only what needs
+//! the database: that ids exist in the firm and never move between firms.
+
+use crate::domain::event::{Change, Event, Source};
+use crate::domain::{
+    Firm, FirmId, Member, MemberId, Milestone, MilestoneId, MilestoneStatus, Project, ProjectId,
+    ProjectStatus, Timestamp, Token, TokenId,
+};
+use crate::flow::{self, Reply};
+use crate::store::{self, Put, Refusal, Writer};
+
+#[derive(Debug, Clone)]
+pub enum Command {
+    PutFirm(Firm),
+    PutMember(Member),
+    PutProject(Project),
+    /// The milestone's project must belong to `firm`.
+    PutMilestone {
+        firm: FirmId,
+        milestone: Milestone,
+    },
+    DeleteFirm {
+        firm: FirmId,
+        cascade: bool,
+    },
+    DeleteMember {
+        firm: FirmId,
+        member: MemberId,
+    },
+    DeleteProject {
+        firm: FirmId,
+        project: ProjectId,
+    },
+    DeleteMilestone {
+        firm: FirmId,
+        project: ProjectId,
+        milestone: MilestoneId,
+    },
+    /// What a designer's `rdy:` tap does: `pending` → `awaiting_approval`,
+    /// and the client gets the approval prompt.
+    MarkReady {
+        firm: FirmId,
+        milestone: MilestoneId,
+    },
+    SetMilestoneStatus {
+        firm: FirmId,
+        project: ProjectId,
+        milestone: MilestoneId,
+        status: MilestoneStatus,
+    },
+    SetProjectStatus {
+        firm: FirmId,
+        project: ProjectId,
+        status: ProjectStatus,
+    },
+    CreateToken(Token),
+    RevokeToken {
+        firm: FirmId,
+        token: TokenId,
+    },
+    /// Records a token's use (at most once a minute per token).
+    TouchToken {
+        firm: FirmId,
+        token: TokenId,
+        at: Timestamp,
+    },
+}
+
+/// What a command did.
+#[derive(Debug, Clone, Default)]
+pub struct Applied {
+    /// For a put: whether it inserted, updated or changed nothing.
+    pub put: Option<Put>,
+    /// Messages to queue in the outbox (notifications).
+    pub replies: Vec<Reply>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CommandError {
+    #[error("not found")]
+    NotFound,
+    /// An id that belongs to another firm (or project), or a business
+    /// number claimed twice.
+    #[error("{0}")]
+    Conflict(String),
+    /// The record is still needed by others.
+    #[error("{0}")]
+    InUse(String),
+    /// The change does not apply in the record's state.
+    #[error("{0}")]
+    State(String),
+    #[error(transparent)]
+    Store(store::Error),
+}
+
+impl From<store::Error> for CommandError {
+    fn from(err: store::Error) -> Self {
+        match err {
+            store::Error::Conflict(reason) => CommandError::Conflict(reason),
+            other => CommandError::Store(other),
+        }
+    }
+}
+
+impl From<Refusal> for CommandError {
+    fn from(refusal: Refusal) -> Self {
+        match refusal {
+            Refusal::NotFound => CommandError::NotFound,
+            Refusal::InUse(reason) => CommandError::InUse(reason),
+        }
+    }
+}
+
+/// Who applies a change, and when.
+#[derive(Debug, Clone, Copy)]
+pub struct Origin {
+    pub source: Source,
+    pub at: Timestamp,
+}
+
+/// Applies one command inside the writer's transaction. A command that
+/// fails has written nothing: every check comes before the first write.
+pub fn apply(w: &mut Writer, command: &Command, origin: Origin) -> Result<Applied, CommandError> {
+    let put = |put| Applied {
+        put: Some(put),
+        replies: Vec::new(),
+    };
+    match command {
+        Command::PutFirm(firm) => Ok(put(w.put_firm(firm)?)),
+        Command::PutMember(member) => {
+            if w.firm(member.firm_id)?.is_none() {
+                return Err(CommandError::NotFound);
+            }
+            Ok(put(w.put_member(member)?))
+        }
+        Command::PutProject(project) => {
+            if w.firm(project.firm_id)?.is_none() {
+                return Err(CommandError::NotFound);
+            }
+            if let Some(member) = project.designer_member_id
+                && w.member_firm(member)? != Some(project.firm_id)
+            {
+                return Err(CommandError::Conflict(format!(
+                    "designer_member_id: {member} is not a member of firm {}",
+                    project.firm_id
+                )));
+            }
+            Ok(put(put_project(w, project, origin)?))
+        }
+        Command::PutMilestone { firm, milestone } => {
+            match w.project_firm(milestone.project_id)? {
+                Some(owner) if owner == *firm => {}
+                Some(_) => {
+                    return Err(CommandError::Conflict(format!(
+                        "project {} belongs to another firm",
+                        milestone.project_id
+                    )));
+                }
+                None => return Err(CommandError::NotFound),
+            }
+            Ok(put(put_milestone(w, *firm, milestone, origin)?))
+        }
+        Command::DeleteFirm { firm, cascade } => {
+            w.delete_firm(*firm, *cascade)??;
+            Ok(Applied::default())
+        }
+        Command::DeleteMember { firm, member } => {
+            w.delete_member(*firm, *member)??;
+            Ok(Applied::default())
+        }
+        Command::DeleteProject { firm, project } => match w.delete_project(*firm, *project)? {
+            true => Ok(Applied::default()),
+            false => Err(CommandError::NotFound),
+        },
+        Command::DeleteMilestone {
+            firm,
+            project,
+            milestone,
+        } => match w.delete_milestone(*firm, *project, *milestone)? {
+            true => Ok(Applied::default()),
+            false => Err(CommandError::NotFound),
+        },
+        Command::MarkReady { firm, milestone } => mark_ready(w, *firm, *milestone, origin),
+        Command::SetMilestoneStatus {
+            firm,
+            project,
+            milestone,
+            status,
+        } => {
+            let Some(mut record) = w.milestone(*firm, *project, *milestone)? else {
+                return Err(CommandError::NotFound);
+            };
+            record.status = *status;
+            Ok(put(put_milestone(w, *firm, &record, origin)?))
+        }
+        Command::SetProjectStatus {
+            firm,
+            project,
+            status,
+        } => {
+            let Some(mut record) = w.project(*firm, *project)? else {
+                return Err(CommandError::NotFound);
+            };
+            record.status = status.clone();
+            Ok(put(put_project(w, &record, origin)?))
+        }
+        Command::CreateToken(token) => {
+            w.put_token(token)?;
+            Ok(Applied::default())
+        }
+        Command::RevokeToken { firm, token } => match w.delete_token(*firm, *token)? {
+            true => Ok(Applied::default()),
+            false => Err(CommandError::NotFound),
+        },
+        Command::TouchToken { firm, token, at } => {
+            if let Some(mut stored) = w.token(*firm, *token)? {
+                stored.last_used = Some(*at);
+                w.put_token(&stored)?;
+            }
+            Ok(Applied::default())
+        }
+    }
+}
+
+fn mark_ready(
+    w: &mut Writer,
+    firm: FirmId,
+    milestone: MilestoneId,
+    origin: Origin,
+) -> Result<Applied, CommandError> {
+    let Some((owner, project_id)) = flow::Data::milestone_owner(&*w, milestone)? else {
+        return Err(CommandError::NotFound);
+    };
+    if owner != firm {
+        return Err(CommandError::NotFound);
+    }
+    let (Some(project), Some(mut record)) = (
+        w.project(firm, project_id)?,
+        w.milestone(firm, project_id, milestone)?,
+    ) else {
+        return Err(CommandError::NotFound);
+    };
+    if record.status != MilestoneStatus::Pending {
+        return Err(CommandError::State(format!(
+            "milestone {milestone} is {}, not pending",
+            record.status
+        )));
+    }
+    let Some(prompt) = flow::approval_prompt(&project, &record) else {
+        return Err(CommandError::State(format!(
+            "project {project_id} has no client phone to send the approval prompt to"
+        )));
+    };
+    record.status = MilestoneStatus::AwaitingApproval;
+    let put = put_milestone(w, firm, &record, origin)?;
+    Ok(Applied {
+        put: Some(put),
+        replies: vec![prompt],
+    })
+}
+
+/// Writes a project; a change of status is a `project.status_changed`
+/// event in the same transaction.
+pub fn put_project(w: &mut Writer, project: &Project, origin: Origin) -> Result<Put, store::Error> {
+    let before = w.project(project.firm_id, project.id)?.map(|p| p.status);
+    let put = w.put_project(project)?;
+    if let Some(from) = before
+        && from != project.status
+    {
+        record(
+            w,
+            project.firm_id,
+            origin,
+            Change::ProjectStatusChanged {
+                project: project.id,
+                from: from.to_string(),
+                to: project.status.to_string(),
+            },
+        )?;
+    }
+    Ok(put)
+}
+
+/// Writes a milestone; becoming `awaiting_approval` or `approved` is a
+/// `milestone.ready` or `milestone.approved` event in the same transaction.
+pub fn put_milestone(
+    w: &mut Writer,
+    firm: FirmId,
+    milestone: &Milestone,
+    origin: Origin,
+) -> Result<Put, store::Error> {
+    let before = w
+        .milestone(firm, milestone.project_id, milestone.id)?
+        .map(|m| m.status);
+    let put = w.put_milestone(firm, milestone)?;
+    // Transitions of a milestone that existed: one imported as approved
+    // did not just become so.
+    if before.is_some_and(|status| status != milestone.status) {
+        let (project, id, title) = (milestone.project_id, milestone.id, milestone.title.clone());
+        let change = match milestone.status {
+            MilestoneStatus::AwaitingApproval => Some(Change::MilestoneReady {
+                project,
+                milestone: id,
+                title,
+            }),
+            MilestoneStatus::Approved => Some(Change::MilestoneApproved {
+                project,
+                milestone: id,
+                title,
+            }),
+            MilestoneStatus::Pending => None,
+        };
+        if let Some(change) = change {
+            record(w, firm, origin, change)?;
+        }
+    }
+    Ok(put)
+}
+
+/// Appends one event to the feed.
+pub fn record(
+    w: &mut Writer,
+    firm: FirmId,
+    origin: Origin,
+    change: Change,
+) -> Result<u64, store::Error> {
+    w.record_change(&Event {
+        seq: 0,
+        id: uuid::Uuid::now_v7().as_u128(),
+        firm,
+        at: origin.at,
+        source: origin.source,
+        change,
+    })
+}

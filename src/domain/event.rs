@@ -1,0 +1,126 @@
+//! The change feed's events (DESIGN section 11): typed values that the
+//! application commands produce, stored in the same transaction as the
+//! change that caused them, and rendered to JSON only when read.
+
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::{FirmId, MilestoneId, ProjectId, Timestamp};
+
+/// Which door a change came through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Source {
+    WhatsApp,
+    Api,
+    Import,
+}
+
+impl Source {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::WhatsApp => "whatsapp",
+            Source::Api => "api",
+            Source::Import => "import",
+        }
+    }
+}
+
+/// What happened. New variants are added at the end (stored positionally).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Change {
+    MilestoneReady {
+        project: ProjectId,
+        milestone: MilestoneId,
+        title: String,
+    },
+    MilestoneApproved {
+        project: ProjectId,
+        milestone: MilestoneId,
+        title: String,
+    },
+    ProjectStatusChanged {
+        project: ProjectId,
+        from: String,
+        to: String,
+    },
+    /// A reply or notification given up for good.
+    MessageFailed {
+        outbox_seq: u64,
+        to: String,
+        error_code: Option<i64>,
+    },
+    /// A stranger wrote to the firm's own number: a lead.
+    ContactUnknown { from: String },
+}
+
+impl Change {
+    /// The event type of DESIGN section 11.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Change::MilestoneReady { .. } => "milestone.ready",
+            Change::MilestoneApproved { .. } => "milestone.approved",
+            Change::ProjectStatusChanged { .. } => "project.status_changed",
+            Change::MessageFailed { .. } => "message.failed",
+            Change::ContactUnknown { .. } => "contact.unknown",
+        }
+    }
+
+    fn data(&self) -> serde_json::Value {
+        match self {
+            Change::MilestoneReady {
+                project,
+                milestone,
+                title,
+            }
+            | Change::MilestoneApproved {
+                project,
+                milestone,
+                title,
+            } => json!({
+                "project_id": project.to_string(),
+                "milestone_id": milestone.to_string(),
+                "title": title,
+            }),
+            Change::ProjectStatusChanged { project, from, to } => json!({
+                "project_id": project.to_string(),
+                "from": from,
+                "to": to,
+            }),
+            Change::MessageFailed {
+                outbox_seq,
+                to,
+                error_code,
+            } => json!({"message_seq": outbox_seq, "to": to, "error_code": error_code}),
+            Change::ContactUnknown { from } => json!({"from": from}),
+        }
+    }
+}
+
+/// One event of the feed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Event {
+    /// The feed's sequence number, the key it is stored under.
+    #[serde(skip)]
+    pub seq: u64,
+    /// A UUIDv7, the same on every delivery of the event.
+    pub id: u128,
+    pub firm: FirmId,
+    pub at: Timestamp,
+    pub source: Source,
+    pub change: Change,
+}
+
+impl Event {
+    /// The JSON of DESIGN section 11.
+    pub fn to_json(&self) -> serde_json::Value {
+        json!({
+            "seq": self.seq,
+            "id": uuid::Uuid::from_u128(self.id).to_string(),
+            "type": self.change.kind(),
+            "firm_id": self.firm.to_string(),
+            "at": self.at.to_string(),
+            "source": self.source.as_str(),
+            "data": self.change.data(),
+        })
+    }
+}

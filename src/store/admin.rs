@@ -1,0 +1,347 @@
+//! What live management needs from the store: pages of records in key
+//! order, deletes that take their index entries (and what hangs below)
+//! with them, the change feed, and API tokens.
+//!
+//! Every read of firm data takes the firm; the only lookup without one is
+//! a token's hash, which exists to find the firm.
+
+use redb::ReadableTable;
+
+use super::codec;
+use super::read::{Reader, get, member_projects_in};
+use super::tables::*;
+use super::write::{member_project_key, member_role_key, project_role_keys};
+use super::{Error, Writer};
+use crate::domain::event::Event;
+use crate::domain::{
+    Firm, FirmId, Member, MemberId, MilestoneId, Project, ProjectId, Token, TokenId,
+};
+
+/// Records after a cursor, and the cursor of the next page, if any.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next: Option<String>,
+}
+
+/// Why a delete did not happen.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    #[error("not found")]
+    NotFound,
+    /// Something still depends on the record.
+    #[error("{0}")]
+    InUse(String),
+}
+
+impl Writer<'_> {
+    /// Appends an event to the feed; returns its seq.
+    pub fn record_change(&mut self, event: &Event) -> Result<u64, Error> {
+        let seq = self.feed.last()?.map_or(1, |(k, _)| k.value() + 1);
+        self.feed.insert(seq, codec::encode(event).as_slice())?;
+        self.feed_by_firm.insert((event.firm.to_u128(), seq), ())?;
+        Ok(seq)
+    }
+
+    /// Deletes a milestone; `false` if there was none.
+    pub fn delete_milestone(
+        &mut self,
+        firm: FirmId,
+        project: ProjectId,
+        milestone: MilestoneId,
+    ) -> Result<bool, Error> {
+        let key = (firm.to_u128(), project.to_u128(), milestone.to_u128());
+        if self.milestones.remove(key)?.is_none() {
+            return Ok(false);
+        }
+        self.milestone_owner.remove(milestone.to_u128())?;
+        Ok(true)
+    }
+
+    /// Deletes a project with its milestones and every index entry.
+    pub fn delete_project(&mut self, firm: FirmId, project: ProjectId) -> Result<bool, Error> {
+        let (f, p) = (firm.to_u128(), project.to_u128());
+        let Some(old): Option<Project> = get(&self.projects, (f, p))? else {
+            return Ok(false);
+        };
+        let milestones: Vec<u128> = self
+            .milestones
+            .range((f, p, 0)..=(f, p, u128::MAX))?
+            .map(|entry| entry.map(|(k, _)| k.value().2))
+            .collect::<Result<_, _>>()?;
+        for m in milestones {
+            self.milestones.remove((f, p, m))?;
+            self.milestone_owner.remove(m)?;
+        }
+        for key in project_role_keys(&old) {
+            self.phone_roles.remove(key)?;
+        }
+        if let Some(key) = member_project_key(&old) {
+            self.member_projects.remove(key)?;
+        }
+        self.project_firm.remove(p)?;
+        self.projects.remove((f, p))?;
+        Ok(true)
+    }
+
+    /// Deletes a member; refused while a project names them its designer.
+    pub fn delete_member(
+        &mut self,
+        firm: FirmId,
+        member: MemberId,
+    ) -> Result<Result<(), Refusal>, Error> {
+        let (f, m) = (firm.to_u128(), member.to_u128());
+        let Some(old): Option<Member> = get(&self.members, (f, m))? else {
+            return Ok(Err(Refusal::NotFound));
+        };
+        let projects = member_projects_in(&self.member_projects, firm, member, usize::MAX)?;
+        if let Some((_, project)) = projects.first() {
+            return Ok(Err(Refusal::InUse(format!(
+                "member {member} is the designer of {} project(s), such as {project}; \
+                 change or delete those first",
+                projects.len()
+            ))));
+        }
+        if let Some(phone) = old.whatsapp_phone {
+            self.phone_roles.remove(member_role_key(phone, f, m))?;
+        }
+        self.member_firm.remove(m)?;
+        self.members.remove((f, m))?;
+        Ok(Ok(()))
+    }
+
+    /// Deletes a firm; with `cascade`, its members, projects, milestones
+    /// and tokens too, otherwise refused while it has members or projects.
+    pub fn delete_firm(
+        &mut self,
+        firm: FirmId,
+        cascade: bool,
+    ) -> Result<Result<(), Refusal>, Error> {
+        let f = firm.to_u128();
+        let Some(old): Option<Firm> = get(&self.firms, f)? else {
+            return Ok(Err(Refusal::NotFound));
+        };
+        let projects: Vec<u128> = self
+            .projects
+            .range((f, 0)..=(f, u128::MAX))?
+            .map(|entry| entry.map(|(k, _)| k.value().1))
+            .collect::<Result<_, _>>()?;
+        let members: Vec<u128> = self
+            .members
+            .range((f, 0)..=(f, u128::MAX))?
+            .map(|entry| entry.map(|(k, _)| k.value().1))
+            .collect::<Result<_, _>>()?;
+        if !cascade && (!projects.is_empty() || !members.is_empty()) {
+            return Ok(Err(Refusal::InUse(format!(
+                "firm {firm} has {} member(s) and {} project(s); delete them first or pass \
+                 cascade=true",
+                members.len(),
+                projects.len()
+            ))));
+        }
+        for p in projects {
+            self.delete_project(firm, ProjectId::from_u128(p))?;
+        }
+        for m in members {
+            self.delete_member(firm, MemberId::from_u128(m))?
+                .expect("the firm's projects, and so every designer reference, are gone");
+        }
+        let tokens: Vec<u128> = self
+            .tokens
+            .range((f, 0)..=(f, u128::MAX))?
+            .map(|entry| entry.map(|(k, _)| k.value().1))
+            .collect::<Result<_, _>>()?;
+        for t in tokens {
+            self.delete_token(firm, TokenId::from_u128(t))?;
+        }
+        if let Some(number) = old.phone_number_id {
+            self.firm_by_number.remove(number)?;
+        }
+        self.firms.remove(f)?;
+        Ok(Ok(()))
+    }
+
+    pub fn put_token(&mut self, token: &Token) -> Result<(), Error> {
+        let key = (token.firm.to_u128(), token.id.to_u128());
+        self.tokens.insert(key, codec::encode(token).as_slice())?;
+        self.token_by_hash.insert(token.hash.as_slice(), key)?;
+        Ok(())
+    }
+
+    pub fn token(&self, firm: FirmId, id: TokenId) -> Result<Option<Token>, Error> {
+        get(&self.tokens, (firm.to_u128(), id.to_u128()))
+    }
+
+    /// Revokes a token; `false` if the firm has no such token.
+    pub fn delete_token(&mut self, firm: FirmId, id: TokenId) -> Result<bool, Error> {
+        let Some(token): Option<Token> = get(&self.tokens, (firm.to_u128(), id.to_u128()))? else {
+            return Ok(false);
+        };
+        self.token_by_hash.remove(token.hash.as_slice())?;
+        self.tokens.remove((firm.to_u128(), id.to_u128()))?;
+        Ok(true)
+    }
+}
+
+/// Up to `limit` values of a table from the key after `after`, and the next
+/// cursor when more follow.
+fn page<K: super::read::PlainKey, T: codec::Record<Key = K>>(
+    table: &impl ReadableTable<K, Bytes>,
+    range: impl std::ops::RangeBounds<K>,
+    limit: usize,
+    cursor: impl Fn(&T) -> String,
+    keep: impl Fn(&T) -> bool,
+) -> Result<Page<T>, Error> {
+    let mut items = Vec::new();
+    let mut next = None;
+    for entry in table.range(range)? {
+        let (key, value) = entry?;
+        let record: T = codec::decode(key.value(), value.value())?;
+        if !keep(&record) {
+            continue;
+        }
+        if items.len() == limit {
+            next = items.last().map(&cursor);
+            break;
+        }
+        items.push(record);
+    }
+    Ok(Page { items, next })
+}
+
+fn after_u128(after: Option<u128>) -> std::ops::Bound<u128> {
+    match after {
+        Some(id) => std::ops::Bound::Excluded(id),
+        None => std::ops::Bound::Unbounded,
+    }
+}
+
+impl Reader {
+    pub fn firms_page(&self, after: Option<FirmId>, limit: usize) -> Result<Page<Firm>, Error> {
+        let range = (
+            after_u128(after.map(FirmId::to_u128)),
+            std::ops::Bound::Unbounded,
+        );
+        page(
+            &self.table(FIRMS)?,
+            range,
+            limit,
+            |f: &Firm| f.id.to_string(),
+            |_| true,
+        )
+    }
+
+    pub fn members_page(
+        &self,
+        firm: FirmId,
+        after: Option<MemberId>,
+        limit: usize,
+    ) -> Result<Page<Member>, Error> {
+        let f = firm.to_u128();
+        let start = after.map_or(std::ops::Bound::Included((f, 0)), |m| {
+            std::ops::Bound::Excluded((f, m.to_u128()))
+        });
+        let range = (start, std::ops::Bound::Included((f, u128::MAX)));
+        page(
+            &self.table(MEMBERS)?,
+            range,
+            limit,
+            |m: &Member| m.id.to_string(),
+            |_| true,
+        )
+    }
+
+    /// A firm's projects in id order, those that `keep` accepts.
+    pub fn projects_page(
+        &self,
+        firm: FirmId,
+        after: Option<ProjectId>,
+        limit: usize,
+        keep: impl Fn(&Project) -> bool,
+    ) -> Result<Page<Project>, Error> {
+        let f = firm.to_u128();
+        let start = after.map_or(std::ops::Bound::Included((f, 0)), |p| {
+            std::ops::Bound::Excluded((f, p.to_u128()))
+        });
+        let range = (start, std::ops::Bound::Included((f, u128::MAX)));
+        page(
+            &self.table(PROJECTS)?,
+            range,
+            limit,
+            |p: &Project| p.id.to_string(),
+            keep,
+        )
+    }
+
+    /// The feed after `after`, oldest first: every firm's, or one firm's.
+    pub fn feed_after(
+        &self,
+        firm: Option<FirmId>,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<Event>, Error> {
+        let (Some(feed), Some(by_firm)) = (
+            self.table_if_exists(FEED)?,
+            self.table_if_exists(FEED_BY_FIRM)?,
+        ) else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::new();
+        match firm {
+            None => {
+                for entry in feed.range(after.saturating_add(1)..)?.take(limit) {
+                    let (seq, value) = entry?;
+                    out.push(codec::decode(seq.value(), value.value())?);
+                }
+            }
+            Some(firm) => {
+                let f = firm.to_u128();
+                for entry in by_firm
+                    .range((f, after.saturating_add(1))..=(f, u64::MAX))?
+                    .take(limit)
+                {
+                    let (_, seq) = entry?.0.value();
+                    if let Some(value) = feed.get(seq)? {
+                        out.push(codec::decode(seq, value.value())?);
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// The newest seq of the feed (0 when empty).
+    pub fn feed_last(&self) -> Result<u64, Error> {
+        match self.table_if_exists(FEED)? {
+            Some(feed) => Ok(feed.last()?.map_or(0, |(k, _)| k.value())),
+            None => Ok(0),
+        }
+    }
+
+    /// The token with this hash, if any: how a request finds its firm.
+    pub fn token_by_hash(&self, hash: &[u8; 32]) -> Result<Option<Token>, Error> {
+        let (Some(by_hash), Some(tokens)) = (
+            self.table_if_exists(TOKEN_BY_HASH)?,
+            self.table_if_exists(TOKENS)?,
+        ) else {
+            return Ok(None);
+        };
+        match by_hash.get(hash.as_slice())? {
+            Some(key) => get(&tokens, key.value()),
+            None => Ok(None),
+        }
+    }
+
+    pub fn tokens_of(&self, firm: FirmId) -> Result<Vec<Token>, Error> {
+        let Some(tokens) = self.table_if_exists(TOKENS)? else {
+            return Ok(Vec::new());
+        };
+        let f = firm.to_u128();
+        let mut out = Vec::new();
+        for entry in tokens.range((f, 0)..=(f, u128::MAX))? {
+            let (key, value) = entry?;
+            out.push(codec::decode(key.value(), value.value())?);
+        }
+        Ok(out)
+    }
+}
