@@ -107,6 +107,13 @@ pub async fn run_with_store(
         metrics,
         dev: options.dev,
         limits: options.limits,
+        admin_token: options.admin_token,
+        statuses: options.statuses.clone(),
+        data_dir: options
+            .db
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .map_or_else(|| PathBuf::from("."), PathBuf::from),
     });
     tracing::info!(addr = %listener.local_addr()?, dev = options.dev, "listening");
     let served = http::serve(listener, state, shutdown).await;

@@ -15,6 +15,8 @@ pub struct Metrics {
     pub duplicates: AtomicU64,
     pub failed_messages: AtomicU64,
     pub signature_failures: AtomicU64,
+    /// Admin API requests without a valid token.
+    pub api_auth_failures: AtomicU64,
     pub statuses: AtomicU64,
     pub commit_batches: AtomicU64,
     pub commit_failures: AtomicU64,
@@ -137,6 +139,11 @@ impl Metrics {
             "signature_failures_total",
             "POSTs refused for a missing or wrong signature.",
             self.signature_failures.load(Relaxed),
+        );
+        counter(
+            "api_auth_failures_total",
+            "Admin API requests refused for a missing or unknown token.",
+            self.api_auth_failures.load(Relaxed),
         );
         counter(
             "statuses_total",

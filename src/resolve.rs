@@ -68,6 +68,97 @@ pub trait Directory {
     fn firm_name(&self, firm: FirmId) -> Result<Option<String>, Self::Error>;
 }
 
+/// The `--json` object (and the admin API's `GET /api/v1/resolve`): absent fields are `null`, `matches` is empty unless
+/// the outcome is ambiguous.
+impl Resolution {
+    pub fn to_json(&self) -> serde_json::Value {
+        let resolution = self;
+        let (firm, project) = match &resolution.outcome {
+            Outcome::Designer { firm, project } | Outcome::Client { firm, project } => {
+                (Some(firm.to_string()), Some(project.to_string()))
+            }
+            Outcome::DesignerNoProject { firm } => (Some(firm.to_string()), None),
+            Outcome::Ambiguous { .. } | Outcome::Unknown => (None, None),
+        };
+        let matches: Vec<serde_json::Value> = match &resolution.outcome {
+            Outcome::Ambiguous { matches } => matches
+                .iter()
+                .map(|m| {
+                    serde_json::json!({
+                        "project_id": m.project.map(|p| p.to_string()),
+                        "firm_id": m.firm.to_string(),
+                        "name": m.name,
+                        "role": m.role.as_str(),
+                    })
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
+        let passes: Vec<serde_json::Value> = resolution
+        .steps
+        .iter()
+        .map(|s| serde_json::json!({"pass": s.pass.label(), "looked_up": s.looked_up, "found": s.found}))
+        .collect();
+        serde_json::json!({
+            "kind": resolution.outcome.kind(),
+            "firm_id": firm,
+            "project_id": project,
+            "matches": matches,
+            "passes": passes,
+        })
+    }
+}
+
+/// A directory seen from inside one firm: every other firm's records are
+/// invisible, so a resolution through it can only name this firm (a firm
+/// token's `GET /api/v1/resolve`).
+pub struct WithinFirm<'a, D> {
+    pub dir: &'a D,
+    pub firm: FirmId,
+}
+
+impl<D: Directory> Directory for WithinFirm<'_, D> {
+    type Error = D::Error;
+
+    fn firm_by_number(&self, phone_number_id: u64) -> Result<Option<FirmId>, D::Error> {
+        Ok(self
+            .dir
+            .firm_by_number(phone_number_id)?
+            .filter(|firm| *firm == self.firm))
+    }
+
+    fn phone_roles(&self, phone: Phone) -> Result<Vec<RoleEntry>, D::Error> {
+        let mut roles = self.dir.phone_roles(phone)?;
+        roles.retain(|entry| entry.firm == self.firm);
+        Ok(roles)
+    }
+
+    fn latest_member_project(
+        &self,
+        firm: FirmId,
+        member: MemberId,
+    ) -> Result<Option<(u64, ProjectId)>, D::Error> {
+        if firm != self.firm {
+            return Ok(None);
+        }
+        self.dir.latest_member_project(firm, member)
+    }
+
+    fn project_name(&self, firm: FirmId, project: ProjectId) -> Result<Option<String>, D::Error> {
+        if firm != self.firm {
+            return Ok(None);
+        }
+        self.dir.project_name(firm, project)
+    }
+
+    fn firm_name(&self, firm: FirmId) -> Result<Option<String>, D::Error> {
+        if firm != self.firm {
+            return Ok(None);
+        }
+        self.dir.firm_name(firm)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
     /// `project` is the designer's most recent project in that firm.

@@ -5,6 +5,8 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use anyhow::bail;
+
 use crate::cli::DbArg;
 use crate::import::{ImportError, Mode, Options, import_dir, project_statuses};
 use crate::store::{self, Store};
@@ -18,12 +20,19 @@ pub struct Args {
     /// Check every row against the database, write nothing
     #[arg(long)]
     pub dry_run: bool,
+    /// Import into a running server (`POST /api/v1/import`) with the token
+    /// in FIRMHOOK_TOKEN, instead of into a database file
+    #[arg(long)]
+    pub url: Option<String>,
 }
 
 /// An import that writes at least this many rows compacts the file after.
 const COMPACT_AFTER_ROWS: u64 = 100_000;
 
 pub fn run(args: Args) -> anyhow::Result<()> {
+    if let Some(url) = &args.url {
+        return remote(&args.dir, url, args.dry_run);
+    }
     let statuses = project_statuses();
     let mode = if args.dry_run {
         Mode::DryRun
@@ -93,5 +102,113 @@ fn failure(err: ImportError, dir: &Path) -> anyhow::Error {
             )
         }
         ImportError::Store(err) => err.into(),
+    }
+}
+
+/// `import DIR --url URL`: the same files to a running server, streamed as
+/// `multipart/form-data`; the same output and exit codes as offline.
+fn remote(dir: &Path, url: &str, dry_run: bool) -> anyhow::Result<()> {
+    use std::io::Read;
+
+    let token = std::env::var("FIRMHOOK_TOKEN")
+        .ok()
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| anyhow::anyhow!("import --url needs the API token in FIRMHOOK_TOKEN"))?;
+    let boundary = format!("firmhook-{}", uuid::Uuid::new_v4().simple());
+    let mut body: Box<dyn Read + Send + Sync> = Box::new(std::io::empty());
+    for name in crate::import::FILES {
+        let path = dir.join(name);
+        let file = match std::fs::File::open(&path) {
+            Ok(file) => file,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(err) => return Err(anyhow::anyhow!("reading {}: {err}", path.display())),
+        };
+        let head = format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"; \
+             filename=\"{name}\"\r\nContent-Type: text/csv\r\n\r\n"
+        );
+        body = Box::new(
+            body.chain(std::io::Cursor::new(head))
+                .chain(file)
+                .chain(std::io::Cursor::new("\r\n")),
+        );
+    }
+    let body = body.chain(std::io::Cursor::new(format!("--{boundary}--\r\n")));
+    let endpoint = format!(
+        "{}/api/v1/import{}",
+        url.trim_end_matches('/'),
+        if dry_run { "?dry_run=true" } else { "" }
+    );
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let mut response = agent
+        .post(&endpoint)
+        .header("Authorization", &format!("Bearer {token}"))
+        .header(
+            "Content-Type",
+            &format!("multipart/form-data; boundary={boundary}"),
+        )
+        .send(ureq::SendBody::from_owned_reader(body))
+        .map_err(|err| anyhow::anyhow!("posting to {endpoint}: {err}"))?;
+    let status = response.status().as_u16();
+    let text = response.body_mut().read_to_string().unwrap_or_default();
+    let answer: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+    let lines = |key: &str| -> Vec<String> {
+        answer[key]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|v| v.as_str().map(str::to_owned))
+            .collect()
+    };
+    match status {
+        200 => {
+            for warning in lines("warnings") {
+                eprintln!("{warning}");
+            }
+            let mut rows = 0;
+            for name in crate::import::FILES {
+                let c = &answer["counts"][*name];
+                if c.is_null() {
+                    continue;
+                }
+                let n = |k: &str| c[k].as_u64().unwrap_or(0);
+                rows += n("new") + n("updated") + n("unchanged");
+                println!(
+                    "{name:<18} {:>9} new {:>9} updated {:>9} unchanged",
+                    n("new"),
+                    n("updated"),
+                    n("unchanged")
+                );
+            }
+            let warnings = lines("warnings").len();
+            if warnings > 0 {
+                println!("{warnings} warning(s)");
+            }
+            let verb = if dry_run {
+                "checked (dry run, nothing written)"
+            } else {
+                "imported"
+            };
+            println!("{verb} {rows} rows into {url}");
+            Ok(())
+        }
+        422 => {
+            let errors = lines("errors");
+            for error in &errors {
+                eprintln!("{}/{error}", dir.display());
+            }
+            bail!(
+                "{} error(s) in {}; nothing was written",
+                errors.len(),
+                dir.display()
+            )
+        }
+        _ => {
+            let message = answer["error"]["message"].as_str().unwrap_or(&text);
+            bail!("{endpoint} answered {status}: {message}")
+        }
     }
 }

@@ -6,11 +6,10 @@
 //! success (exit 0).
 
 use anyhow::Context;
-use serde_json::{Value, json};
 
 use crate::cli::DbArg;
 use crate::domain::Phone;
-use crate::resolve::{Outcome, Resolution, resolve};
+use crate::resolve::{Outcome, resolve};
 use crate::store::{Reader, Snapshot};
 
 #[derive(Debug, clap::Args)]
@@ -37,7 +36,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let reader = snapshot.read()?;
     let resolution = resolve(&reader, phone, args.phone_number_id)?;
     if args.json {
-        println!("{}", to_json(&resolution));
+        println!("{}", resolution.to_json());
     } else if args.explain {
         println!("resolving {phone}");
         println!("{resolution}");
@@ -45,44 +44,6 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         println!("{}", summary(&reader, &resolution.outcome)?);
     }
     Ok(())
-}
-
-/// The `--json` object: absent fields are `null`, `matches` is empty unless
-/// the outcome is ambiguous.
-pub fn to_json(resolution: &Resolution) -> Value {
-    let (firm, project) = match &resolution.outcome {
-        Outcome::Designer { firm, project } | Outcome::Client { firm, project } => {
-            (Some(firm.to_string()), Some(project.to_string()))
-        }
-        Outcome::DesignerNoProject { firm } => (Some(firm.to_string()), None),
-        Outcome::Ambiguous { .. } | Outcome::Unknown => (None, None),
-    };
-    let matches: Vec<Value> = match &resolution.outcome {
-        Outcome::Ambiguous { matches } => matches
-            .iter()
-            .map(|m| {
-                json!({
-                    "project_id": m.project.map(|p| p.to_string()),
-                    "firm_id": m.firm.to_string(),
-                    "name": m.name,
-                    "role": m.role.as_str(),
-                })
-            })
-            .collect(),
-        _ => Vec::new(),
-    };
-    let passes: Vec<Value> = resolution
-        .steps
-        .iter()
-        .map(|s| json!({"pass": s.pass.label(), "looked_up": s.looked_up, "found": s.found}))
-        .collect();
-    json!({
-        "kind": resolution.outcome.kind(),
-        "firm_id": firm,
-        "project_id": project,
-        "matches": matches,
-        "passes": passes,
-    })
 }
 
 /// One line naming the firm and project.

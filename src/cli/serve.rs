@@ -81,6 +81,9 @@ fn limits() -> anyhow::Result<crate::http::Limits> {
     if let Some(mb) = env_number("FIRMHOOK_BODY_MEMORY_MB")? {
         limits.memory = usize::try_from(mb)?.max(4) << 20;
     }
+    if let Some(mb) = env_number("FIRMHOOK_IMPORT_LIMIT_MB")? {
+        limits.import = mb.max(1) << 20;
+    }
     if let Some(secs) = env_number("FIRMHOOK_BODY_TIMEOUT_SECS")? {
         limits.deadline = std::time::Duration::from_secs(secs.max(1));
     }

@@ -37,6 +37,8 @@ pub struct Limits {
     /// Bytes discarded at most before an early answer; past it the
     /// connection is closed.
     pub drain: u64,
+    /// Largest online import (`FIRMHOOK_IMPORT_LIMIT_MB`, default 256).
+    pub import: u64,
 }
 
 impl Default for Limits {
@@ -46,6 +48,7 @@ impl Default for Limits {
             deadline: Duration::from_secs(30),
             memory: 64 * 1024 * 1024,
             drain: 16 * 1024 * 1024,
+            import: 256 * 1024 * 1024,
         }
     }
 }

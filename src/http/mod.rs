@@ -6,6 +6,7 @@
 //! [`body::Limits`]; at most [`MAX_CONNECTIONS`] are open at once. The
 //! webhook itself is `webhook.rs`.
 
+mod api;
 mod body;
 mod webhook;
 
@@ -49,6 +50,12 @@ pub struct State {
     /// `serve --dev`: enables `GET /dev/messages`.
     pub dev: bool,
     pub limits: Limits,
+    /// The operator's API token; `None`: no operator access.
+    pub admin_token: Option<Secret>,
+    /// The allowed project statuses.
+    pub statuses: Vec<String>,
+    /// The database's directory: online imports are staged there.
+    pub data_dir: std::path::PathBuf,
 }
 
 type Body = Full<Bytes>;
@@ -123,7 +130,7 @@ pub async fn serve(
 /// What one connection's requests need: the state, the body budget and
 /// the shutdown signal.
 #[derive(Clone)]
-struct Door {
+pub(crate) struct Door {
     state: Arc<State>,
     budget: body::Budget,
     closing: tokio::sync::watch::Receiver<bool>,
@@ -137,6 +144,7 @@ async fn route(request: Request<Incoming>, door: Door) -> Result<Response<Body>,
         (&Method::GET, "/healthz") => text(StatusCode::OK, "ok\n"),
         (&Method::GET, "/metrics") => metrics(state),
         (&Method::GET, "/dev/messages") if state.dev => dev_messages(&request, state),
+        (_, path) if path.starts_with("/api/v1/") => api::route(request, &door).await,
         (_, "/webhook" | "/healthz" | "/metrics") => {
             text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n")
         }
@@ -223,7 +231,7 @@ fn dev_messages(request: &Request<Incoming>, state: &State) -> Response<Body> {
 }
 
 /// The query string, decoded.
-struct Query(Vec<(String, String)>);
+pub(crate) struct Query(Vec<(String, String)>);
 
 impl Query {
     fn of(request: &Request<Incoming>) -> Self {

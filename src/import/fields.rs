@@ -71,13 +71,13 @@ impl fmt::Display for FieldError {
 
 /// Reads the fields of one record, collecting the phone warnings.
 pub struct Reader<'a> {
-    fields: &'a dyn Fields,
+    fields: &'a (dyn Fields + Sync),
     /// (field, warning) for numbers accepted outside the known ranges.
     pub warnings: Vec<(&'static str, String)>,
 }
 
 impl<'a> Reader<'a> {
-    pub fn new(fields: &'a dyn Fields) -> Self {
+    pub fn new(fields: &'a (dyn Fields + Sync)) -> Self {
         Self {
             fields,
             warnings: Vec::new(),

@@ -87,6 +87,23 @@ pub struct RowError {
     pub reason: String,
 }
 
+impl RowError {
+    /// `file.csv:line: field: reason`, without the directory.
+    pub fn relative(&self) -> String {
+        let file = self.path.file_name().map_or_else(
+            || self.path.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        );
+        let mut out = format!("{file}:{}: ", self.line);
+        if let Some(field) = self.field {
+            out.push_str(field);
+            out.push_str(": ");
+        }
+        out.push_str(&self.reason);
+        out
+    }
+}
+
 impl fmt::Display for RowError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}:{}: ", self.path.display(), self.line)?;
@@ -159,6 +176,8 @@ pub const FIRMS: &str = "firms.csv";
 pub const MEMBERS: &str = "firm_members.csv";
 pub const PROJECTS: &str = "projects.csv";
 pub const MILESTONES: &str = "milestones.csv";
+/// Every file an import reads, in the order it reads them.
+pub const FILES: &[&str] = &[FIRMS, MEMBERS, PROJECTS, MILESTONES];
 
 /// Imports every file of `dir` in dependency order, in one transaction.
 pub fn import_dir(store: &Store, dir: &Path, options: &Options) -> Result<Report, ImportError> {

@@ -1,6 +1,7 @@
 //! The one integration-test binary: every module runs against real parts
 //! (a redb file or in-memory database, the real `firmhook` binary).
 
+mod api;
 mod commands;
 mod concurrency;
 mod crash;

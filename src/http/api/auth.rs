@@ -1,0 +1,122 @@
+//! Who is asking: the operator (`FIRMHOOK_ADMIN_TOKEN`) or one firm (a
+//! token the operator created, stored as its SHA-256 only).
+//!
+//! The token comes from `Authorization: Bearer …` and nowhere else (a
+//! token in a query string ends up in logs). A [`FirmScope`] can only be
+//! made here, after the token was checked against the firm in the path;
+//! handlers of firm data take one, so none can forget the check. Outside
+//! its firm a token gets 404, never 403: existence is not disclosed.
+
+use std::sync::atomic::Ordering::Relaxed;
+
+use hyper::HeaderMap;
+use hyper::header::AUTHORIZATION;
+use sha2::{Digest, Sha256};
+
+use super::ApiError;
+use crate::command::Command;
+use crate::domain::{FirmId, Timestamp, TokenId};
+use crate::http::Door;
+
+/// How often a token's last-used time is written at most.
+const TOUCH_EVERY_SECONDS: i64 = 60;
+
+/// Who the request is from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    Operator,
+    Firm { firm: FirmId, token: TokenId },
+}
+
+/// Proof that the request may read and change one firm's data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FirmScope {
+    firm: FirmId,
+}
+
+impl FirmScope {
+    pub fn firm(&self) -> FirmId {
+        self.firm
+    }
+}
+
+impl Scope {
+    /// The scope of `requested`, if this token may see it; 404 otherwise.
+    pub fn firm(&self, requested: FirmId) -> Result<FirmScope, ApiError> {
+        match self {
+            Scope::Operator => Ok(FirmScope { firm: requested }),
+            Scope::Firm { firm, .. } if *firm == requested => Ok(FirmScope { firm: requested }),
+            Scope::Firm { .. } => Err(ApiError::not_found()),
+        }
+    }
+
+    /// Only the operator may go on; a firm token gets 404.
+    pub fn operator(&self) -> Result<(), ApiError> {
+        match self {
+            Scope::Operator => Ok(()),
+            Scope::Firm { .. } => Err(ApiError::not_found()),
+        }
+    }
+
+    /// The firm a firm token is limited to.
+    pub fn limited_to(&self) -> Option<FirmId> {
+        match self {
+            Scope::Operator => None,
+            Scope::Firm { firm, .. } => Some(*firm),
+        }
+    }
+}
+
+/// SHA-256 of a token's text: what the store keeps.
+pub fn hash(token: &str) -> [u8; 32] {
+    Sha256::digest(token.as_bytes()).into()
+}
+
+pub async fn authorize(door: &Door, headers: &HeaderMap) -> Result<Scope, ApiError> {
+    let state = &door.state;
+    let refuse = |why: &str| {
+        state.metrics.api_auth_failures.fetch_add(1, Relaxed);
+        tracing::info!(reason = why, "admin API authentication failed");
+        ApiError::unauthorized()
+    };
+    let Some(token) = headers
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+    else {
+        return Err(refuse("no bearer token"));
+    };
+    if let Some(admin) = &state.admin_token
+        && admin.matches(token.as_bytes())
+    {
+        return Ok(Scope::Operator);
+    }
+    let found = state.store.read()?.token_by_hash(&hash(token))?;
+    let Some(found) = found else {
+        return Err(refuse("unknown token"));
+    };
+    let now = Timestamp::now();
+    let stale = found
+        .last_used
+        .is_none_or(|at| now.unix_seconds() - at.unix_seconds() >= TOUCH_EVERY_SECONDS);
+    if stale {
+        // Recorded in the background: a read need not wait for a commit.
+        let writer = state.writer.clone();
+        let (firm, token) = (found.firm, found.id);
+        tokio::spawn(async move {
+            let _ = writer
+                .change(Command::TouchToken {
+                    firm,
+                    token,
+                    at: now,
+                })
+                .await;
+        });
+    }
+    Ok(Scope::Firm {
+        firm: found.firm,
+        token: found.id,
+    })
+}
