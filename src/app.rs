@@ -15,6 +15,7 @@ use tokio::net::TcpListener;
 use crate::http::{self, State};
 use crate::import::{Mode, Options as ImportOptions, import_dir};
 use crate::metrics::Metrics;
+use crate::push::Pusher;
 use crate::sender::{Sender, Transport};
 use crate::store::Store;
 use crate::whatsapp::signature::Secret;
@@ -98,6 +99,16 @@ pub async fn run_with_store(
         .name("firmhook-sender".into())
         .spawn(move || sender.run())
         .context("starting the sender thread")?;
+    let pusher = Pusher {
+        store: store.clone(),
+        writer: queue.clone(),
+        metrics: metrics.clone(),
+        stop: stop.clone(),
+    };
+    let pusher = std::thread::Builder::new()
+        .name("firmhook-pusher".into())
+        .spawn(move || pusher.run())
+        .context("starting the pusher thread")?;
 
     let state = Arc::new(State {
         app_secret: options.app_secret,
@@ -121,6 +132,7 @@ pub async fn run_with_store(
     stop.store(true, Relaxed);
     let joined = tokio::task::spawn_blocking(move || {
         let _ = sender.join();
+        let _ = pusher.join();
         let _ = writer.join();
     });
     // The writer ends once every request holding a handle to it is gone; a

@@ -9,7 +9,7 @@
 //! `import::fields` or the flow handler); `apply` checks only what needs
 //! the database: that ids exist in the firm and never move between firms.
 
-use crate::domain::event::{Change, Event, Source};
+use crate::domain::event::{Change, Event, Hook, Source};
 use crate::domain::{
     Firm, FirmId, Member, MemberId, Milestone, MilestoneId, MilestoneStatus, Project, ProjectId,
     ProjectStatus, Timestamp, Token, TokenId,
@@ -65,6 +65,11 @@ pub enum Command {
     RevokeToken {
         firm: FirmId,
         token: TokenId,
+    },
+    /// Sets where the firm's events are pushed.
+    SetHook(Hook),
+    DeleteHook {
+        firm: FirmId,
     },
     /// Records a token's use (at most once a minute per token).
     TouchToken {
@@ -220,6 +225,17 @@ pub fn apply(w: &mut Writer, command: &Command, origin: Origin) -> Result<Applie
             true => Ok(Applied::default()),
             false => Err(CommandError::NotFound),
         },
+        Command::SetHook(hook) => {
+            if w.firm(hook.firm)?.is_none() {
+                return Err(CommandError::NotFound);
+            }
+            w.put_hook(hook)?;
+            Ok(Applied::default())
+        }
+        Command::DeleteHook { firm } => match w.delete_hook(*firm)? {
+            true => Ok(Applied::default()),
+            false => Err(CommandError::NotFound),
+        },
         Command::TouchToken { firm, token, at } => {
             if let Some(mut stored) = w.token(*firm, *token)? {
                 stored.last_used = Some(*at);
@@ -332,12 +348,15 @@ pub fn record(
     origin: Origin,
     change: Change,
 ) -> Result<u64, store::Error> {
-    w.record_change(&Event {
-        seq: 0,
-        id: uuid::Uuid::now_v7().as_u128(),
-        firm,
-        at: origin.at,
-        source: origin.source,
-        change,
-    })
+    w.record_change(
+        &Event {
+            seq: 0,
+            id: uuid::Uuid::now_v7().as_u128(),
+            firm,
+            at: origin.at,
+            source: origin.source,
+            change,
+        },
+        crate::writer::now_ms(),
+    )
 }

@@ -16,6 +16,7 @@ pub mod http;
 pub mod import;
 pub mod metrics;
 pub mod private;
+pub mod push;
 pub mod resolve;
 pub mod sender;
 pub mod store;

@@ -29,6 +29,7 @@ pub struct Metrics {
     sends: Labelled,
     refused: Labelled,
     dropped: Labelled,
+    pushes: Labelled,
 }
 
 /// A counter with one label, by label value.
@@ -84,6 +85,11 @@ impl Metrics {
     /// `connection_limit`.
     pub fn refused(&self, reason: &'static str) {
         self.refused.add(reason);
+    }
+
+    /// One event push attempt: `delivered`, `retry` or `failed`.
+    pub fn push(&self, result: &'static str) {
+        self.pushes.add(result);
     }
 
     pub fn refusals(&self, reason: &str) -> u64 {
@@ -172,6 +178,12 @@ impl Metrics {
             "requests_refused_total",
             "reason",
             "Requests refused before their body was processed, by reason.",
+        );
+        self.pushes.render(
+            &mut out,
+            "event_pushes_total",
+            "result",
+            "Event webhook push attempts by result.",
         );
         self.dropped.render(
             &mut out,

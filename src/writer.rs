@@ -25,7 +25,7 @@ use crate::import::{self, ImportError, Mode, Report};
 use crate::domain::{FirmId, Phone};
 use crate::flow::{self, Context, Effect, Input, Reply, To};
 use crate::metrics::Metrics;
-use crate::store::{self, Attempt, Event, Link, Outbound, State, Store, Writer};
+use crate::store::{self, Attempt, Event, Link, Outbound, PushResult, State, Store, Writer};
 use crate::whatsapp::inbound::{Content, Delivery, Message};
 use crate::whatsapp::outbound::Recipient;
 
@@ -62,6 +62,11 @@ pub enum Job {
     /// Results of send attempts: (seq, due_ms, attempt).
     Settle {
         results: Vec<(u64, u64, Attempt)>,
+        done: oneshot::Sender<Result<(), NotCommitted>>,
+    },
+    /// Results of event pushes: (push seq, due_ms, result).
+    Pushed {
+        results: Vec<(u64, u64, PushResult)>,
         done: oneshot::Sender<Result<(), NotCommitted>>,
     },
     /// An application command from the admin API or the console, in the
@@ -109,6 +114,18 @@ impl Queue {
             .await
             .map_err(|_| NotCommitted)?;
         wait.await.map_err(|_| NotCommitted)?
+    }
+
+    /// The pusher's report of its attempts; blocking, like `settle_blocking`.
+    pub fn pushed_blocking(
+        &self,
+        results: Vec<(u64, u64, PushResult)>,
+    ) -> Result<(), NotCommitted> {
+        let (done, wait) = oneshot::channel();
+        self.jobs
+            .blocking_send(Job::Pushed { results, done })
+            .map_err(|_| NotCommitted)?;
+        wait.blocking_recv().map_err(|_| NotCommitted)?
     }
 
     /// Follows the newest committed seq of the change feed.
@@ -230,6 +247,11 @@ fn run(
                             w.settle(*seq, *due_ms, attempt)?;
                         }
                     }
+                    Job::Pushed { results, .. } => {
+                        for (seq, due_ms, result) in results {
+                            w.settle_push(*seq, *due_ms, result)?;
+                        }
+                    }
                     Job::Change { command, .. } => {
                         let origin = Origin {
                             source: Source::Api,
@@ -297,7 +319,7 @@ fn run(
                     }
                     let _ = done.send(if ok { Ok(()) } else { Err(NotCommitted) });
                 }
-                Job::Settle { done, .. } => {
+                Job::Settle { done, .. } | Job::Pushed { done, .. } => {
                     let _ = done.send(if ok { Ok(()) } else { Err(NotCommitted) });
                 }
                 Job::Change { done, .. } => {

@@ -124,3 +124,36 @@ impl Event {
         })
     }
 }
+
+/// A firm's event webhook: where its events are pushed, and the secret
+/// they are signed with (Standard Webhooks).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hook {
+    #[serde(skip)]
+    pub firm: FirmId,
+    pub url: String,
+    pub secret: Vec<u8>,
+}
+
+impl Hook {
+    /// The secret as shown to the firm once: `whsec_` and base64.
+    pub fn secret_text(&self) -> String {
+        use base64::Engine;
+        format!(
+            "whsec_{}",
+            base64::engine::general_purpose::STANDARD.encode(&self.secret)
+        )
+    }
+}
+
+/// One event waiting to be pushed to its firm's webhook.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Push {
+    #[serde(skip)]
+    pub seq: u64,
+    pub firm: FirmId,
+    /// The feed seq of the event.
+    pub event: u64,
+    pub attempts: u32,
+    pub last_error: Option<String>,
+}

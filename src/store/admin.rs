@@ -12,7 +12,7 @@ use super::read::{Reader, get, member_projects_in};
 use super::tables::*;
 use super::write::{member_project_key, member_role_key, project_role_keys};
 use super::{Error, Writer};
-use crate::domain::event::Event;
+use crate::domain::event::{Event, Hook, Push};
 use crate::domain::{
     Firm, FirmId, Member, MemberId, MilestoneId, Project, ProjectId, Token, TokenId,
 };
@@ -34,13 +34,71 @@ pub enum Refusal {
     InUse(String),
 }
 
+/// What became of one push attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PushResult {
+    Delivered,
+    RetryAt { due_ms: u64, error: String },
+    GaveUp { error: String },
+}
+
 impl Writer<'_> {
-    /// Appends an event to the feed; returns its seq.
-    pub fn record_change(&mut self, event: &Event) -> Result<u64, Error> {
+    /// Appends an event to the feed, and queues its push when the firm has
+    /// a webhook; returns its seq.
+    pub fn record_change(&mut self, event: &Event, now_ms: u64) -> Result<u64, Error> {
         let seq = self.feed.last()?.map_or(1, |(k, _)| k.value() + 1);
         self.feed.insert(seq, codec::encode(event).as_slice())?;
         self.feed_by_firm.insert((event.firm.to_u128(), seq), ())?;
+        if self.hooks.get(event.firm.to_u128())?.is_some() {
+            let push = self.pushes.last()?.map_or(1, |(k, _)| k.value() + 1);
+            let record = Push {
+                seq: push,
+                firm: event.firm,
+                event: seq,
+                attempts: 0,
+                last_error: None,
+            };
+            self.pushes
+                .insert(push, codec::encode(&record).as_slice())?;
+            self.push_due.insert((now_ms, push), ())?;
+        }
         Ok(seq)
+    }
+
+    pub fn put_hook(&mut self, hook: &Hook) -> Result<(), Error> {
+        self.hooks
+            .insert(hook.firm.to_u128(), codec::encode(hook).as_slice())?;
+        Ok(())
+    }
+
+    pub fn hook(&self, firm: FirmId) -> Result<Option<Hook>, Error> {
+        get(&self.hooks, firm.to_u128())
+    }
+
+    /// Removes the firm's webhook; pushes still queued are dropped when
+    /// their turn comes.
+    pub fn delete_hook(&mut self, firm: FirmId) -> Result<bool, Error> {
+        Ok(self.hooks.remove(firm.to_u128())?.is_some())
+    }
+
+    /// Applies one push attempt's result to the push due at `due_ms`.
+    pub fn settle_push(&mut self, seq: u64, due_ms: u64, result: &PushResult) -> Result<(), Error> {
+        self.push_due.remove((due_ms, seq))?;
+        let Some(mut push): Option<Push> = get(&self.pushes, seq)? else {
+            return Ok(());
+        };
+        match result {
+            PushResult::Delivered | PushResult::GaveUp { .. } => {
+                self.pushes.remove(seq)?;
+            }
+            PushResult::RetryAt { due_ms, error } => {
+                push.attempts += 1;
+                push.last_error = Some(error.clone());
+                self.pushes.insert(seq, codec::encode(&push).as_slice())?;
+                self.push_due.insert((*due_ms, seq), ())?;
+            }
+        }
+        Ok(())
     }
 
     /// Deletes a milestone; `false` if there was none.
@@ -308,6 +366,54 @@ impl Reader {
             }
         }
         Ok(out)
+    }
+
+    /// Pushes due by `now_ms`, soonest first, each with its event and the
+    /// firm's webhook (`None` when it was removed since).
+    #[allow(clippy::type_complexity)]
+    pub fn pushes_due(
+        &self,
+        now_ms: u64,
+        limit: usize,
+    ) -> Result<Vec<(u64, Push, Option<Event>, Option<Hook>)>, Error> {
+        let (Some(due), Some(pushes), Some(feed), Some(hooks)) = (
+            self.table_if_exists(PUSH_DUE)?,
+            self.table_if_exists(PUSHES)?,
+            self.table_if_exists(FEED)?,
+            self.table_if_exists(HOOKS)?,
+        ) else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::new();
+        for entry in due.range((0, 0)..=(now_ms, u64::MAX))?.take(limit) {
+            let (due_ms, seq) = entry?.0.value();
+            let Some(push): Option<Push> = get(&pushes, seq)? else {
+                continue;
+            };
+            let event = feed
+                .get(push.event)?
+                .map(|v| codec::decode(push.event, v.value()))
+                .transpose()?;
+            let hook = get(&hooks, push.firm.to_u128())?;
+            out.push((due_ms, push, event, hook));
+        }
+        Ok(out)
+    }
+
+    pub fn hook(&self, firm: FirmId) -> Result<Option<Hook>, Error> {
+        match self.table_if_exists(HOOKS)? {
+            Some(hooks) => get(&hooks, firm.to_u128()),
+            None => Ok(None),
+        }
+    }
+
+    /// Pushes still waiting.
+    pub fn pushes_waiting(&self) -> Result<u64, Error> {
+        use redb::ReadableTableMetadata;
+        match self.table_if_exists(PUSHES)? {
+            Some(pushes) => Ok(pushes.len()?),
+            None => Ok(0),
+        }
     }
 
     /// The newest seq of the feed (0 when empty).

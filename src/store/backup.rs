@@ -128,6 +128,9 @@ fn copy_all(src: &ReadTransaction, dst: &WriteTransaction) -> Result<(), Error> 
     copy(src, dst, FEED_BY_FIRM)?;
     copy(src, dst, TOKENS)?;
     copy(src, dst, TOKEN_BY_HASH)?;
+    copy(src, dst, HOOKS)?;
+    copy(src, dst, PUSHES)?;
+    copy(src, dst, PUSH_DUE)?;
     Ok(())
 }
 

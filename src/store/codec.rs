@@ -72,6 +72,22 @@ impl Record for Event {
         self.seq = seq;
     }
 }
+impl Record for crate::domain::event::Hook {
+    const VERSION: u8 = 1;
+    const NAME: &'static str = "hook";
+    type Key = u128;
+    fn fill_key(&mut self, firm: u128) {
+        self.firm = FirmId::from_u128(firm);
+    }
+}
+impl Record for crate::domain::event::Push {
+    const VERSION: u8 = 1;
+    const NAME: &'static str = "push";
+    type Key = u64;
+    fn fill_key(&mut self, seq: u64) {
+        self.seq = seq;
+    }
+}
 impl Record for Token {
     const VERSION: u8 = 1;
     const NAME: &'static str = "token";

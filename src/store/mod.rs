@@ -23,7 +23,7 @@ use std::sync::{Arc, RwLock};
 
 use redb::{ConcurrencyMode, Database, ReadOnlyDatabase, ReadableDatabase};
 
-pub use admin::{Page, Refusal};
+pub use admin::{Page, PushResult, Refusal};
 pub use backup::{Backup, backup};
 pub use check::{Problem, Totals, check};
 pub use outbox::{Attempt, Event, Link, Outbound, SEEN_KEEP_SECONDS, State};

@@ -69,6 +69,12 @@ pub const TOKENS: TableDefinition<(u128, u128), Bytes> = TableDefinition::new("t
 /// SHA-256 of a token → (firm_id, token_id).
 pub const TOKEN_BY_HASH: TableDefinition<&[u8], (u128, u128)> =
     TableDefinition::new("token_by_hash");
+/// firm_id → Hook: where the firm's events are pushed.
+pub const HOOKS: TableDefinition<u128, Bytes> = TableDefinition::new("hooks");
+/// seq → Push: events waiting to be pushed (removed once delivered).
+pub const PUSHES: TableDefinition<u64, Bytes> = TableDefinition::new("pushes");
+/// (due at, Unix ms, seq) → (): the pushes to try, soonest first.
+pub const PUSH_DUE: TableDefinition<(u64, u64), ()> = TableDefinition::new("push_due");
 /// (sent at, sender) → (): prunes `HINTS` oldest first. Added after the
 /// first release: hints recorded before it are never pruned.
 pub const HINTS_BY_TIME: TableDefinition<(i64, &str), ()> = TableDefinition::new("hints_by_time");

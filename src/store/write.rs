@@ -44,6 +44,9 @@ pub struct Writer<'txn> {
     pub(super) feed_by_firm: Table<'txn, (u128, u64), ()>,
     pub(super) tokens: Table<'txn, (u128, u128), Bytes>,
     pub(super) token_by_hash: Table<'txn, &'static [u8], (u128, u128)>,
+    pub(super) hooks: Table<'txn, u128, Bytes>,
+    pub(super) pushes: Table<'txn, u64, Bytes>,
+    pub(super) push_due: Table<'txn, (u64, u64), ()>,
 }
 
 /// What a `put_*` did, for import counts.
@@ -80,6 +83,9 @@ impl<'txn> Writer<'txn> {
             feed_by_firm: txn.open_table(FEED_BY_FIRM)?,
             tokens: txn.open_table(TOKENS)?,
             token_by_hash: txn.open_table(TOKEN_BY_HASH)?,
+            hooks: txn.open_table(HOOKS)?,
+            pushes: txn.open_table(PUSHES)?,
+            push_due: txn.open_table(PUSH_DUE)?,
         })
     }
 

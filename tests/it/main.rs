@@ -8,6 +8,7 @@ mod crash;
 mod door;
 mod fixture_file;
 mod flow;
+mod hooks;
 mod hostile;
 mod identity;
 mod import;

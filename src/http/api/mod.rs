@@ -8,6 +8,7 @@
 
 mod auth;
 mod feed;
+mod hooks;
 mod import;
 mod records;
 mod tokens;
@@ -222,6 +223,15 @@ async fn dispatch(request: Request<Incoming>, door: &Door) -> Answer {
         (&M::DELETE, ["firms", firm, "tokens", token]) => {
             scope.operator()?;
             tokens::revoke(door, &scope.firm(id(firm)?)?, id(token)?).await
+        }
+        (_, ["firms", firm, "webhook"]) => {
+            let scope = scope.firm(id(firm)?)?;
+            match method {
+                M::PUT => hooks::put(door, &scope, request).await,
+                M::GET => hooks::get(door, &scope),
+                M::DELETE => hooks::delete(door, &scope).await,
+                _ => Err(ApiError::method_not_allowed()),
+            }
         }
         (&M::GET, ["events"]) => {
             scope.operator()?;

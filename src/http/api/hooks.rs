@@ -1,0 +1,60 @@
+//! `PUT, GET, DELETE /api/v1/firms/{firm}/webhook`: where the firm's
+//! events are pushed. PUT answers the signing secret (`whsec_…`), the
+//! only time it is shown; a new PUT makes a new secret.
+
+use hyper::body::Incoming;
+use hyper::{Request, StatusCode};
+use serde_json::{Value, json};
+
+use super::{Answer, ApiError, FirmScope, json_body, no_content, ok, reply};
+use crate::command::Command;
+use crate::domain::event::Hook;
+use crate::http::Door;
+
+pub async fn put(door: &Door, scope: &FirmScope, request: Request<Incoming>) -> Answer {
+    let body = json_body(request, door).await?;
+    let url = match body.get("url") {
+        Some(Value::String(url)) => url.trim().to_owned(),
+        Some(_) => return Err(ApiError::invalid("url", "must be a string")),
+        None => return Err(ApiError::invalid("url", "is required")),
+    };
+    let scheme_ok = url.starts_with("https://") || url.starts_with("http://");
+    if !scheme_ok || url.len() > 2048 || url.parse::<hyper::Uri>().is_err() {
+        return Err(ApiError::invalid(
+            "url",
+            format!("not an http(s) URL: {url:?}"),
+        ));
+    }
+    let secret: Vec<u8> = [uuid::Uuid::new_v4(), uuid::Uuid::new_v4()]
+        .iter()
+        .flat_map(|u| *u.as_bytes())
+        .collect();
+    let hook = Hook {
+        firm: scope.firm(),
+        url,
+        secret,
+    };
+    door.state
+        .writer
+        .change(Command::SetHook(hook.clone()))
+        .await?;
+    reply(
+        StatusCode::OK,
+        &json!({"url": hook.url, "secret": hook.secret_text()}),
+    )
+}
+
+pub fn get(door: &Door, scope: &FirmScope) -> Answer {
+    match door.state.store.read()?.hook(scope.firm())? {
+        Some(hook) => ok(&json!({"url": hook.url})),
+        None => Err(ApiError::not_found()),
+    }
+}
+
+pub async fn delete(door: &Door, scope: &FirmScope) -> Answer {
+    door.state
+        .writer
+        .change(Command::DeleteHook { firm: scope.firm() })
+        .await?;
+    no_content()
+}
