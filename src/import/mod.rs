@@ -504,10 +504,10 @@ impl<'a> Import<'a> {
         if let Some(member) = designer_member_id {
             match w.member_firm(member)? {
                 Some(firm) if firm == firm_id => {}
-                Some(firm) => {
+                Some(_) => {
                     return Err(field(
                         "designer_member_id",
-                        format!("member {member} belongs to firm {firm}, not {firm_id}"),
+                        format!("member {member} is not a member of firm {firm_id}"),
                     ));
                 }
                 None if self.member_ids.contains(&member) => return Err(Fail::Quiet),

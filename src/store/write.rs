@@ -137,7 +137,7 @@ impl<'txn> Writer<'txn> {
             && owner != firm.id
         {
             return Err(Error::Conflict(format!(
-                "phone_number_id {number} already belongs to firm {owner}"
+                "phone_number_id {number} already belongs to another firm"
             )));
         }
         if let Some(number) = old.as_ref().and_then(|f| f.phone_number_id) {
@@ -224,10 +224,8 @@ impl<'txn> Writer<'txn> {
             let (of, op) = owner.value();
             if (of, op) != (f, p) {
                 return Err(Error::Conflict(format!(
-                    "milestone {} belongs to project {} and cannot move to project {}",
-                    milestone.id,
-                    ProjectId::from_u128(op),
-                    milestone.project_id
+                    "milestone {} belongs to another project and cannot move to project {}",
+                    milestone.id, milestone.project_id
                 )));
             }
         }
@@ -255,7 +253,7 @@ impl<'txn> Writer<'txn> {
     ) -> Result<(), Error> {
         match owner {
             Some(owner) if *owner != firm => Err(Error::Conflict(format!(
-                "{kind} {} belongs to firm {owner} and cannot move to firm {firm}",
+                "{kind} {} belongs to another firm and cannot move to firm {firm}",
                 uuid::Uuid::from_u128(id)
             ))),
             _ => Ok(()),

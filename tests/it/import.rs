@@ -120,7 +120,7 @@ not-a-uuid,Bad Id,GB,
         r#"firms.csv:5: phone_number_id: not a WhatsApp phone_number_id (digits only): "+44 111""#,
         "firms.csv:6: id: duplicate firm id 0195a000-0000-7000-8000-0000000000f1 in this file",
         "firms.csv:7: name: is required",
-        "firms.csv:8: id: phone_number_id 111 already belongs to firm 0195a000-0000-7000-8000-0000000000f1",
+        "firms.csv:8: id: phone_number_id 111 already belongs to another firm",
         "firm_members.csv:3: firm_id: unknown firm 0195a000-0000-7000-8000-0000000000f9",
         r#"firm_members.csv:4: whatsapp_phone: not a phone number: "call me" (read with country GB)"#,
         r#"projects.csv:2: status: unknown project status "Done" (expected one of: Lead, Design, Active, On Hold, Completed)"#,
@@ -258,8 +258,8 @@ fn a_project_cannot_move_to_another_firm() {
     assert_eq!(
         got,
         [
-            "projects.csv:2: id: project 0195a000-0000-7000-8000-0000000000b1 belongs to firm \
-          0195a000-0000-7000-8000-0000000000f1 and cannot move to firm 0195a000-0000-7000-8000-0000000000f2"
+            "projects.csv:2: id: project 0195a000-0000-7000-8000-0000000000b1 belongs to another \
+          firm and cannot move to firm 0195a000-0000-7000-8000-0000000000f2"
         ]
     );
 }

@@ -2,6 +2,8 @@
 //! (a redb file or in-memory database, the real `firmhook` binary).
 
 mod api;
+mod api_crash;
+mod api_isolation;
 mod commands;
 mod concurrency;
 mod crash;
