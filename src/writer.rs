@@ -19,7 +19,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::command::{self, Applied, Command, CommandError, Origin};
 use crate::domain::Timestamp;
-use crate::domain::event::{Change, Source};
+use crate::domain::event::{Change, Direction, Logged, Source};
 use crate::import::{self, ImportError, Mode, Report};
 
 use crate::domain::{FirmId, Phone};
@@ -27,7 +27,7 @@ use crate::flow::{self, Context, Effect, Input, Reply, To};
 use crate::metrics::Metrics;
 use crate::store::{self, Attempt, Event, Link, Outbound, PushResult, State, Store, Writer};
 use crate::whatsapp::inbound::{Content, Delivery, Message};
-use crate::whatsapp::outbound::Recipient;
+use crate::whatsapp::outbound::{Body, Recipient};
 
 /// How many jobs one commit takes at most.
 pub const DEFAULT_MAX_BATCH: usize = 512;
@@ -244,7 +244,7 @@ fn run(
                     }
                     Job::Settle { results, .. } => {
                         for (seq, due_ms, attempt) in results {
-                            w.settle(*seq, *due_ms, attempt)?;
+                            settle(w, *seq, *due_ms, attempt)?;
                         }
                     }
                     Job::Pushed { results, .. } => {
@@ -527,6 +527,13 @@ fn apply_message(
         }
     };
     metrics.message(output.kind);
+    let log_firm = match output.firm {
+        Some(firm) => Some(firm),
+        None => number.map(|n| w.firm_by_number(n)).transpose()?.flatten(),
+    };
+    if let Some(firm) = log_firm {
+        log_inbound(w, firm, message, &sender_key)?;
+    }
 
     for effect in &output.effects {
         let what = apply_effect(w, effect, number, now)?;
@@ -605,7 +612,8 @@ fn enqueue(
             (Recipient::WaId(phone.to_u64().to_string()), from)
         }
     };
-    w.enqueue(
+    let peer = to.as_str().to_owned();
+    let seq = w.enqueue(
         &Outbound {
             seq: 0,
             phone_number_id: from,
@@ -620,7 +628,87 @@ fn enqueue(
         },
         now_ms(),
     )?;
+    if let Some(firm) = reply.firm {
+        let kind = match &reply.body {
+            Body::Text(_) => "text",
+            Body::Buttons { .. } => "buttons",
+            Body::List { .. } => "list",
+        };
+        w.log_message(&Logged {
+            firm,
+            seq: 0,
+            at: Timestamp::from_unix_seconds(now_seconds()),
+            direction: Direction::Outbound,
+            peer,
+            kind: kind.to_owned(),
+            text: reply.body.render(),
+            outbox: Some(seq),
+        })?;
+    }
     Ok(())
+}
+
+/// Records an inbound message in its firm's log.
+fn log_inbound(
+    w: &mut Writer,
+    firm: FirmId,
+    message: &Message,
+    peer: &str,
+) -> Result<(), store::Error> {
+    let (kind, text) = match &message.content {
+        Content::Text(text) => ("text", text.as_str()),
+        Content::Button { id, .. } => ("button", id.as_str()),
+        Content::Ignored(kind) => ("ignored", kind.as_str()),
+    };
+    w.log_message(&Logged {
+        firm,
+        seq: 0,
+        at: Timestamp::from_unix_seconds(now_seconds()),
+        direction: Direction::Inbound,
+        peer: peer.to_owned(),
+        kind: kind.to_owned(),
+        text: text.to_owned(),
+        outbox: None,
+    })
+}
+
+/// Settles one send attempt; a reply of a firm given up for good is a
+/// `message.failed` event in its feed.
+fn settle(w: &mut Writer, seq: u64, due_ms: u64, attempt: &Attempt) -> Result<(), store::Error> {
+    w.settle(seq, due_ms, attempt)?;
+    if let Attempt::Failed { error } = attempt
+        && let Some(firm) = w.outbox_firm(seq)?
+    {
+        let to = match w.outbound_row(seq)? {
+            Some(outbound) => outbound.to.as_str().to_owned(),
+            None => String::new(),
+        };
+        let origin = Origin {
+            source: Source::WhatsApp,
+            at: Timestamp::now(),
+        };
+        command::record(
+            w,
+            firm,
+            origin,
+            Change::MessageFailed {
+                outbox_seq: seq,
+                to,
+                error_code: error_code(error),
+            },
+        )?;
+    }
+    Ok(())
+}
+
+/// The Graph API error code in an attempt's error text (`error 131047: …`).
+pub fn error_code(error: &str) -> Option<i64> {
+    let at = error.find("error ")?;
+    let digits: String = error[at + 6..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    digits.parse().ok()
 }
 
 /// Applies one effect through the command layer (the one write path);

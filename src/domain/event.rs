@@ -157,3 +157,29 @@ pub struct Push {
     pub attempts: u32,
     pub last_error: Option<String>,
 }
+
+/// Which way a logged message went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Direction {
+    Inbound,
+    Outbound,
+}
+
+/// One message of a firm's message log: what came in from whom, and what
+/// went out (whose delivery state lives in the outbox row `outbox`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Logged {
+    #[serde(skip)]
+    pub firm: FirmId,
+    #[serde(skip)]
+    pub seq: u64,
+    pub at: Timestamp,
+    pub direction: Direction,
+    /// The other party: a `wa_id` or a BSUID, as received or addressed.
+    pub peer: String,
+    /// `text`, `button` or `ignored` inbound; `text`, `buttons` or `list` outbound.
+    pub kind: String,
+    /// The text, or the button id tapped.
+    pub text: String,
+    pub outbox: Option<u64>,
+}

@@ -12,7 +12,7 @@ use super::read::{Reader, get, member_projects_in};
 use super::tables::*;
 use super::write::{member_project_key, member_role_key, project_role_keys};
 use super::{Error, Writer};
-use crate::domain::event::{Event, Hook, Push};
+use crate::domain::event::{Event, Hook, Logged, Push};
 use crate::domain::{
     Firm, FirmId, Member, MemberId, MilestoneId, Project, ProjectId, Token, TokenId,
 };
@@ -63,6 +63,32 @@ impl Writer<'_> {
             self.push_due.insert((now_ms, push), ())?;
         }
         Ok(seq)
+    }
+
+    /// Appends a message to its firm's log; an outbound one also
+    /// remembers its firm by outbox seq.
+    pub fn log_message(&mut self, entry: &Logged) -> Result<(), Error> {
+        let f = entry.firm.to_u128();
+        let seq = self
+            .message_log
+            .range((f, 0)..=(f, u64::MAX))?
+            .next_back()
+            .transpose()?
+            .map_or(1, |(k, _)| k.value().1 + 1);
+        self.message_log
+            .insert((f, seq), codec::encode(entry).as_slice())?;
+        if let Some(outbox) = entry.outbox {
+            self.outbox_firm.insert(outbox, f)?;
+        }
+        Ok(())
+    }
+
+    /// The firm a queued reply belongs to, if it was logged under one.
+    pub fn outbox_firm(&self, outbox: u64) -> Result<Option<FirmId>, Error> {
+        Ok(self
+            .outbox_firm
+            .get(outbox)?
+            .map(|g| FirmId::from_u128(g.value())))
     }
 
     pub fn put_hook(&mut self, hook: &Hook) -> Result<(), Error> {
@@ -414,6 +440,43 @@ impl Reader {
             Some(pushes) => Ok(pushes.len()?),
             None => Ok(0),
         }
+    }
+
+    /// A firm's messages, newest first, before the cursor `before` (a
+    /// seq), those `keep` accepts; outbound ones with their outbox row.
+    #[allow(clippy::type_complexity)]
+    pub fn messages_page(
+        &self,
+        firm: FirmId,
+        before: Option<u64>,
+        limit: usize,
+        keep: impl Fn(&Logged) -> bool,
+    ) -> Result<(Vec<(Logged, Option<super::Outbound>)>, Option<u64>), Error> {
+        let Some(log) = self.table_if_exists(MESSAGE_LOG)? else {
+            return Ok((Vec::new(), None));
+        };
+        let f = firm.to_u128();
+        let end = before.unwrap_or(u64::MAX);
+        let mut items = Vec::new();
+        let mut next = None;
+        for entry in log.range((f, 0)..(f, end))?.rev() {
+            let (key, value) = entry?;
+            let logged: Logged = codec::decode(key.value(), value.value())?;
+            if !keep(&logged) {
+                continue;
+            }
+            if items.len() == limit {
+                next = items.last().map(|(l, _): &(Logged, _)| l.seq);
+                break;
+            }
+            let outbound = logged
+                .outbox
+                .map(|seq| self.outbound(seq))
+                .transpose()?
+                .flatten();
+            items.push((logged, outbound));
+        }
+        Ok((items, next))
     }
 
     /// The newest seq of the feed (0 when empty).

@@ -80,6 +80,15 @@ impl Record for crate::domain::event::Hook {
         self.firm = FirmId::from_u128(firm);
     }
 }
+impl Record for crate::domain::event::Logged {
+    const VERSION: u8 = 1;
+    const NAME: &'static str = "logged message";
+    type Key = (u128, u64);
+    fn fill_key(&mut self, (firm, seq): (u128, u64)) {
+        self.firm = FirmId::from_u128(firm);
+        self.seq = seq;
+    }
+}
 impl Record for crate::domain::event::Push {
     const VERSION: u8 = 1;
     const NAME: &'static str = "push";

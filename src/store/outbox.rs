@@ -267,6 +267,11 @@ impl Writer<'_> {
         Ok(true)
     }
 
+    /// A queued reply as the writer's transaction sees it.
+    pub fn outbound_row(&self, seq: u64) -> Result<Option<Outbound>, Error> {
+        self.outbound(seq)
+    }
+
     fn outbound(&self, seq: u64) -> Result<Option<Outbound>, Error> {
         self.outbox
             .get(seq)?

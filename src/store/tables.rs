@@ -69,6 +69,11 @@ pub const TOKENS: TableDefinition<(u128, u128), Bytes> = TableDefinition::new("t
 /// SHA-256 of a token → (firm_id, token_id).
 pub const TOKEN_BY_HASH: TableDefinition<&[u8], (u128, u128)> =
     TableDefinition::new("token_by_hash");
+/// (firm_id, seq) → Logged: a firm's inbound and outbound messages.
+pub const MESSAGE_LOG: TableDefinition<(u128, u64), Bytes> = TableDefinition::new("message_log");
+/// outbox seq → firm_id, for replies that belong to a firm (its feed hears
+/// of a reply given up).
+pub const OUTBOX_FIRM: TableDefinition<u64, u128> = TableDefinition::new("outbox_firm");
 /// firm_id → Hook: where the firm's events are pushed.
 pub const HOOKS: TableDefinition<u128, Bytes> = TableDefinition::new("hooks");
 /// seq → Push: events waiting to be pushed (removed once delivered).

@@ -45,6 +45,8 @@ pub struct Writer<'txn> {
     pub(super) tokens: Table<'txn, (u128, u128), Bytes>,
     pub(super) token_by_hash: Table<'txn, &'static [u8], (u128, u128)>,
     pub(super) hooks: Table<'txn, u128, Bytes>,
+    pub(super) message_log: Table<'txn, (u128, u64), Bytes>,
+    pub(super) outbox_firm: Table<'txn, u64, u128>,
     pub(super) pushes: Table<'txn, u64, Bytes>,
     pub(super) push_due: Table<'txn, (u64, u64), ()>,
 }
@@ -84,6 +86,8 @@ impl<'txn> Writer<'txn> {
             tokens: txn.open_table(TOKENS)?,
             token_by_hash: txn.open_table(TOKEN_BY_HASH)?,
             hooks: txn.open_table(HOOKS)?,
+            message_log: txn.open_table(MESSAGE_LOG)?,
+            outbox_firm: txn.open_table(OUTBOX_FIRM)?,
             pushes: txn.open_table(PUSHES)?,
             push_due: txn.open_table(PUSH_DUE)?,
         })

@@ -627,3 +627,71 @@ fn an_empty_or_misnamed_multipart_and_a_plain_body_are_refused() {
     assert_eq!(send(multipart, misnamed), 400);
     assert_eq!(send("text/csv", "id,name\n"), 415);
 }
+
+#[test]
+fn the_message_log_shows_both_directions_and_a_reply_given_up_is_an_event() {
+    let (_tmp, graph, app) = start();
+    graph.answer_next(&[(400, &graph_error(131026))]);
+    let lucy = "447911123403";
+    assert_eq!(
+        app.post(&webhook(ALBA_NUMBER, &[("wamid.log1", lucy, "text:hi")]))
+            .0,
+        200
+    );
+    graph.wait_for(1, WAIT);
+    let path = format!("/api/v1/firms/{ALBA}/messages?phone=07911%20123403");
+    let deadline = Instant::now() + WAIT;
+    let log = loop {
+        let (status, log) = api(&app, "GET", &path, Some(ADMIN), None);
+        assert_eq!(status, 200, "{log}");
+        if log["items"][0]["state"] == "failed" {
+            break log;
+        }
+        assert!(Instant::now() < deadline, "{log}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let items = log["items"].as_array().unwrap();
+    assert_eq!(items.len(), 2, "{log}");
+    // Newest first: the reply, then Lucy's message.
+    assert_eq!(items[0]["direction"], "outbound");
+    assert_eq!(items[0]["phone"], lucy);
+    assert_eq!(items[0]["error_code"], 131026);
+    assert!(
+        items[0]["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("Hampstead Bath")
+    );
+    assert_eq!(items[1]["direction"], "inbound");
+    assert_eq!(items[1]["text"], "hi");
+    assert_eq!(items[1]["state"], Value::Null);
+    let (_, feed) = api(
+        &app,
+        "GET",
+        &format!("/api/v1/firms/{ALBA}/events"),
+        Some(ADMIN),
+        None,
+    );
+    let failed = feed["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["type"] == "message.failed")
+        .unwrap_or_else(|| panic!("no message.failed in {feed}"));
+    assert_eq!(failed["data"]["error_code"], 131026);
+    assert_eq!(failed["data"]["to"], lucy);
+    assert_eq!(failed["source"], "whatsapp");
+    // Another firm's token sees none of it.
+    let verde = token_for(&app, CASA_VERDE);
+    assert_eq!(
+        api(
+            &app,
+            "GET",
+            &format!("/api/v1/firms/{ALBA}/messages"),
+            Some(&verde),
+            None
+        )
+        .0,
+        404
+    );
+}

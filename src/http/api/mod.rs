@@ -10,6 +10,7 @@ mod auth;
 mod feed;
 mod hooks;
 mod import;
+mod messages;
 mod records;
 mod tokens;
 
@@ -232,6 +233,9 @@ async fn dispatch(request: Request<Incoming>, door: &Door) -> Answer {
                 M::DELETE => hooks::delete(door, &scope).await,
                 _ => Err(ApiError::method_not_allowed()),
             }
+        }
+        (&M::GET, ["firms", firm, "messages"]) => {
+            messages::list(door, &scope.firm(id(firm)?)?, &query)
         }
         (&M::GET, ["events"]) => {
             scope.operator()?;
