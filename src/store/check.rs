@@ -293,6 +293,57 @@ pub fn check(reader: &Reader) -> Result<(Totals, Vec<Problem>), Error> {
             }
         }
     }
+    // The admin API's tables: every feed index entry, token hash and due
+    // push points at its record, and every token is findable by its hash.
+    if let (Some(feed), Some(by_firm)) = (
+        reader.table_if_exists(FEED)?,
+        reader.table_if_exists(FEED_BY_FIRM)?,
+    ) {
+        for entry in by_firm.iter()? {
+            let (firm, seq) = entry?.0.value();
+            totals.index_entries += 1;
+            let holds = feed
+                .get(seq)?
+                .and_then(|v| codec::decode::<crate::domain::event::Event>(seq, v.value()).ok())
+                .is_some_and(|e| e.firm.to_u128() == firm);
+            if !holds {
+                report(format!("feed_by_firm entry {seq} points at nothing"));
+            }
+        }
+    }
+    if let (Some(tokens), Some(by_hash)) = (
+        reader.table_if_exists(TOKENS)?,
+        reader.table_if_exists(TOKEN_BY_HASH)?,
+    ) {
+        for entry in by_hash.iter()? {
+            let key = entry?.1.value();
+            totals.index_entries += 1;
+            if tokens.get(key)?.is_none() {
+                report("a token_by_hash entry points at nothing".to_owned());
+            }
+        }
+        for entry in tokens.iter()? {
+            let (key, value) = entry?;
+            if let Some(token) =
+                decoded::<crate::domain::Token>(&mut report, key.value(), value.value())
+                && by_hash.get(token.hash.as_slice())?.map(|g| g.value()) != Some(key.value())
+            {
+                report(format!("token {} is missing from token_by_hash", token.id));
+            }
+        }
+    }
+    if let (Some(pushes), Some(due)) = (
+        reader.table_if_exists(PUSHES)?,
+        reader.table_if_exists(PUSH_DUE)?,
+    ) {
+        for entry in due.iter()? {
+            let (_, seq) = entry?.0.value();
+            totals.index_entries += 1;
+            if pushes.get(seq)?.is_none() {
+                report(format!("push_due entry for push {seq} points at nothing"));
+            }
+        }
+    }
     // Hints recorded before the pruning index existed have no entry in it;
     // every entry it has must point at its hint.
     if let (Some(hints), Some(by_time)) = (
