@@ -695,3 +695,43 @@ fn the_message_log_shows_both_directions_and_a_reply_given_up_is_an_event() {
         404
     );
 }
+
+#[test]
+fn an_import_over_the_limit_is_413_and_writes_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let app = spawn_app_limited(
+        &tmp.path().join("db.redb"),
+        None,
+        None,
+        firmhook::writer::DEFAULT_MAX_BATCH,
+        firmhook::store::SEEN_KEEP_SECONDS,
+        firmhook::http::Limits {
+            import: 1024 * 1024,
+            ..firmhook::http::Limits::default()
+        },
+    );
+    let mut firms = String::from("id,name,country\n");
+    for n in 0..40_000u64 {
+        firms.push_str(&format!("0198a000-0000-7000-8000-{n:012x},Studio {n},GB\n"));
+    }
+    assert!(firms.len() > 1024 * 1024);
+    let dir = csv_dir(&[("firms.csv", &firms)]);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_firmhook"))
+        .args([
+            "import",
+            dir.path().to_str().unwrap(),
+            "--url",
+            &format!("http://{}", app.addr),
+        ])
+        .env("FIRMHOOK_TOKEN", ADMIN)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("answered 413: import over 1 MiB"),
+        "{}",
+        stderr(&out)
+    );
+    let (_, list) = api(&app, "GET", "/api/v1/firms?limit=1000", Some(ADMIN), None);
+    assert_eq!(list["items"].as_array().unwrap().len(), 3);
+}

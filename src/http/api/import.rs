@@ -46,6 +46,7 @@ pub async fn post(door: &Door, scope: &Scope, request: Request<Incoming>, query:
     let mut parts = multer::Multipart::new(stream, boundary);
     let mut received = 0u64;
     let mut files = 0;
+    let mut too_large = false;
     while let Some(mut part) = parts
         .next_field()
         .await
@@ -75,18 +76,30 @@ pub async fn post(door: &Door, scope: &Scope, request: Request<Incoming>, query:
         {
             received += chunk.len() as u64;
             if received > limit {
-                return Err(ApiError::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "too_large",
-                    format!(
-                        "import over {} MiB (FIRMHOOK_IMPORT_LIMIT_MB)",
-                        limit / (1024 * 1024)
-                    ),
-                ));
+                // Read on (discarding) up to the drain bound, so a client
+                // that sends everything first reads the 413.
+                too_large = true;
+                if received > limit + door.state.limits.drain {
+                    break;
+                }
+                continue;
             }
             file.write_all(&chunk).map_err(ApiError::internal)?;
         }
         files += 1;
+        if received > limit + door.state.limits.drain {
+            break;
+        }
+    }
+    if too_large {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            format!(
+                "import over {} MiB (FIRMHOOK_IMPORT_LIMIT_MB)",
+                limit / (1024 * 1024)
+            ),
+        ));
     }
     if files == 0 {
         return Err(ApiError::bad_request(
