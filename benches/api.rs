@@ -81,9 +81,23 @@ fn main() {
     std::fs::remove_dir_all(&csv).unwrap();
     let more = tmp.path().join("more");
     std::fs::create_dir(&more).unwrap();
-    // The same seed: the first projects are the ones already there
-    // (unchanged), the rest are new.
+    // New firms and records: the same generator, its ids moved to another
+    // range and its business numbers left out (they are taken).
     synth::write_csv(&more, imported, SEED, synth::Milestones::With).unwrap();
+    for name in firmhook::import::FILES {
+        let path = more.join(name);
+        let text = std::fs::read_to_string(&path)
+            .unwrap()
+            .replace("-0000-7000-8000-", "-0001-7000-8000-");
+        let text = if *name == firmhook::import::FIRMS {
+            text.lines()
+                .map(|l| l.rsplit_once(',').map_or(l, |(head, _)| head).to_owned() + ",\n")
+                .collect()
+        } else {
+            text
+        };
+        std::fs::write(&path, text).unwrap();
+    }
 
     with_server(&db, |addr| {
         let webhook = load::run(addr, &script, CONNECTIONS, duration);
@@ -125,6 +139,7 @@ fn main() {
             "{}",
             String::from_utf8_lossy(&out.stderr)
         );
+        print!("{}", String::from_utf8_lossy(&out.stdout));
         let during = during.join().unwrap();
         println!(
             "api/online import of {imported} projects           {:>8.1} s",
