@@ -735,3 +735,46 @@ fn an_import_over_the_limit_is_413_and_writes_nothing() {
     let (_, list) = api(&app, "GET", "/api/v1/firms?limit=1000", Some(ADMIN), None);
     assert_eq!(list["items"].as_array().unwrap().len(), 3);
 }
+
+#[test]
+fn members_and_milestones_are_created_listed_replaced_and_deleted() {
+    let (_tmp, _graph, app) = start();
+    let member = "0195b000-0000-7000-8000-0000000000a7";
+    let path = format!("/api/v1/firms/{ALBA}/members/{member}");
+    let body = json!({"name": "Nina", "role": "Designer", "whatsapp_phone": "07911 555123"});
+    let (status, created) = api(&app, "PUT", &path, Some(ADMIN), Some(&body));
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(created["whatsapp_phone"], "+447911555123");
+    assert_eq!(created["firm_id"], ALBA);
+    let (_, resolved) = api(&app, "GET", "/api/v1/resolve?phone=447911555123", Some(ADMIN), None);
+    assert_eq!(resolved["kind"], "designer_no_project");
+    let (_, members) = api(&app, "GET", &format!("/api/v1/firms/{ALBA}/members"), Some(ADMIN), None);
+    assert!(members["items"].as_array().unwrap().iter().any(|m| m["id"] == member));
+    // A designer still named by a project cannot go.
+    let olivia = "0195a000-0000-7000-8000-0000000000a1";
+    let busy = api(&app, "DELETE", &format!("/api/v1/firms/{ALBA}/members/{olivia}"), Some(ADMIN), None);
+    assert_eq!(busy.0, 409, "{}", busy.1);
+    assert_eq!(api(&app, "DELETE", &path, Some(ADMIN), None).0, 204);
+    assert_eq!(api(&app, "GET", &path, Some(ADMIN), None).0, 404);
+    let (_, gone) = api(&app, "GET", "/api/v1/resolve?phone=447911555123", Some(ADMIN), None);
+    assert_eq!(gone["kind"], "unknown");
+
+    let list = format!("/api/v1/firms/{ALBA}/projects/{HAMPSTEAD}/milestones");
+    let (_, before) = api(&app, "GET", &list, Some(ADMIN), None);
+    assert_eq!(before["items"].as_array().unwrap().len(), 2);
+    let tiles = format!("{list}/{TILES}");
+    let (status, replaced) = api(
+        &app,
+        "PUT",
+        &tiles,
+        Some(ADMIN),
+        Some(&json!({"title": "Tiles, again", "status": "awaiting_approval", "position": "3"})),
+    );
+    assert_eq!(status, 200, "{replaced}");
+    assert_eq!(replaced["position"], 3);
+    assert_eq!(api(&app, "DELETE", &tiles, Some(ADMIN), None).0, 204);
+    assert_eq!(api(&app, "DELETE", &tiles, Some(ADMIN), None).0, 404);
+    let (_, after) = api(&app, "GET", &list, Some(ADMIN), None);
+    assert_eq!(after["items"].as_array().unwrap().len(), 1);
+    check_clean(&app);
+}
