@@ -746,17 +746,47 @@ fn members_and_milestones_are_created_listed_replaced_and_deleted() {
     assert_eq!(status, 201, "{created}");
     assert_eq!(created["whatsapp_phone"], "+447911555123");
     assert_eq!(created["firm_id"], ALBA);
-    let (_, resolved) = api(&app, "GET", "/api/v1/resolve?phone=447911555123", Some(ADMIN), None);
+    let (_, resolved) = api(
+        &app,
+        "GET",
+        "/api/v1/resolve?phone=447911555123",
+        Some(ADMIN),
+        None,
+    );
     assert_eq!(resolved["kind"], "designer_no_project");
-    let (_, members) = api(&app, "GET", &format!("/api/v1/firms/{ALBA}/members"), Some(ADMIN), None);
-    assert!(members["items"].as_array().unwrap().iter().any(|m| m["id"] == member));
+    let (_, members) = api(
+        &app,
+        "GET",
+        &format!("/api/v1/firms/{ALBA}/members"),
+        Some(ADMIN),
+        None,
+    );
+    assert!(
+        members["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["id"] == member)
+    );
     // A designer still named by a project cannot go.
     let olivia = "0195a000-0000-7000-8000-0000000000a1";
-    let busy = api(&app, "DELETE", &format!("/api/v1/firms/{ALBA}/members/{olivia}"), Some(ADMIN), None);
+    let busy = api(
+        &app,
+        "DELETE",
+        &format!("/api/v1/firms/{ALBA}/members/{olivia}"),
+        Some(ADMIN),
+        None,
+    );
     assert_eq!(busy.0, 409, "{}", busy.1);
     assert_eq!(api(&app, "DELETE", &path, Some(ADMIN), None).0, 204);
     assert_eq!(api(&app, "GET", &path, Some(ADMIN), None).0, 404);
-    let (_, gone) = api(&app, "GET", "/api/v1/resolve?phone=447911555123", Some(ADMIN), None);
+    let (_, gone) = api(
+        &app,
+        "GET",
+        "/api/v1/resolve?phone=447911555123",
+        Some(ADMIN),
+        None,
+    );
     assert_eq!(gone["kind"], "unknown");
 
     let list = format!("/api/v1/firms/{ALBA}/projects/{HAMPSTEAD}/milestones");
