@@ -64,3 +64,121 @@ fn write_fixture() {
     let snapshot = Snapshot::open(&path).unwrap();
     export_dir(&snapshot.read().unwrap(), &dir.join("v1")).unwrap();
 }
+
+/// `tests/fixtures/outbox-v1.redb` holds replies still queued by the
+/// release whose outbox rows were the wire types in postcard (outbox
+/// format 1): a text, reply buttons, a list, a reply to a BSUID. Every
+/// later build must decode them and send them. To write it again (only
+/// ever with the release it is named for), run
+/// `FIRMHOOK_WRITE_OUTBOX_FIXTURE=1 cargo test fixture_file`.
+#[test]
+fn replies_queued_by_the_outbox_v1_release_still_send() {
+    if std::env::var_os("FIRMHOOK_WRITE_OUTBOX_FIXTURE").is_some() {
+        write_outbox_fixture();
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let db = tmp.path().join("outbox-v1.redb");
+    std::fs::copy(fixtures().join("outbox-v1.redb"), &db).unwrap();
+    let graph = crate::support::FakeGraph::start();
+    let app = crate::support::spawn_app(&db, Some(&graph));
+    let sent = graph.wait_for(5, std::time::Duration::from_secs(15));
+    let mut to: Vec<String> = sent
+        .iter()
+        .map(|r| {
+            r.body["to"]
+                .as_str()
+                .or(r.body["recipient"].as_str())
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    to.sort();
+    assert_eq!(
+        to,
+        [
+            "447911123401",
+            "447911123403",
+            "447911123456",
+            "447911123499",
+            "US.FIXTURE"
+        ]
+    );
+    let kinds: Vec<&str> = sent
+        .iter()
+        .map(|r| {
+            r.body["interactive"]["type"]
+                .as_str()
+                .or(r.body["type"].as_str())
+                .unwrap()
+        })
+        .collect();
+    for kind in ["text", "button", "list"] {
+        assert!(kinds.contains(&kind), "no {kind} among {kinds:?}");
+    }
+    app.stop();
+}
+
+fn write_outbox_fixture() {
+    use firmhook::whatsapp::inbound::{Content, Delivery, Message, Sender};
+    let path = fixtures().join("outbox-v1.redb");
+    let _ = std::fs::remove_file(&path);
+    let statuses = project_statuses();
+    let store = Store::open(&path, store::DEFAULT_CACHE_BYTES).unwrap();
+    import_dir(&store, &demo_dir(), &Options::new(Mode::Apply, &statuses)).unwrap();
+    let message = |wamid: &str, wa_id: Option<&str>, bsuid: Option<&str>, text: &str| Message {
+        wamid: wamid.into(),
+        phone_number_id: "100000000000000".into(),
+        sender: Sender {
+            wa_id: wa_id.map(Into::into),
+            bsuid: bsuid.map(Into::into),
+            own_wa_id: wa_id.is_some(),
+        },
+        timestamp: 1_780_000_000,
+        content: Content::Text(text.into()),
+    };
+    let delivery = Delivery {
+        messages: vec![
+            message("wamid.f1", Some("447911123403"), None, "hi"),
+            message("wamid.f2", Some("447911123401"), None, "hi"),
+            message("wamid.f3", Some("447911123456"), None, "/projects"),
+            message("wamid.f4", None, Some("US.FIXTURE"), "hi"),
+        ],
+        statuses: vec![],
+        dropped: vec![],
+    };
+    let config = firmhook::writer::Config {
+        statuses: statuses.clone(),
+        shared_number: None,
+        seen_keep_seconds: store::SEEN_KEEP_SECONDS,
+        max_batch: 1,
+    };
+    let metrics = firmhook::metrics::Metrics::default();
+    let queued = store
+        .write(|w| firmhook::writer::apply(w, &delivery, &config, &metrics))
+        .unwrap();
+    assert_eq!(queued, 4);
+    // A list, which no demo conversation makes.
+    use firmhook::whatsapp::outbound::{Body, Choice, Recipient};
+    let rows: Vec<Choice> = (1..=5)
+        .map(|n| Choice::new(format!("sel:{n}"), format!("Row {n}")).describe("a row"))
+        .collect();
+    store
+        .write(|w| {
+            w.enqueue(
+                &firmhook::store::Outbound {
+                    seq: 0,
+                    phone_number_id: "100000000000000".into(),
+                    to: Recipient::WaId("447911123499".into()),
+                    body: Body::choices("Pick one", &rows, 0, |o| format!("more:{o}")),
+                    in_reply_to: "wamid.f5".into(),
+                    created_at: 1_780_000_000,
+                    attempts: 0,
+                    state: firmhook::store::State::Pending,
+                    wamid: None,
+                    last_error: None,
+                },
+                0,
+            )
+        })
+        .unwrap();
+}
