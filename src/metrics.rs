@@ -15,6 +15,8 @@ pub struct Metrics {
     pub duplicates: AtomicU64,
     pub failed_messages: AtomicU64,
     pub signature_failures: AtomicU64,
+    /// Outbox rows that could not be decoded and were set aside.
+    pub quarantined: AtomicU64,
     /// Admin API requests without a valid token.
     pub api_auth_failures: AtomicU64,
     pub statuses: AtomicU64,
@@ -145,6 +147,11 @@ impl Metrics {
             "signature_failures_total",
             "POSTs refused for a missing or wrong signature.",
             self.signature_failures.load(Relaxed),
+        );
+        counter(
+            "outbox_quarantined_total",
+            "Outbox rows that could not be decoded, set aside (table quarantine).",
+            self.quarantined.load(Relaxed),
         );
         counter(
             "api_auth_failures_total",

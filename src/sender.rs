@@ -155,7 +155,15 @@ impl Sender {
                 continue;
             }
             let mut results = Vec::with_capacity(due.len());
-            for (due_ms, outbound) in due {
+            for (due_ms, row) in due {
+                let outbound = match row {
+                    Ok(outbound) => outbound,
+                    Err((seq, error)) => {
+                        self.metrics.quarantined.fetch_add(1, Relaxed);
+                        results.push((seq, due_ms, Attempt::Quarantine { error }));
+                        continue;
+                    }
+                };
                 if self.stop.load(Relaxed) {
                     break;
                 }
@@ -185,6 +193,7 @@ impl Sender {
                     Attempt::Sent { .. } => "sent",
                     Attempt::RetryAt { .. } => "retry",
                     Attempt::Failed { .. } => "failed",
+                    Attempt::Quarantine { .. } => "quarantined",
                 });
                 match &step {
                     Attempt::Failed { error } => {
@@ -193,7 +202,7 @@ impl Sender {
                     Attempt::RetryAt { error, .. } => {
                         tracing::info!(seq = outbound.seq, ?error, "reply will be retried")
                     }
-                    Attempt::Sent { .. } => {}
+                    Attempt::Sent { .. } | Attempt::Quarantine { .. } => {}
                 }
                 results.push((outbound.seq, due_ms, step));
                 if halted {

@@ -25,6 +25,7 @@ use crate::import::{self, ImportError, Mode, Report};
 use crate::domain::{FirmId, Phone};
 use crate::flow::{self, Context, Effect, Input, Reply, To};
 use crate::metrics::Metrics;
+use crate::notify::Purpose;
 use crate::store::{self, Attempt, Event, Link, Outbound, PushResult, State, Store, Writer};
 use crate::whatsapp::inbound::{Content, Delivery, Message};
 use crate::whatsapp::outbound::{Body, Recipient};
@@ -625,6 +626,14 @@ fn enqueue(
             state: State::Pending,
             wamid: None,
             last_error: None,
+            purpose: match (&reply.to, reply.firm, &reply.notice) {
+                (To::Phone(_), Some(firm), Some(notice)) => Purpose::Notification {
+                    firm,
+                    notice: notice.clone(),
+                },
+                _ => Purpose::Reply,
+            },
+            templated: false,
         },
         now_ms(),
     )?;

@@ -4,6 +4,7 @@
 use crate::domain::{
     FirmId, Milestone, MilestoneId, MilestoneStatus, Phone, Project, ProjectId, ProjectStatus,
 };
+use crate::notify::{Notice, TemplateKind};
 use crate::resolve::{IndexRole, MatchRole, Outcome, decide};
 use crate::whatsapp::outbound::{Body, Choice};
 
@@ -46,6 +47,9 @@ pub struct Reply {
     /// The firm the reply is about: a notification goes out from its number.
     pub firm: Option<FirmId>,
     pub body: Body,
+    /// For a notification: what it says as a template, for when the
+    /// person's 24-hour window is closed.
+    pub notice: Option<Notice>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -92,6 +96,7 @@ impl Output {
             to: To::Sender,
             firm: self.firm,
             body,
+            notice: None,
         });
         self
     }
@@ -396,6 +401,11 @@ fn approve<D: Data>(data: &D, cx: &Context, id: MilestoneId) -> Result<Output, D
                         "{client} approved \"{title}\" on {}.",
                         project.name
                     )),
+                    notice: Some(Notice {
+                        kind: TemplateKind::MilestoneApproved,
+                        params: vec![client.to_owned(), title.clone(), project.name.clone()],
+                        button: None,
+                    }),
                 });
             }
             Ok(out)
@@ -466,6 +476,11 @@ pub fn approval_prompt(project: &Project, milestone: &Milestone) -> Option<Reply
             0,
             |_| String::new(),
         ),
+        notice: Some(Notice {
+            kind: TemplateKind::MilestoneReady,
+            params: vec![project.name.clone(), milestone.title.clone()],
+            button: Some(Action::Approve(milestone.id).to_string()),
+        }),
     })
 }
 
@@ -742,6 +757,11 @@ fn designer_text<D: Data>(
                                 "Your project {} is now {status}.",
                                 project.name
                             )),
+                            notice: Some(Notice {
+                                kind: TemplateKind::StatusChanged,
+                                params: vec![project.name.clone(), status.to_string()],
+                                button: None,
+                            }),
                         });
                     }
                     out.effects.push(Effect::ProjectStatus {

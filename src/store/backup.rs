@@ -129,6 +129,7 @@ fn copy_all(src: &ReadTransaction, dst: &WriteTransaction) -> Result<(), Error> 
     copy(src, dst, TOKENS)?;
     copy(src, dst, TOKEN_BY_HASH)?;
     copy(src, dst, HOOKS)?;
+    copy(src, dst, QUARANTINE)?;
     copy(src, dst, MESSAGE_LOG)?;
     copy(src, dst, OUTBOX_FIRM)?;
     copy(src, dst, PUSHES)?;

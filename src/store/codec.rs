@@ -26,6 +26,10 @@ pub trait Record: Serialize + DeserializeOwned {
     type Key;
     /// Puts back the fields the key holds.
     fn fill_key(&mut self, key: Self::Key);
+    /// Reads a layout of an older version, for a type that changed.
+    fn decode_older(_version: u8, _bytes: &[u8]) -> Option<Result<Self, postcard::Error>> {
+        None
+    }
 }
 
 impl Record for Firm {
@@ -122,11 +126,21 @@ pub fn decode<T: Record>(key: T::Key, bytes: &[u8]) -> Result<T, Error> {
             record.fill_key(key);
             Ok(record)
         }
-        Some((&version, _)) => Err(Error::Corrupt(format!(
-            "{} record has unknown version {version} (this build reads {})",
-            T::NAME,
-            T::VERSION
-        ))),
+        Some((&version, rest)) => match T::decode_older(version, rest) {
+            Some(Ok(mut record)) => {
+                record.fill_key(key);
+                Ok(record)
+            }
+            Some(Err(err)) => Err(Error::Corrupt(format!(
+                "{} record (version {version}) does not decode: {err}",
+                T::NAME
+            ))),
+            None => Err(Error::Corrupt(format!(
+                "{} record has unknown version {version} (this build reads {})",
+                T::NAME,
+                T::VERSION
+            ))),
+        },
         None => Err(Error::Corrupt(format!("{} record is empty", T::NAME))),
     }
 }

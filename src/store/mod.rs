@@ -14,6 +14,7 @@ mod codec;
 mod faulty;
 mod outbox;
 mod read;
+mod stored;
 mod tables;
 mod write;
 

@@ -14,8 +14,10 @@ use crate::whatsapp::inbound::DeliveryState;
 use crate::whatsapp::outbound::{Body, Recipient};
 
 use super::codec::{self, Record};
+use super::stored;
 use super::tables::*;
 use super::{Error, Reader, Writer};
+use crate::notify::Purpose;
 
 /// Where a queued reply stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -26,6 +28,9 @@ pub enum State {
     Read,
     /// Refused for good (the Graph API error code, if any), or out of tries.
     Failed,
+    /// A notification outside the 24-hour window with no template: kept
+    /// until the person next writes to that number.
+    Held,
 }
 
 impl State {
@@ -36,6 +41,7 @@ impl State {
             State::Delivered => "delivered",
             State::Read => "read",
             State::Failed => "failed",
+            State::Held => "held",
         }
     }
 
@@ -49,7 +55,10 @@ impl State {
     }
 }
 
+/// A queued message. Stored through the frozen layouts of `stored.rs`
+/// (version 2; version 1 rows still decode), never as the wire types.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(into = "stored::Outbound2", try_from = "stored::Outbound2")]
 pub struct Outbound {
     #[serde(skip)]
     pub seq: u64,
@@ -65,14 +74,22 @@ pub struct Outbound {
     /// The Graph API's id for it once accepted.
     pub wamid: Option<String>,
     pub last_error: Option<String>,
+    /// A reply, or a notification with its template intent.
+    pub purpose: Purpose,
+    /// Switched to its template (the window was closed, or a free-form
+    /// send was refused with 131047): never sent free-form again.
+    pub templated: bool,
 }
 
 impl Record for Outbound {
-    const VERSION: u8 = 1;
+    const VERSION: u8 = 2;
     const NAME: &'static str = "outbound message";
     type Key = u64;
     fn fill_key(&mut self, seq: u64) {
         self.seq = seq;
+    }
+    fn decode_older(version: u8, bytes: &[u8]) -> Option<Result<Self, postcard::Error>> {
+        (version == 1).then(|| postcard::from_bytes::<stored::Outbound1>(bytes).map(Outbound::from))
     }
 }
 
@@ -100,9 +117,20 @@ impl Record for Event {
 /// What became of one send attempt, as the sender reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Attempt {
-    Sent { wamid: String },
-    RetryAt { at_ms: u64, error: String },
-    Failed { error: String },
+    Sent {
+        wamid: String,
+    },
+    RetryAt {
+        at_ms: u64,
+        error: String,
+    },
+    Failed {
+        error: String,
+    },
+    /// The row could not be decoded: move it out of the queue.
+    Quarantine {
+        error: String,
+    },
 }
 
 /// Seen wamids are kept at least this long (Meta retries for 7 days).
@@ -213,9 +241,42 @@ impl Writer<'_> {
         Ok(seq)
     }
 
+    /// Moves an outbox row that cannot be decoded out of the way: its bytes
+    /// to `QUARANTINE`, its due entry gone, so it never stalls the queue.
+    pub fn quarantine(&mut self, seq: u64, due_ms: Option<u64>, why: &str) -> Result<(), Error> {
+        tracing::error!(seq, error = why, "outbox row does not decode; quarantined");
+        if let Some(due_ms) = due_ms {
+            self.outbox_due.remove((due_ms, seq))?;
+        }
+        let raw = self.outbox.remove(seq)?.map(|g| g.value().to_vec());
+        if let Some(raw) = raw {
+            self.quarantine.insert(seq, raw.as_slice())?;
+        }
+        Ok(())
+    }
+
+    /// A row that decodes, `None` if missing; an undecodable one is
+    /// quarantined and read as missing.
+    fn outbound_or_quarantine(
+        &mut self,
+        seq: u64,
+        due_ms: Option<u64>,
+    ) -> Result<Option<Outbound>, Error> {
+        match self.outbound(seq) {
+            Err(Error::Corrupt(why)) => {
+                self.quarantine(seq, due_ms, &why)?;
+                Ok(None)
+            }
+            other => other,
+        }
+    }
+
     /// Applies one send attempt's result to the reply that was due at `due_ms`.
     pub fn settle(&mut self, seq: u64, due_ms: u64, attempt: &Attempt) -> Result<(), Error> {
-        let Some(mut outbound) = self.outbound(seq)? else {
+        if let Attempt::Quarantine { error } = attempt {
+            return self.quarantine(seq, Some(due_ms), error);
+        }
+        let Some(mut outbound) = self.outbound_or_quarantine(seq, Some(due_ms))? else {
             return Ok(());
         };
         self.outbox_due.remove((due_ms, seq))?;
@@ -235,6 +296,7 @@ impl Writer<'_> {
                 outbound.state = State::Failed;
                 outbound.last_error = Some(error.clone());
             }
+            Attempt::Quarantine { .. } => unreachable!("handled above"),
         }
         self.outbox
             .insert(seq, codec::encode(&outbound).as_slice())?;
@@ -252,7 +314,7 @@ impl Writer<'_> {
         let Some(seq) = self.outbound_wamid.get(wamid)?.map(|g| g.value()) else {
             return Ok(false);
         };
-        let Some(mut outbound) = self.outbound(seq)? else {
+        let Some(mut outbound) = self.outbound_or_quarantine(seq, None)? else {
             return Ok(false);
         };
         let next = State::from_delivery(state);
@@ -286,14 +348,27 @@ fn next_seq(table: &impl ReadableTable<u64, Bytes>) -> Result<u64, Error> {
 
 impl Reader {
     /// Replies due at or before `now_ms`, soonest first: (due_ms, reply).
-    pub fn due(&self, now_ms: u64, limit: usize) -> Result<Vec<(u64, Outbound)>, Error> {
+    /// A row that does not decode comes back as `Err((seq, why))`, for the
+    /// sender to have it quarantined: one bad row never stalls the queue.
+    #[allow(clippy::type_complexity)]
+    pub fn due(
+        &self,
+        now_ms: u64,
+        limit: usize,
+    ) -> Result<Vec<(u64, Result<Outbound, (u64, String)>)>, Error> {
         let due = self.table(OUTBOX_DUE)?;
         let outbox = self.table(OUTBOX)?;
         let mut out = Vec::new();
         for entry in due.range((0, 0)..=(now_ms, u64::MAX))?.take(limit) {
             let (at, seq) = entry?.0.value();
-            if let Some(g) = outbox.get(seq)? {
-                out.push((at, codec::decode(seq, g.value())?));
+            match outbox.get(seq)? {
+                Some(g) => match codec::decode(seq, g.value()) {
+                    Ok(outbound) => out.push((at, Ok(outbound))),
+                    Err(Error::Corrupt(why)) => out.push((at, Err((seq, why)))),
+                    Err(err) => return Err(err),
+                },
+                // A due entry whose row is gone: settle it away.
+                None => out.push((at, Err((seq, "no outbox row".to_owned())))),
             }
         }
         Ok(out)
@@ -320,7 +395,10 @@ impl Reader {
         let mut out = Vec::new();
         for entry in outbox.range(after.saturating_add(1)..)? {
             let (seq, value) = entry?;
-            let outbound: Outbound = codec::decode(seq.value(), value.value())?;
+            // An undecodable row is skipped here; the sender sets it aside.
+            let Ok(outbound) = codec::decode::<Outbound>(seq.value(), value.value()) else {
+                continue;
+            };
             if to.is_none_or(|to| outbound.to.as_str() == to) {
                 out.push(outbound);
                 if out.len() >= limit {
@@ -432,6 +510,8 @@ mod tests {
             state: State::Pending,
             wamid: None,
             last_error: None,
+            purpose: Purpose::Reply,
+            templated: false,
         };
         let seq = store.write(|w| w.enqueue(&outbound, 5)).unwrap();
         store

@@ -74,6 +74,9 @@ pub const MESSAGE_LOG: TableDefinition<(u128, u64), Bytes> = TableDefinition::ne
 /// outbox seq → firm_id, for replies that belong to a firm (its feed hears
 /// of a reply given up).
 pub const OUTBOX_FIRM: TableDefinition<u64, u128> = TableDefinition::new("outbox_firm");
+/// outbox seq → the raw bytes of an outbox row that could not be decoded:
+/// kept for a person to look at, out of the sender's way.
+pub const QUARANTINE: TableDefinition<u64, Bytes> = TableDefinition::new("quarantine");
 /// firm_id → Hook: where the firm's events are pushed.
 pub const HOOKS: TableDefinition<u128, Bytes> = TableDefinition::new("hooks");
 /// seq → Push: events waiting to be pushed (removed once delivered).

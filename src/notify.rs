@@ -1,0 +1,177 @@
+//! Who may be reached how (DESIGN section 12): a message is a reply (to
+//! the person who just wrote) or a notification (to the other party of a
+//! project). WhatsApp takes free-form messages only within 24 hours of the
+//! person's last message to that business number; outside it, only a
+//! template. A notification carries its [`Notice`]: the template kind and
+//! its parameters, so it can go out as the template when the window is
+//! closed, or be held when there is none.
+//!
+//! Pure: the window is judged from times the caller reads.
+
+use std::fmt;
+
+use serde_json::{Value, json};
+
+use crate::domain::FirmId;
+
+/// The window lasts 24 hours from the person's last message…
+pub const WINDOW_SECONDS: i64 = 24 * 3600;
+/// …and is treated as closed this much early (clocks and queues drift).
+pub const WINDOW_MARGIN_SECONDS: i64 = 10 * 60;
+
+/// Whether a free-form message may go to someone whose last message to the
+/// business number was at `last_inbound` (Unix seconds, Meta's clock).
+pub fn window_open(last_inbound: Option<i64>, now: i64) -> bool {
+    last_inbound.is_some_and(|at| now < at + WINDOW_SECONDS - WINDOW_MARGIN_SECONDS)
+}
+
+/// The template kinds of DESIGN section 12 (fixed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum TemplateKind {
+    MilestoneReady,
+    MilestoneApproved,
+    StatusChanged,
+}
+
+impl TemplateKind {
+    pub const ALL: [TemplateKind; 3] = [
+        TemplateKind::MilestoneReady,
+        TemplateKind::MilestoneApproved,
+        TemplateKind::StatusChanged,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TemplateKind::MilestoneReady => "milestone_ready",
+            TemplateKind::MilestoneApproved => "milestone_approved",
+            TemplateKind::StatusChanged => "status_changed",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == text.trim())
+    }
+
+    pub fn to_u8(self) -> u8 {
+        match self {
+            TemplateKind::MilestoneReady => 1,
+            TemplateKind::MilestoneApproved => 2,
+            TemplateKind::StatusChanged => 3,
+        }
+    }
+
+    pub fn from_u8(n: u8) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.to_u8() == n)
+    }
+}
+
+impl fmt::Display for TemplateKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What a notification says, as a template would say it: the kind, its
+/// body parameters in order, and the quick-reply payload if it has one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notice {
+    pub kind: TemplateKind,
+    pub params: Vec<String>,
+    /// `mil:<milestone-id>` for `milestone_ready`.
+    pub button: Option<String>,
+}
+
+/// Why a message goes out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Purpose {
+    /// To the person who just wrote: their window is open.
+    Reply,
+    /// To the other party of a project of `firm`.
+    Notification { firm: FirmId, notice: Notice },
+}
+
+/// A template setting: its name in Meta's manager and its language code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Template {
+    pub name: String,
+    /// A WhatsApp language code such as `pt_BR`.
+    pub language: String,
+}
+
+impl Template {
+    /// The Cloud API message sending `notice` as this template to `to`
+    /// (`to` for a phone, `recipient` for a BSUID).
+    pub fn message(&self, notice: &Notice, to: (&str, &str)) -> Value {
+        let parameters: Vec<Value> = notice
+            .params
+            .iter()
+            .map(|p| json!({"type": "text", "text": p}))
+            .collect();
+        let mut components = vec![json!({"type": "body", "parameters": parameters})];
+        if let Some(payload) = &notice.button {
+            components.push(json!({
+                "type": "button",
+                "sub_type": "quick_reply",
+                "index": "0",
+                "parameters": [{"type": "payload", "payload": payload}],
+            }));
+        }
+        let mut message = json!({
+            "messaging_product": "whatsapp",
+            "type": "template",
+            "template": {
+                "name": self.name,
+                "language": {"code": self.language},
+                "components": components,
+            },
+        });
+        message[to.0] = Value::String(to.1.to_owned());
+        message
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_window_closes_ten_minutes_early() {
+        let last = 1_000_000;
+        let edge = last + WINDOW_SECONDS - WINDOW_MARGIN_SECONDS;
+        assert!(window_open(Some(last), edge - 1));
+        assert!(!window_open(Some(last), edge));
+        assert!(!window_open(None, last));
+    }
+
+    #[test]
+    fn a_milestone_ready_template_carries_its_quick_reply_payload() {
+        let template = Template {
+            name: "milestone_ready".into(),
+            language: "pt_BR".into(),
+        };
+        let notice = Notice {
+            kind: TemplateKind::MilestoneReady,
+            params: vec!["Casa de Praia".into(), "Marcenaria".into()],
+            button: Some("mil:0195a000-0000-7000-8000-0000000000c8".into()),
+        };
+        assert_eq!(
+            template.message(&notice, ("to", "5511987654321")),
+            json!({
+                "messaging_product": "whatsapp",
+                "to": "5511987654321",
+                "type": "template",
+                "template": {
+                    "name": "milestone_ready",
+                    "language": {"code": "pt_BR"},
+                    "components": [
+                        {"type": "body", "parameters": [
+                            {"type": "text", "text": "Casa de Praia"},
+                            {"type": "text", "text": "Marcenaria"}]},
+                        {"type": "button", "sub_type": "quick_reply", "index": "0",
+                         "parameters": [{"type": "payload", "payload": "mil:0195a000-0000-7000-8000-0000000000c8"}]}
+                    ]
+                }
+            })
+        );
+    }
+}
