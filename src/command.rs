@@ -15,6 +15,7 @@ use crate::domain::{
     ProjectStatus, Timestamp, Token, TokenId,
 };
 use crate::flow::{self, Reply};
+use crate::notify::{Template, TemplateKind};
 use crate::store::{self, Put, Refusal, Writer};
 
 #[derive(Debug, Clone)]
@@ -65,6 +66,16 @@ pub enum Command {
     RevokeToken {
         firm: FirmId,
         token: TokenId,
+    },
+    /// A template setting of a firm, or the default (`firm: None`).
+    SetTemplate {
+        firm: Option<FirmId>,
+        kind: TemplateKind,
+        template: Template,
+    },
+    DeleteTemplate {
+        firm: Option<FirmId>,
+        kind: TemplateKind,
     },
     /// Sets where the firm's events are pushed.
     SetHook(Hook),
@@ -222,6 +233,23 @@ pub fn apply(w: &mut Writer, command: &Command, origin: Origin) -> Result<Applie
             Ok(Applied::default())
         }
         Command::RevokeToken { firm, token } => match w.delete_token(*firm, *token)? {
+            true => Ok(Applied::default()),
+            false => Err(CommandError::NotFound),
+        },
+        Command::SetTemplate {
+            firm,
+            kind,
+            template,
+        } => {
+            if let Some(firm) = firm
+                && w.firm(*firm)?.is_none()
+            {
+                return Err(CommandError::NotFound);
+            }
+            w.put_template(*firm, *kind, template)?;
+            Ok(Applied::default())
+        }
+        Command::DeleteTemplate { firm, kind } => match w.delete_template(*firm, *kind)? {
             true => Ok(Applied::default()),
             false => Err(CommandError::NotFound),
         },

@@ -32,6 +32,7 @@ pub struct Metrics {
     refused: Labelled,
     dropped: Labelled,
     pushes: Labelled,
+    notifications: Labelled,
 }
 
 /// A counter with one label, by label value.
@@ -87,6 +88,11 @@ impl Metrics {
     /// `connection_limit`.
     pub fn refused(&self, reason: &'static str) {
         self.refused.add(reason);
+    }
+
+    /// A notification about to go out: `free_form`, `template` or `held`.
+    pub fn notification(&self, how: &'static str) {
+        self.notifications.add(how);
     }
 
     /// One event push attempt: `delivered`, `retry` or `failed`.
@@ -185,6 +191,12 @@ impl Metrics {
             "requests_refused_total",
             "reason",
             "Requests refused before their body was processed, by reason.",
+        );
+        self.notifications.render(
+            &mut out,
+            "notifications_total",
+            "how",
+            "Notifications by how they went: free-form in the window, as a template, or held.",
         );
         self.pushes.render(
             &mut out,

@@ -91,7 +91,7 @@ pub enum Purpose {
 }
 
 /// A template setting: its name in Meta's manager and its language code.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Template {
     pub name: String,
     /// A WhatsApp language code such as `pt_BR`.
@@ -99,6 +99,40 @@ pub struct Template {
 }
 
 impl Template {
+    /// A setting as a person gives it: the name as in Meta's manager
+    /// (lowercase letters, digits, `_`), the language a WhatsApp code
+    /// (`en`, `pt_BR`, `es_MX`).
+    pub fn parse(name: &str, language: &str) -> Result<Self, (&'static str, String)> {
+        let name = name.trim();
+        let language = language.trim();
+        let name_ok = !name.is_empty()
+            && name.len() <= 512
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+        if !name_ok {
+            return Err((
+                "name",
+                format!("not a template name (lowercase letters, digits and _): {name:?}"),
+            ));
+        }
+        let (lang, region) = language.split_once('_').unwrap_or((language, ""));
+        let language_ok = (2..=3).contains(&lang.len())
+            && lang.bytes().all(|b| b.is_ascii_lowercase())
+            && (region.is_empty()
+                || (region.len() == 2 && region.bytes().all(|b| b.is_ascii_uppercase())));
+        if !language_ok {
+            return Err((
+                "language",
+                format!("not a WhatsApp language code (like en, pt_BR, es_MX): {language:?}"),
+            ));
+        }
+        Ok(Self {
+            name: name.to_owned(),
+            language: language.to_owned(),
+        })
+    }
+
     /// The Cloud API message sending `notice` as this template to `to`
     /// (`to` for a phone, `recipient` for a BSUID).
     pub fn message(&self, notice: &Notice, to: (&str, &str)) -> Value {

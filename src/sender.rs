@@ -12,7 +12,10 @@ use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
 use crate::metrics::Metrics;
+use crate::notify::{Purpose, Template, window_open};
+use crate::store::WINDOW_CLOSED;
 use crate::store::{Attempt, Outbound, Store};
+use crate::whatsapp::outbound::Recipient;
 use crate::whatsapp::signature::Secret;
 use crate::writer::{Queue, now_ms};
 
@@ -54,6 +57,14 @@ pub struct Sender {
     pub pace_per_second: u32,
     pub wake: std::sync::mpsc::Receiver<()>,
     pub stop: Arc<AtomicBool>,
+}
+
+/// How a due message goes out.
+enum How {
+    FreeForm,
+    Template(Template),
+    /// A notification outside the window with no template.
+    Hold,
 }
 
 /// How a Graph API answer is treated.
@@ -173,8 +184,35 @@ impl Sender {
                         std::thread::sleep(gap - since);
                     }
                 }
+                let how = match self.how(&outbound) {
+                    Ok(how) => how,
+                    Err(err) => {
+                        tracing::error!(error = %err, "reading the window failed");
+                        break;
+                    }
+                };
+                let template = match &how {
+                    How::Hold => {
+                        self.metrics.notification("held");
+                        results.push((outbound.seq, due_ms, Attempt::Held));
+                        continue;
+                    }
+                    How::FreeForm => None,
+                    How::Template(template) => Some(template),
+                };
+                if let Purpose::Notification { notice, .. } = &outbound.purpose {
+                    self.metrics.notification(if template.is_some() {
+                        "template"
+                    } else {
+                        "free_form"
+                    });
+                    if let Some(template) = template {
+                        tracing::info!(seq = outbound.seq, kind = %notice.kind, template = %template.name,
+                            "notification outside the window: sent as its template");
+                    }
+                }
                 last_send.insert(outbound.phone_number_id.clone(), Instant::now());
-                let verdict = self.send(&agent, &outbound);
+                let verdict = self.send(&agent, &outbound, template);
                 if let Verdict::Halt(error) = &verdict {
                     halted = true;
                     self.metrics.sending_halted.store(1, Relaxed);
@@ -188,12 +226,29 @@ impl Sender {
                 seed ^= seed >> 7;
                 seed ^= seed << 17;
                 let jitter = (seed % 1000) as f64 / 1000.0;
-                let step = next_step(verdict, outbound.attempts, now_ms(), jitter);
+                let mut step = next_step(verdict, outbound.attempts, now_ms(), jitter);
+                match (&step, &outbound.purpose, template) {
+                    // Refused for the closed window: once more, as its template.
+                    (Attempt::Failed { error }, Purpose::Notification { .. }, None)
+                        if crate::writer::error_code(error) == Some(WINDOW_CLOSED) =>
+                    {
+                        step = Attempt::Switch {
+                            error: error.clone(),
+                        };
+                    }
+                    (Attempt::Sent { wamid }, _, Some(_)) => {
+                        step = Attempt::SentTemplate {
+                            wamid: wamid.clone(),
+                        };
+                    }
+                    _ => {}
+                }
                 self.metrics.send(match &step {
-                    Attempt::Sent { .. } => "sent",
+                    Attempt::Sent { .. } | Attempt::SentTemplate { .. } => "sent",
                     Attempt::RetryAt { .. } => "retry",
                     Attempt::Failed { .. } => "failed",
-                    Attempt::Quarantine { .. } => "quarantined",
+                    Attempt::Switch { .. } => "window_closed",
+                    Attempt::Quarantine { .. } | Attempt::Held => "quarantined",
                 });
                 match &step {
                     Attempt::Failed { error } => {
@@ -202,7 +257,7 @@ impl Sender {
                     Attempt::RetryAt { error, .. } => {
                         tracing::info!(seq = outbound.seq, ?error, "reply will be retried")
                     }
-                    Attempt::Sent { .. } | Attempt::Quarantine { .. } => {}
+                    _ => {}
                 }
                 results.push((outbound.seq, due_ms, step));
                 if halted {
@@ -216,15 +271,52 @@ impl Sender {
         }
     }
 
-    fn send(&self, agent: &ureq::Agent, outbound: &Outbound) -> Verdict {
+    /// How a due message goes out: free-form, as its template, or not yet.
+    fn how(&self, outbound: &Outbound) -> Result<How, crate::store::Error> {
+        let Purpose::Notification { firm, notice } = &outbound.purpose else {
+            return Ok(How::FreeForm);
+        };
+        let reader = self.store.read()?;
+        if !outbound.templated {
+            let number = outbound.phone_number_id.parse::<u64>().unwrap_or(0);
+            let last = reader.last_inbound(number, outbound.to.as_str())?;
+            if window_open(last, (now_ms() / 1000) as i64) {
+                return Ok(How::FreeForm);
+            }
+        }
+        Ok(match reader.template_for(*firm, notice.kind)? {
+            Some(template) => How::Template(template),
+            None => How::Hold,
+        })
+    }
+
+    fn send(
+        &self,
+        agent: &ureq::Agent,
+        outbound: &Outbound,
+        template: Option<&Template>,
+    ) -> Verdict {
+        let json = match (template, &outbound.purpose) {
+            (Some(template), Purpose::Notification { notice, .. }) => {
+                let to = match &outbound.to {
+                    Recipient::WaId(id) => ("to", id.as_str()),
+                    Recipient::Bsuid(id) => ("recipient", id.as_str()),
+                };
+                template.message(notice, to)
+            }
+            _ => outbound.body.to_json(&outbound.to),
+        };
         match &self.transport {
             Transport::Dev => {
                 tracing::info!(
                     seq = outbound.seq,
                     to = outbound.to.as_str(),
                     from = %outbound.phone_number_id,
-                    "dev: reply kept, not sent:\n{}",
-                    outbound.body.render()
+                    "dev: message kept, not sent:\n{}",
+                    match template {
+                        Some(t) => format!("[template {} ({})]", t.name, t.language),
+                        None => outbound.body.render(),
+                    }
                 );
                 Verdict::Sent(format!("dev.{}", outbound.seq))
             }
@@ -234,7 +326,6 @@ impl Sender {
                     base.trim_end_matches('/'),
                     outbound.phone_number_id
                 );
-                let json = outbound.body.to_json(&outbound.to);
                 let response = agent
                     .post(&url)
                     .header("Authorization", &format!("Bearer {}", token.expose()))

@@ -485,6 +485,22 @@ fn apply_message(
         .clone()
         .or_else(|| sender.bsuid.clone())
         .unwrap_or_default();
+    // The 24-hour window: this person wrote to this number now (by the
+    // message's own timestamp); what was held for them goes out.
+    let number: Option<u64> = message.phone_number_id.parse().ok();
+    let person = phone
+        .map(|p| p.to_u64().to_string())
+        .or_else(|| sender.bsuid.clone());
+    let mut released = 0;
+    if let (Some(number), Some(person)) = (number, &person) {
+        let at = if message.timestamp > 0 {
+            message.timestamp
+        } else {
+            now
+        };
+        w.record_inbound(number, person, at)?;
+        released = w.release_held(number, person, now_ms())?;
+    }
     let input = match &message.content {
         Content::Text(text) => Input::Text(text),
         Content::Button { id, .. } => Input::Button(id),
@@ -497,10 +513,9 @@ fn apply_message(
                 outcome: "ignored",
                 text: None,
             });
-            return Ok(0);
+            return Ok(released);
         }
     };
-    let number: Option<u64> = message.phone_number_id.parse().ok();
     let cx = Context {
         sender: phone,
         sender_key: &sender_key,
@@ -524,7 +539,7 @@ fn apply_message(
                 what: "processing failed".into(),
             })?;
             tracing::error!(wamid = ?message.wamid, "processing failed; recorded, not retried");
-            return Ok(0);
+            return Ok(released);
         }
     };
     metrics.message(output.kind);
@@ -570,7 +585,7 @@ fn apply_message(
             Content::Ignored(_) => None,
         },
     });
-    Ok(output.replies.len())
+    Ok(output.replies.len() + released)
 }
 
 /// Where a message came from, for the replies to it.
@@ -685,6 +700,21 @@ fn log_inbound(
 /// `message.failed` event in its feed.
 fn settle(w: &mut Writer, seq: u64, due_ms: u64, attempt: &Attempt) -> Result<(), store::Error> {
     w.settle(seq, due_ms, attempt)?;
+    if let Attempt::Held = attempt
+        && let Some(outbound) = w.outbound_row(seq)?
+        && let Purpose::Notification { firm, notice } = &outbound.purpose
+    {
+        let origin = Origin {
+            source: Source::WhatsApp,
+            at: Timestamp::now(),
+        };
+        let change = Change::MessageHeld {
+            outbox_seq: seq,
+            to: outbound.to.as_str().to_owned(),
+            kind: notice.kind.to_string(),
+        };
+        command::record(w, *firm, origin, change)?;
+    }
     if let Attempt::Failed { error } = attempt
         && let Some(firm) = w.outbox_firm(seq)?
     {

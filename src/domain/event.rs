@@ -51,6 +51,13 @@ pub enum Change {
     },
     /// A stranger wrote to the firm's own number: a lead.
     ContactUnknown { from: String },
+    /// A notification outside the 24-hour window with no template: kept
+    /// until the person writes again.
+    MessageHeld {
+        outbox_seq: u64,
+        to: String,
+        kind: String,
+    },
 }
 
 impl Change {
@@ -62,6 +69,7 @@ impl Change {
             Change::ProjectStatusChanged { .. } => "project.status_changed",
             Change::MessageFailed { .. } => "message.failed",
             Change::ContactUnknown { .. } => "contact.unknown",
+            Change::MessageHeld { .. } => "message.held",
         }
     }
 
@@ -92,6 +100,11 @@ impl Change {
                 error_code,
             } => json!({"message_seq": outbox_seq, "to": to, "error_code": error_code}),
             Change::ContactUnknown { from } => json!({"from": from}),
+            Change::MessageHeld {
+                outbox_seq,
+                to,
+                kind,
+            } => json!({"message_seq": outbox_seq, "to": to, "template_kind": kind}),
         }
     }
 }

@@ -16,6 +16,7 @@ mod outbox;
 mod read;
 mod stored;
 mod tables;
+mod window;
 mod write;
 
 use std::path::{Path, PathBuf};
@@ -27,7 +28,7 @@ use redb::{ConcurrencyMode, Database, ReadOnlyDatabase, ReadableDatabase};
 pub use admin::{Page, PushResult, Refusal};
 pub use backup::{Backup, backup};
 pub use check::{Problem, Totals, check};
-pub use outbox::{Attempt, Event, Link, Outbound, SEEN_KEEP_SECONDS, State};
+pub use outbox::{Attempt, Event, Link, Outbound, SEEN_KEEP_SECONDS, State, WINDOW_CLOSED};
 pub use read::Reader;
 pub use write::{Put, Writer};
 

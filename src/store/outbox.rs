@@ -131,7 +131,22 @@ pub enum Attempt {
     Quarantine {
         error: String,
     },
+    /// A notification outside the window with no template: hold it until
+    /// the person writes again.
+    Held,
+    /// A free-form notification refused with 131047: send it as its
+    /// template instead (or hold it), now.
+    Switch {
+        error: String,
+    },
+    /// Accepted as its template.
+    SentTemplate {
+        wamid: String,
+    },
 }
+
+/// The Graph API's error for a free-form message outside the window.
+pub const WINDOW_CLOSED: i64 = 131047;
 
 /// Seen wamids are kept at least this long (Meta retries for 7 days).
 pub const SEEN_KEEP_SECONDS: u64 = 8 * 24 * 3600;
@@ -279,10 +294,19 @@ impl Writer<'_> {
         let Some(mut outbound) = self.outbound_or_quarantine(seq, Some(due_ms))? else {
             return Ok(());
         };
+        if let Attempt::Held = attempt {
+            self.hold(&mut outbound, due_ms)?;
+            self.outbox
+                .insert(seq, codec::encode(&outbound).as_slice())?;
+            return Ok(());
+        }
         self.outbox_due.remove((due_ms, seq))?;
         outbound.attempts += 1;
         match attempt {
-            Attempt::Sent { wamid } => {
+            Attempt::Sent { wamid } | Attempt::SentTemplate { wamid } => {
+                if let Attempt::SentTemplate { .. } = attempt {
+                    outbound.templated = true;
+                }
                 outbound.state = outbound.state.max(State::Sent);
                 outbound.wamid = Some(wamid.clone());
                 outbound.last_error = None;
@@ -296,7 +320,12 @@ impl Writer<'_> {
                 outbound.state = State::Failed;
                 outbound.last_error = Some(error.clone());
             }
-            Attempt::Quarantine { .. } => unreachable!("handled above"),
+            Attempt::Switch { error } => {
+                outbound.templated = true;
+                outbound.last_error = Some(error.clone());
+                self.outbox_due.insert((due_ms, seq), ())?;
+            }
+            Attempt::Quarantine { .. } | Attempt::Held => unreachable!("handled above"),
         }
         self.outbox
             .insert(seq, codec::encode(&outbound).as_slice())?;
@@ -317,6 +346,27 @@ impl Writer<'_> {
         let Some(mut outbound) = self.outbound_or_quarantine(seq, None)? else {
             return Ok(false);
         };
+        // A status of a send this row has moved on from (the free-form
+        // attempt before its template): nothing to do.
+        if outbound.wamid.as_deref() != Some(wamid) {
+            return Ok(true);
+        }
+        // A free-form notification refused for the closed window: once, as
+        // its template (or held), however often the status is redelivered.
+        if state == DeliveryState::Failed
+            && error_code == Some(WINDOW_CLOSED)
+            && !outbound.templated
+            && matches!(outbound.purpose, Purpose::Notification { .. })
+        {
+            outbound.templated = true;
+            outbound.state = State::Pending;
+            outbound.wamid = None;
+            outbound.last_error = Some(format!("delivery failed: error {WINDOW_CLOSED}"));
+            self.outbox
+                .insert(seq, codec::encode(&outbound).as_slice())?;
+            self.outbox_due.insert((crate::writer::now_ms(), seq), ())?;
+            return Ok(true);
+        }
         let next = State::from_delivery(state);
         if next > outbound.state {
             outbound.state = next;

@@ -77,6 +77,15 @@ pub const OUTBOX_FIRM: TableDefinition<u64, u128> = TableDefinition::new("outbox
 /// outbox seq → the raw bytes of an outbox row that could not be decoded:
 /// kept for a person to look at, out of the sender's way.
 pub const QUARANTINE: TableDefinition<u64, Bytes> = TableDefinition::new("quarantine");
+/// (business number, person) → Unix seconds of the person's last message
+/// to that number, by Meta's clock: the 24-hour window. The person is
+/// their canonical phone digits, or their BSUID when no phone is known.
+pub const LAST_INBOUND: TableDefinition<(u64, &str), i64> = TableDefinition::new("last_inbound");
+/// (business number, person, outbox seq) → (): notifications held for a
+/// closed window, released oldest first when the person next writes.
+pub const HELD: TableDefinition<(u64, &str, u64), ()> = TableDefinition::new("held");
+/// (firm_id, 0 for the operator's default; template kind) → Template.
+pub const TEMPLATES: TableDefinition<(u128, u8), Bytes> = TableDefinition::new("templates");
 /// firm_id → Hook: where the firm's events are pushed.
 pub const HOOKS: TableDefinition<u128, Bytes> = TableDefinition::new("hooks");
 /// seq → Push: events waiting to be pushed (removed once delivered).

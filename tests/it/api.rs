@@ -63,6 +63,8 @@ fn a_firm_its_token_a_project_a_milestone_ready_and_the_event() {
     assert_eq!(firm["country"], "ES");
     let token = token_for(&app, SOL);
     let t = Some(token.as_str());
+    // Ana wrote to the firm's number within the day.
+    app.open_window("555000111", "34612345678");
     let (status, project) = api(
         &app,
         "PUT",

@@ -86,6 +86,27 @@ fn serve(db: &Path, port: u16, graph: &FakeGraph) -> Child {
     child
 }
 
+/// Every client reacts once, so their approval prompts go out free-form
+/// (their 24-hour window is open) rather than held.
+fn open_windows(port: u16) {
+    let messages: Vec<serde_json::Value> = (0..DELIVERIES)
+        .map(|i| {
+            serde_json::json!({"from": format!("4474{:08}", i + 1), "id": format!("wamid.open.{i}"),
+                "timestamp": now_seconds().to_string(), "type": "reaction",
+                "reaction": {"message_id": "wamid.x", "emoji": "👍"}})
+        })
+        .collect();
+    let body = serde_json::json!({"entry": [{"changes": [{"value": {
+        "metadata": {"phone_number_id": NUMBER}, "messages": messages}}]}]})
+    .to_string();
+    let header = firmhook::whatsapp::signature::sign(
+        &firmhook::whatsapp::signature::Secret::new(SECRET),
+        body.as_bytes(),
+    );
+    let url = format!("http://127.0.0.1:{port}/webhook");
+    assert_eq!(post(&url, &body, Some(&header)).0, 200);
+}
+
 fn delivery(round: usize, i: usize) -> String {
     webhook(
         NUMBER,
@@ -186,6 +207,7 @@ fn acknowledged_deliveries_survive_kill_9_and_apply_exactly_once() {
         let graph = FakeGraph::start();
         let port = free_port();
         let mut server = serve(&db, port, &graph);
+        open_windows(port);
         let count = Arc::new(AtomicUsize::new(0));
         let poster = {
             let count = count.clone();

@@ -144,6 +144,8 @@ fn events_are_pushed_signed_and_each_arrives_across_a_restart() {
     );
     assert_eq!(status, 200, "{hook}");
     let secret = hook["secret"].as_str().unwrap().to_owned();
+    // Lucy's window is open: her approval prompt goes out, not held.
+    app.open_window(ALBA_NUMBER, "447911123403");
     assert!(secret.starts_with("whsec_"));
     let (_, shown) = api(
         &app,

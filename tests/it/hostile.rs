@@ -52,6 +52,7 @@ fn raw_post(app: &App, body: &[u8], signature: Option<&str>) -> u16 {
 #[test]
 fn a_redelivery_storm_applies_once_and_answers_once() {
     let (_tmp, graph, app) = start();
+    app.open_window(ALBA_NUMBER, "447911123499");
     let storm = webhook(
         ALBA_NUMBER,
         &[("wamid.STORM", LUCY, &format!("button:mil:{TILES}"))],

@@ -133,6 +133,7 @@ fn metric(app: &App, name: &str) -> u64 {
 #[test]
 fn client_approves_a_milestone_and_the_designer_hears_of_it_once() {
     let (_tmp, graph, app) = start();
+    app.open_window(ALBA_NUMBER, TOM);
     assert_eq!(
         app.post(&webhook(ALBA_NUMBER, &[("wamid.1", LUCY, "text:hello")]))
             .0,
@@ -196,6 +197,7 @@ fn client_approves_a_milestone_and_the_designer_hears_of_it_once() {
 #[test]
 fn designer_marks_ready_and_the_client_gets_an_approval_prompt() {
     let (_tmp, graph, app) = start();
+    app.open_window(ALBA_NUMBER, RAJ);
     app.post(&webhook(
         ALBA_NUMBER,
         &[("wamid.1", OLIVIA, &format!("button:sel:{CHELSEA}"))],
@@ -230,6 +232,7 @@ fn designer_marks_ready_and_the_client_gets_an_approval_prompt() {
 #[test]
 fn designer_changes_status_and_a_client_cannot() {
     let (_tmp, graph, app) = start();
+    app.open_window(ALBA_NUMBER, "4915123456789");
     app.post(&webhook(
         ALBA_NUMBER,
         &[("wamid.1", LUCY, "text:/status Completed")],
@@ -314,6 +317,7 @@ fn forged_taps_on_another_firms_resources_change_nothing() {
 #[test]
 fn a_wamid_delivered_many_times_is_processed_once() {
     let (_tmp, graph, app) = start();
+    app.open_window(ALBA_NUMBER, TOM);
     let tap = format!("button:mil:{TILES}");
     // Twice inside one POST, and the same POST five times at once.
     let body = webhook(

@@ -25,6 +25,7 @@ fn failed_commits_answer_500_keep_nothing_and_recover() {
         Some(&graph),
         firmhook::writer::DEFAULT_MAX_BATCH,
     );
+    app.open_window(ALBA_NUMBER, "447911123499");
 
     assert_eq!(
         app.post(&webhook(ALBA_NUMBER, &[("wamid.before", LUCY, "text:hi")]))

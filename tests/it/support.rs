@@ -348,6 +348,12 @@ impl App {
         post(&self.url("/webhook"), body, Some(&header))
     }
 
+    /// Opens the 24-hour window of `phone` on `number`: it reacts to a
+    /// message, which answers nothing.
+    pub fn open_window(&self, number: &str, phone: &str) {
+        assert_eq!(self.post(&reaction(number, phone, 0)).0, 200);
+    }
+
     /// Stops the server gracefully and waits for it.
     pub fn stop(mut self) {
         self.shutdown();
@@ -423,7 +429,7 @@ pub fn webhook(number: &str, messages: &[(&str, &str, &str)]) -> String {
     let messages: Vec<serde_json::Value> = messages
         .iter()
         .map(|(wamid, from, content)| {
-            let mut m = serde_json::json!({"from": from, "id": wamid, "timestamp": "1780000000"});
+            let mut m = serde_json::json!({"from": from, "id": wamid, "timestamp": now_seconds().to_string()});
             if let Some(text) = content.strip_prefix("text:") {
                 m["type"] = "text".into();
                 m["text"] = serde_json::json!({"body": text});
@@ -442,6 +448,31 @@ pub fn webhook(number: &str, messages: &[(&str, &str, &str)]) -> String {
             "messaging_product": "whatsapp",
             "metadata": {"display_phone_number": "15550001", "phone_number_id": number},
             "messages": messages,
+        }}]}]
+    })
+    .to_string()
+}
+
+/// Unix seconds now.
+pub fn now_seconds() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+/// A reaction from `from` to `number`, `age` seconds old: a message that
+/// gets no answer but opens (or, old, does not open) the 24-hour window
+/// for notifications to `from` from that number.
+pub fn reaction(number: &str, from: &str, age: i64) -> String {
+    serde_json::json!({
+        "object": "whatsapp_business_account",
+        "entry": [{"id": "1", "changes": [{"field": "messages", "value": {
+            "messaging_product": "whatsapp",
+            "metadata": {"display_phone_number": "15550001", "phone_number_id": number},
+            "messages": [{"from": from, "id": format!("wamid.reaction.{from}.{age}.{}", now_seconds()),
+                          "timestamp": (now_seconds() - age).to_string(), "type": "reaction",
+                          "reaction": {"message_id": "wamid.x", "emoji": "👍"}}],
         }}]}]
     })
     .to_string()

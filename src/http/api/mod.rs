@@ -12,6 +12,7 @@ mod hooks;
 mod import;
 mod messages;
 mod records;
+mod templates;
 mod tokens;
 
 use hyper::body::Incoming;
@@ -236,6 +237,27 @@ async fn dispatch(request: Request<Incoming>, door: &Door) -> Answer {
         }
         (&M::GET, ["firms", firm, "messages"]) => {
             messages::list(door, &scope.firm(id(firm)?)?, &query)
+        }
+        (_, ["firms", firm, "templates", kind]) => {
+            let scope = scope.firm(id(firm)?)?;
+            let kind = templates::kind(kind)?;
+            let firm = Some(scope.firm());
+            match method {
+                M::PUT => templates::put(door, firm, kind, request).await,
+                M::GET => templates::get(door, firm, kind),
+                M::DELETE => templates::delete(door, firm, kind).await,
+                _ => Err(ApiError::method_not_allowed()),
+            }
+        }
+        (_, ["templates", kind]) => {
+            scope.operator()?;
+            let kind = templates::kind(kind)?;
+            match method {
+                M::PUT => templates::put(door, None, kind, request).await,
+                M::GET => templates::get(door, None, kind),
+                M::DELETE => templates::delete(door, None, kind).await,
+                _ => Err(ApiError::method_not_allowed()),
+            }
         }
         (&M::GET, ["events"]) => {
             scope.operator()?;

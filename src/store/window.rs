@@ -1,0 +1,157 @@
+//! The 24-hour window's records: each person's last message per business
+//! number, the notifications held while their window is closed, and the
+//! template settings that reach them anyway (DESIGN section 12).
+
+use redb::ReadableTable;
+
+use super::codec::{self, Record};
+use super::outbox::{Outbound, State};
+use super::read::Reader;
+use super::tables::*;
+use super::{Error, Writer};
+use crate::domain::FirmId;
+use crate::notify::{Template, TemplateKind};
+
+impl Record for Template {
+    const VERSION: u8 = 1;
+    const NAME: &'static str = "template setting";
+    type Key = (u128, u8);
+    fn fill_key(&mut self, _key: (u128, u8)) {}
+}
+
+/// The key of a template setting: the firm, or 0 for the default.
+fn template_key(firm: Option<FirmId>, kind: TemplateKind) -> (u128, u8) {
+    (firm.map_or(0, FirmId::to_u128), kind.to_u8())
+}
+
+impl Writer<'_> {
+    /// Records that `who` wrote to `number` at `at` (the message's own
+    /// timestamp); an older, redelivered message never moves it back.
+    pub fn record_inbound(&mut self, number: u64, who: &str, at: i64) -> Result<(), Error> {
+        let before = self.last_inbound.get((number, who))?.map(|g| g.value());
+        if before.is_none_or(|b| at > b) {
+            self.last_inbound.insert((number, who), at)?;
+        }
+        Ok(())
+    }
+
+    pub fn last_inbound(&self, number: u64, who: &str) -> Result<Option<i64>, Error> {
+        Ok(self.last_inbound.get((number, who))?.map(|g| g.value()))
+    }
+
+    /// Puts a notification on hold: out of the due queue, remembered under
+    /// its recipient and number.
+    pub fn hold(&mut self, outbound: &mut Outbound, due_ms: u64) -> Result<(), Error> {
+        self.outbox_due.remove((due_ms, outbound.seq))?;
+        outbound.state = State::Held;
+        let number = outbound.phone_number_id.parse::<u64>().unwrap_or(0);
+        self.held
+            .insert((number, outbound.to.as_str(), outbound.seq), ())?;
+        Ok(())
+    }
+
+    /// Releases what was held for `who` on `number`, oldest first, due
+    /// now; returns how many.
+    pub fn release_held(&mut self, number: u64, who: &str, now_ms: u64) -> Result<usize, Error> {
+        let seqs: Vec<u64> = self
+            .held
+            .range((number, who, 0)..=(number, who, u64::MAX))?
+            .map(|entry| entry.map(|(k, _)| k.value().2))
+            .collect::<Result<_, _>>()?;
+        for &seq in &seqs {
+            self.held.remove((number, who, seq))?;
+            if let Some(mut outbound) = self.outbound_row(seq)? {
+                outbound.state = State::Pending;
+                self.outbox
+                    .insert(seq, codec::encode(&outbound).as_slice())?;
+                self.outbox_due.insert((now_ms, seq), ())?;
+            }
+        }
+        Ok(seqs.len())
+    }
+
+    pub fn put_template(
+        &mut self,
+        firm: Option<FirmId>,
+        kind: TemplateKind,
+        template: &Template,
+    ) -> Result<(), Error> {
+        self.templates
+            .insert(template_key(firm, kind), codec::encode(template).as_slice())?;
+        Ok(())
+    }
+
+    pub fn delete_template(
+        &mut self,
+        firm: Option<FirmId>,
+        kind: TemplateKind,
+    ) -> Result<bool, Error> {
+        Ok(self.templates.remove(template_key(firm, kind))?.is_some())
+    }
+}
+
+impl Reader {
+    pub fn last_inbound(&self, number: u64, who: &str) -> Result<Option<i64>, Error> {
+        match self.table_if_exists(LAST_INBOUND)? {
+            Some(table) => Ok(table.get((number, who))?.map(|g| g.value())),
+            None => Ok(None),
+        }
+    }
+
+    /// The setting for exactly this firm (or the default, `None`).
+    pub fn template(
+        &self,
+        firm: Option<FirmId>,
+        kind: TemplateKind,
+    ) -> Result<Option<Template>, Error> {
+        let Some(table) = self.table_if_exists(TEMPLATES)? else {
+            return Ok(None);
+        };
+        let key = template_key(firm, kind);
+        table
+            .get(key)?
+            .map(|g| codec::decode(key, g.value()))
+            .transpose()
+    }
+
+    /// The template a firm's notification goes out as: the firm's own
+    /// setting, else the operator's default.
+    pub fn template_for(
+        &self,
+        firm: FirmId,
+        kind: TemplateKind,
+    ) -> Result<Option<Template>, Error> {
+        match self.template(Some(firm), kind)? {
+            Some(own) => Ok(Some(own)),
+            None => self.template(None, kind),
+        }
+    }
+
+    /// Every setting: (firm or `None` for the default, kind, template).
+    #[allow(clippy::type_complexity)]
+    pub fn templates(&self) -> Result<Vec<(Option<FirmId>, TemplateKind, Template)>, Error> {
+        let Some(table) = self.table_if_exists(TEMPLATES)? else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::new();
+        for entry in table.iter()? {
+            let (key, value) = entry?;
+            let (firm, kind) = key.value();
+            let Some(kind) = TemplateKind::from_u8(kind) else {
+                continue;
+            };
+            let firm = (firm != 0).then(|| FirmId::from_u128(firm));
+            out.push((firm, kind, codec::decode(key.value(), value.value())?));
+        }
+        Ok(out)
+    }
+
+    /// Notifications held, all numbers and people.
+    pub fn held_count(&self) -> Result<u64, Error> {
+        use redb::ReadableTableMetadata;
+        match self.table_if_exists(HELD)? {
+            Some(table) => Ok(table.len()?),
+            None => Ok(0),
+        }
+    }
+}
