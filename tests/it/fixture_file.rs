@@ -217,12 +217,20 @@ fn an_undecodable_outbox_row_is_quarantined_and_the_queue_moves_on() {
     let graph = crate::support::FakeGraph::start();
     let app = crate::support::spawn_app(&db, Some(&graph));
     graph.wait_for(5, std::time::Duration::from_secs(15));
-    let (_, metrics) = crate::support::get(&app.url("/metrics")).unwrap();
+    // The results are settled after the batch: wait for the queue to empty.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    let metrics = loop {
+        let (_, metrics) = crate::support::get(&app.url("/metrics")).unwrap();
+        if metrics.contains("firmhook_outbox_depth 0") {
+            break metrics;
+        }
+        assert!(std::time::Instant::now() < deadline, "{metrics}");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
     assert!(
         metrics.contains("firmhook_outbox_quarantined_total 1"),
         "{metrics}"
     );
-    assert!(metrics.contains("firmhook_outbox_depth 0"), "{metrics}");
     app.stop();
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o600)).unwrap();
