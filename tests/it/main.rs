@@ -21,3 +21,4 @@ mod server;
 mod soak;
 mod storage;
 mod support;
+mod window;
