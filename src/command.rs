@@ -246,8 +246,10 @@ pub fn apply(w: &mut Writer, command: &Command, origin: Origin) -> Result<Applie
             {
                 return Err(CommandError::NotFound);
             }
-            w.put_template(*firm, *kind, template)?;
-            Ok(Applied::default())
+            Ok(Applied {
+                put: Some(w.put_template(*firm, *kind, template)?),
+                replies: Vec::new(),
+            })
         }
         Command::DeleteTemplate { firm, kind } => match w.delete_template(*firm, *kind)? {
             true => Ok(Applied::default()),

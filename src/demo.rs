@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-const FILES: [(&str, &str); 4] = [
+const FILES: [(&str, &str); 5] = [
     ("firms.csv", include_str!("../data/demo/firms.csv")),
     (
         "firm_members.csv",
@@ -14,6 +14,7 @@ const FILES: [(&str, &str); 4] = [
         "milestones.csv",
         include_str!("../data/demo/milestones.csv"),
     ),
+    ("templates.csv", include_str!("../data/demo/templates.csv")),
 ];
 
 /// Writes the demo CSV files into a fresh directory under the system's

@@ -14,7 +14,7 @@ use anyhow::Context;
 
 use crate::cli::DbArg;
 use crate::domain::Phone;
-use crate::import::{FIRMS, MEMBERS, MILESTONES, PROJECTS};
+use crate::import::{FIRMS, MEMBERS, MILESTONES, PROJECTS, TEMPLATES};
 use crate::store::{Reader, Snapshot};
 
 #[derive(Debug, clap::Args)]
@@ -109,6 +109,13 @@ pub fn export_dir(reader: &Reader, dir: &Path) -> anyhow::Result<[u64; 4]> {
         ])
     })?;
     counts[3] = sheet.rows;
+    written.push(sheet.finish()?);
+
+    let mut sheet = Sheet::create(dir, TEMPLATES, &["firm_id", "kind", "name", "language"])?;
+    for (firm, kind, template) in reader.templates()? {
+        let firm = firm.map(|f| f.to_string()).unwrap_or_default();
+        sheet.row(&[&firm, kind.as_str(), &template.name, &template.language])?;
+    }
     written.push(sheet.finish()?);
 
     for (temp, path) in written {

@@ -202,32 +202,61 @@ fn dev_messages(request: &Request<Incoming>, state: &State) -> Response<Body> {
     let query = Query::of(request);
     let get = |key: &str| query.get(key);
     let after = get("after").and_then(|v| v.parse().ok()).unwrap_or(0);
-    let found = state
-        .store
-        .read()
-        .and_then(|r| r.outbox_after(after, get("to"), 200));
+    let found = state.store.read().and_then(|r| {
+        let messages = r.outbox_after(after, get("to"), 200)?;
+        messages
+            .into_iter()
+            .map(|m| {
+                let text = dev_text(&r, &m)?;
+                Ok(serde_json::json!({
+                    "seq": m.seq,
+                    "to": m.to.as_str(),
+                    "from": m.phone_number_id,
+                    "state": m.state.as_str(),
+                    "text": text,
+                    "message": m.body.to_json(&m.to),
+                }))
+            })
+            .collect::<Result<Vec<_>, crate::store::Error>>()
+    });
     match found {
-        Ok(messages) => {
-            let list: Vec<serde_json::Value> = messages
-                .iter()
-                .map(|m| {
-                    serde_json::json!({
-                        "seq": m.seq,
-                        "to": m.to.as_str(),
-                        "from": m.phone_number_id,
-                        "state": m.state.as_str(),
-                        "text": m.body.render(),
-                        "message": m.body.to_json(&m.to),
-                    })
-                })
-                .collect();
-            json(&serde_json::Value::Array(list))
-        }
+        Ok(list) => json(&serde_json::Value::Array(list)),
         Err(err) => {
             tracing::error!(error = %err, "reading the outbox failed");
             text(StatusCode::INTERNAL_SERVER_ERROR, "")
         }
     }
+}
+
+/// What `simulate` shows of a kept message: its text, or the template it
+/// went out as, or why it is held.
+fn dev_text(
+    reader: &crate::store::Reader,
+    m: &crate::store::Outbound,
+) -> Result<String, crate::store::Error> {
+    use crate::notify::Purpose;
+    let Purpose::Notification { firm, notice } = &m.purpose else {
+        return Ok(m.body.render());
+    };
+    if m.state == crate::store::State::Held {
+        return Ok(format!(
+            "(held: outside the 24-hour window and no {} template; sent when they next write)\n{}",
+            notice.kind,
+            m.body.render()
+        ));
+    }
+    if !m.templated {
+        return Ok(m.body.render());
+    }
+    let name = reader.template_for(*firm, notice.kind)?.map_or_else(
+        || notice.kind.to_string(),
+        |t| format!("{} ({})", t.name, t.language),
+    );
+    let mut text = format!("[template {name}: {}]", notice.params.join(" | "));
+    if let Some(payload) = &notice.button {
+        text.push_str(&format!("\n    [quick reply]  {payload}"));
+    }
+    Ok(text)
 }
 
 /// The query string, decoded.

@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 use crate::command::{self, Origin};
 use crate::domain::event::Source;
 use crate::domain::{Country, FirmId, MemberId, MilestoneId, ProjectId, ProjectStatus, Timestamp};
+use crate::notify::{Template, TemplateKind};
 use crate::store::{self, Put, Store, Writer};
 use fields::{FieldError, Fields};
 
@@ -176,8 +177,10 @@ pub const FIRMS: &str = "firms.csv";
 pub const MEMBERS: &str = "firm_members.csv";
 pub const PROJECTS: &str = "projects.csv";
 pub const MILESTONES: &str = "milestones.csv";
+/// Template settings (DESIGN section 12): `firm_id` empty for the defaults.
+pub const TEMPLATES: &str = "templates.csv";
 /// Every file an import reads, in the order it reads them.
-pub const FILES: &[&str] = &[FIRMS, MEMBERS, PROJECTS, MILESTONES];
+pub const FILES: &[&str] = &[FIRMS, MEMBERS, PROJECTS, MILESTONES, TEMPLATES];
 
 /// Imports every file of `dir` in dependency order, in one transaction.
 pub fn import_dir(store: &Store, dir: &Path, options: &Options) -> Result<Report, ImportError> {
@@ -306,6 +309,13 @@ impl<'a> Import<'a> {
             &[],
             Self::milestone,
         )?;
+        self.sheet(
+            w,
+            TEMPLATES,
+            &["kind", "name", "language"],
+            &["firm_id"],
+            Self::template,
+        )?;
         if self.errors.is_empty() {
             Ok(self.report)
         } else {
@@ -422,6 +432,37 @@ impl<'a> Import<'a> {
         }
         self.report.files.push((file, counts));
         Ok(())
+    }
+
+    fn template(&mut self, w: &mut Writer, row: &Row) -> Result<Put, Fail> {
+        let r = fields::Reader::new(row);
+        let kind = r.required("kind")?;
+        let kind = TemplateKind::parse(kind).ok_or_else(|| {
+            field(
+                "kind",
+                format!(
+                    "unknown template kind {kind:?} (expected one of: milestone_ready, \
+                     milestone_approved, status_changed)"
+                ),
+            )
+        })?;
+        let firm: Option<FirmId> = r.optional_id("firm_id")?;
+        match (firm, self.options.scope) {
+            (None, Some(_)) => {
+                return Err(field(
+                    "firm_id",
+                    "is required: only the operator sets the default templates",
+                ));
+            }
+            (Some(firm), _) => {
+                self.in_scope("firm_id", firm)?;
+                self.country(w, firm)?;
+            }
+            (None, None) => {}
+        }
+        let template = Template::parse(r.required("name")?, r.required("language")?)
+            .map_err(|(name, reason)| field(name, reason))?;
+        Ok(w.put_template(firm, kind, &template)?)
     }
 
     /// A firm token imports its own firm's rows only.

@@ -75,10 +75,23 @@ impl Writer<'_> {
         firm: Option<FirmId>,
         kind: TemplateKind,
         template: &Template,
-    ) -> Result<(), Error> {
+    ) -> Result<super::Put, Error> {
+        let key = template_key(firm, kind);
+        let old: Option<Template> = self
+            .templates
+            .get(key)?
+            .map(|g| codec::decode(key, g.value()))
+            .transpose()?;
+        if old.as_ref() == Some(template) {
+            return Ok(super::Put::Unchanged);
+        }
         self.templates
-            .insert(template_key(firm, kind), codec::encode(template).as_slice())?;
-        Ok(())
+            .insert(key, codec::encode(template).as_slice())?;
+        Ok(if old.is_some() {
+            super::Put::Updated
+        } else {
+            super::Put::Inserted
+        })
     }
 
     pub fn delete_template(

@@ -316,8 +316,11 @@ fn serve_dev_answers_simulate_and_exits_0_on_sigterm() {
         approve.contains("← Approved \"Tile selection\" on Hampstead Bath."),
         "{approve}"
     );
+    // Tom has not written in a day: Studio Alba's template goes instead.
     assert!(
-        approve.contains("⇢ to 447911123499: Lucy Gray approved"),
+        approve.contains(
+            "⇢ to 447911123499: [template milestone_approved (en): Lucy Gray | Tile selection | Hampstead Bath]"
+        ),
         "{approve}"
     );
 

@@ -54,7 +54,7 @@ fn demo_data_imports_and_a_second_import_changes_nothing() {
     assert_eq!(first.counts("projects.csv").inserted, 8);
     assert_eq!(first.counts("milestones.csv").inserted, 11);
     let second = import_dir(&store, &demo_dir(), &options(Mode::Apply, &statuses)).unwrap();
-    assert_eq!(second.rows(), 27);
+    assert_eq!(second.rows(), 30);
     assert!(
         second.files.iter().all(|(_, c)| c.unchanged == c.rows()),
         "{second}"
@@ -195,7 +195,7 @@ fn dry_run_checks_everything_and_writes_nothing() {
     let store = open(&tmp);
     let statuses = project_statuses();
     let report = import_dir(&store, &demo_dir(), &options(Mode::DryRun, &statuses)).unwrap();
-    assert_eq!(report.rows(), 27);
+    assert_eq!(report.rows(), 30);
     assert_eq!(total_rows(&store), 0);
 }
 
@@ -285,12 +285,13 @@ fn export_then_import_into_an_empty_database_round_trips() {
         "firm_members.csv",
         "projects.csv",
         "milestones.csv",
+        "templates.csv",
     ] {
         let a = std::fs::read_to_string(out_a.join(file)).unwrap();
         let b = std::fs::read_to_string(out_b.join(file)).unwrap();
         assert_eq!(a, b, "{file} differs after a round trip");
     }
-    // Nothing but the four files is left behind.
+    // Nothing but the five files is left behind.
     let mut names: Vec<_> = std::fs::read_dir(&out_b)
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
@@ -302,7 +303,8 @@ fn export_then_import_into_an_empty_database_round_trips() {
             "firm_members.csv",
             "firms.csv",
             "milestones.csv",
-            "projects.csv"
+            "projects.csv",
+            "templates.csv"
         ]
     );
 }
