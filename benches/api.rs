@@ -86,6 +86,9 @@ fn main() {
     synth::write_csv(&more, imported, SEED, synth::Milestones::With).unwrap();
     for name in firmhook::import::FILES {
         let path = more.join(name);
+        if !path.exists() {
+            continue;
+        }
         let text = std::fs::read_to_string(&path)
             .unwrap()
             .replace("-0000-7000-8000-", "-0001-7000-8000-");
