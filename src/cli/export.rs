@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 
 use crate::cli::DbArg;
-use crate::domain::Phone;
+use crate::import::fields::{self, Columns};
 use crate::import::{FIRMS, MEMBERS, MILESTONES, PROJECTS, TEMPLATES};
 use crate::store::{Reader, Snapshot};
 
@@ -45,69 +45,25 @@ pub fn export_dir(reader: &Reader, dir: &Path) -> anyhow::Result<[u64; 4]> {
     let mut counts = [0u64; 4];
     let mut written = Vec::new();
 
-    let mut sheet = Sheet::create(dir, FIRMS, &["id", "name", "country", "phone_number_id"])?;
-    reader.for_each_firm(|f| {
-        let number = f.phone_number_id.map(|n| n.to_string()).unwrap_or_default();
-        sheet.row(&[&f.id.to_string(), &f.name, &f.country.to_string(), &number])
-    })?;
+    // Each file's header and rows come from the one column layout that
+    // import reads (`import::fields`).
+    let mut sheet = Sheet::create(dir, FIRMS, fields::FIRM_COLUMNS)?;
+    reader.for_each_firm(|f| sheet.record(&f))?;
     counts[0] = sheet.rows;
     written.push(sheet.finish()?);
 
-    let header = ["id", "firm_id", "name", "role", "whatsapp_phone"];
-    let mut sheet = Sheet::create(dir, MEMBERS, &header)?;
-    reader.for_each_member(|m| {
-        sheet.row(&[
-            &m.id.to_string(),
-            &m.firm_id.to_string(),
-            &m.name,
-            &m.role,
-            &phone(m.whatsapp_phone),
-        ])
-    })?;
+    let mut sheet = Sheet::create(dir, MEMBERS, fields::MEMBER_COLUMNS)?;
+    reader.for_each_member(|m| sheet.record(&m))?;
     counts[1] = sheet.rows;
     written.push(sheet.finish()?);
 
-    let header = [
-        "id",
-        "firm_id",
-        "name",
-        "status",
-        "client_name",
-        "client_phone",
-        "designer_member_id",
-        "designer_phone",
-        "created_at",
-    ];
-    let mut sheet = Sheet::create(dir, PROJECTS, &header)?;
-    reader.for_each_project(|p| {
-        sheet.row(&[
-            &p.id.to_string(),
-            &p.firm_id.to_string(),
-            &p.name,
-            p.status.as_str(),
-            &p.client_name,
-            &phone(p.client_phone),
-            &p.designer_member_id
-                .map(|m| m.to_string())
-                .unwrap_or_default(),
-            &phone(p.designer_phone),
-            &p.created_at.to_string(),
-        ])
-    })?;
+    let mut sheet = Sheet::create(dir, PROJECTS, fields::PROJECT_COLUMNS)?;
+    reader.for_each_project(|p| sheet.record(&p))?;
     counts[2] = sheet.rows;
     written.push(sheet.finish()?);
 
-    let header = ["id", "project_id", "title", "status", "position"];
-    let mut sheet = Sheet::create(dir, MILESTONES, &header)?;
-    reader.for_each_milestone(|m| {
-        sheet.row(&[
-            &m.id.to_string(),
-            &m.project_id.to_string(),
-            &m.title,
-            m.status.as_str(),
-            &m.position.to_string(),
-        ])
-    })?;
+    let mut sheet = Sheet::create(dir, MILESTONES, fields::MILESTONE_COLUMNS)?;
+    reader.for_each_milestone(|m| sheet.record(&m))?;
     counts[3] = sheet.rows;
     written.push(sheet.finish()?);
 
@@ -122,10 +78,6 @@ pub fn export_dir(reader: &Reader, dir: &Path) -> anyhow::Result<[u64; 4]> {
         std::fs::rename(&temp, &path).with_context(|| format!("writing {}", path.display()))?;
     }
     Ok(counts)
-}
-
-fn phone(phone: Option<Phone>) -> String {
-    phone.map(|p| p.to_string()).unwrap_or_default()
 }
 
 /// One CSV file being written under a temporary name.
@@ -150,6 +102,17 @@ impl Sheet {
             path,
             rows: 0,
         })
+    }
+
+    /// A record as a row of its columns; an absent value is empty.
+    fn record(&mut self, record: &impl Columns) -> anyhow::Result<()> {
+        let values: Vec<String> = record
+            .columns()
+            .into_iter()
+            .map(|(_, v)| v.unwrap_or_default())
+            .collect();
+        let cells: Vec<&str> = values.iter().map(String::as_str).collect();
+        self.row(&cells)
     }
 
     fn row(&mut self, fields: &[&str]) -> anyhow::Result<()> {

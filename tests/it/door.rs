@@ -76,13 +76,6 @@ fn write_all_then_read(app: &App, body: &[u8], signature: Option<&str>) -> u16 {
     status(&mut stream)
 }
 
-fn metric(app: &App, series: &str) -> u64 {
-    let (_, text) = get(&app.url("/metrics")).unwrap();
-    text.lines()
-        .find_map(|l| l.strip_prefix(&format!("{series} ")))
-        .map_or(0, |v| v.parse().unwrap())
-}
-
 fn healthy(app: &App) -> bool {
     matches!(get(&app.url("/healthz")), Ok((200, _)))
 }

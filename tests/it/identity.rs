@@ -64,13 +64,6 @@ fn linked(app: &App, bsuid: &str) -> Option<Phone> {
     app.snapshot().read().unwrap().bsuid_phone(bsuid).unwrap()
 }
 
-fn metric(app: &App, series: &str) -> u64 {
-    let (_, text) = get(&app.url("/metrics")).unwrap();
-    text.lines()
-        .find_map(|l| l.strip_prefix(&format!("{series} ")))
-        .map_or(0, |v| v.parse().unwrap())
-}
-
 #[test]
 fn a_lone_contact_naming_someone_else_does_not_make_the_sender_them() {
     let (_tmp, graph, app) = start();

@@ -696,3 +696,11 @@ pub fn api(
     let text = response.body_mut().read_to_string().unwrap_or_default();
     (status, serde_json::from_str(&text).unwrap_or_default())
 }
+
+/// A series of the server's `/metrics`, 0 when absent.
+pub fn metric(app: &App, series: &str) -> u64 {
+    let (_, text) = get(&app.url("/metrics")).unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{series} ")))
+        .map_or(0, |v| v.parse().unwrap())
+}

@@ -64,13 +64,6 @@ fn sent_to(graph: &FakeGraph, to: &str, n: usize) -> Vec<GraphRequest> {
     }
 }
 
-fn metric(app: &App, series: &str) -> u64 {
-    let (_, text) = get(&app.url("/metrics")).unwrap();
-    text.lines()
-        .find_map(|l| l.strip_prefix(&format!("{series} ")))
-        .map_or(0, |v| v.parse().unwrap())
-}
-
 #[test]
 fn in_the_window_a_notification_is_free_form() {
     let (_tmp, graph, app) = start();
