@@ -8,6 +8,7 @@
 
 mod button;
 mod handler;
+pub mod text;
 
 pub use button::{Action, ButtonError, List};
 pub use handler::{
