@@ -300,7 +300,8 @@ fn mark_ready(
             record.status
         )));
     }
-    let Some(prompt) = flow::approval_prompt(&project, &record) else {
+    let lang = flow::Data::firm_lang(&*w, firm)?;
+    let Some(prompt) = flow::approval_prompt(&project, &record, lang) else {
         return Err(CommandError::State(format!(
             "project {project_id} has no client phone to send the approval prompt to"
         )));

@@ -516,12 +516,19 @@ fn apply_message(
             return Ok(released);
         }
     };
+    // The conversation's language: the firm's whose number this is, else
+    // the sender's country's.
+    let lang = match number.map(|n| w.firm_by_number(n)).transpose()?.flatten() {
+        Some(firm) => flow::Data::firm_lang(&*w, firm)?,
+        None => phone.map_or(flow::text::Lang::En, flow::text::Lang::of_phone),
+    };
     let cx = Context {
         sender: phone,
         sender_key: &sender_key,
         phone_number_id: number,
         now,
         statuses: &config.statuses,
+        lang,
     };
 
     let handled = catch_unwind(AssertUnwindSafe(|| flow::handle(&*w, &cx, input)));

@@ -1,11 +1,13 @@
 //! One message in, replies and effects out. Roles are derived from the
 //! (sender, resource) pair on every tap, never from the button id.
 
+use super::text::{self, Lang, Text};
 use crate::domain::{
     FirmId, Milestone, MilestoneId, MilestoneStatus, Phone, Project, ProjectId, ProjectStatus,
 };
 use crate::notify::{Notice, TemplateKind};
 use crate::resolve::{IndexRole, MatchRole, Outcome, decide};
+use crate::whatsapp::outbound::Labels;
 use crate::whatsapp::outbound::{Body, Choice};
 
 use super::{Action, Data, List};
@@ -25,6 +27,9 @@ pub struct Context<'a> {
     pub now: i64,
     /// The allowed project statuses.
     pub statuses: &'a [String],
+    /// The language of the conversation: the firm's whose number it is,
+    /// else the sender's country's. Notifications use their firm's.
+    pub lang: Lang,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -107,13 +112,22 @@ impl Output {
     }
 }
 
-pub const GONE: &str = "That item is no longer available.";
-/// A refusal says what a stale id says, so that a forged tap cannot tell
-/// an id that exists in another firm from one that exists nowhere.
-pub const REFUSED: &str = GONE;
-pub const HINT: &str = "Hello! We don't recognise this number yet. Ask your designer or studio \
-                        to add it, then message us again.";
-pub const ONLY_DESIGNER: &str = "Only the designer can update project status";
+// A refusal says what a stale id says (`Text::Gone`), so that a forged
+// tap cannot tell an id that exists in another firm from one that exists
+// nowhere.
+
+/// `text` in the conversation's language, as a message body.
+fn say(cx: &Context, text: Text) -> Body {
+    Body::text(&text::say(cx.lang, text))
+}
+
+/// The list words (the "More…" row, the list button) in `lang`.
+fn labels(lang: Lang) -> Labels {
+    Labels {
+        more: text::say(lang, Text::MoreRow),
+        button: text::say(lang, Text::ListButton),
+    }
+}
 
 pub fn handle<D: Data>(data: &D, cx: &Context, input: Input) -> Result<Output, D::Error> {
     match input {
@@ -121,7 +135,7 @@ pub fn handle<D: Data>(data: &D, cx: &Context, input: Input) -> Result<Output, D
             Ok(action) => tap(data, cx, action),
             // A typed or stale id we never made: refuse without detail.
             Err(_) => Ok(Output::new("tap", None)
-                .say(Body::text(REFUSED))
+                .say(say(cx, Text::Gone))
                 .outcome("bad button id")),
         },
         Input::Text(text) => text_message(data, cx, text),
@@ -175,15 +189,15 @@ fn tap<D: Data>(data: &D, cx: &Context, action: Action) -> Result<Output, D::Err
         Action::Select(id) => {
             let Some(project) = find_project(data, cx, id)? else {
                 return Ok(Output::new("tap", None)
-                    .say(Body::text(GONE))
+                    .say(say(cx, Text::Gone))
                     .outcome("stale"));
             };
             let roles = roles(data, cx.sender, &project)?;
             let out = Output::new(kind_of(roles), Some(project.firm_id));
             if !roles.designer && !roles.client {
-                return Ok(out.say(Body::text(REFUSED)).outcome("refused"));
+                return Ok(out.say(say(cx, Text::Gone)).outcome("refused"));
             }
-            Ok(out.say(summary(data, &project, roles)?))
+            Ok(out.say(summary(data, cx, &project, roles)?))
         }
         Action::ListAwaiting(id) => awaiting_list(data, cx, id, 0),
         Action::More {
@@ -200,13 +214,14 @@ fn tap<D: Data>(data: &D, cx: &Context, action: Action) -> Result<Output, D::Err
         } => {
             let Some(phone) = cx.sender else {
                 return Ok(Output::new("unknown", None)
-                    .say(Body::text(REFUSED))
+                    .say(say(cx, Text::Gone))
                     .outcome("refused"));
             };
             let projects = my_projects(data, phone, scope(data, cx)?)?;
             Ok(Output::new("tap", None).say(project_picker(
                 data,
-                "Your projects:",
+                cx,
+                Text::YourProjects,
                 &projects,
                 offset,
             )?))
@@ -232,13 +247,13 @@ fn awaiting_list<D: Data>(
 ) -> Result<Output, D::Error> {
     let Some(project) = find_project(data, cx, id)? else {
         return Ok(Output::new("tap", None)
-            .say(Body::text(GONE))
+            .say(say(cx, Text::Gone))
             .outcome("stale"));
     };
     let roles = roles(data, cx.sender, &project)?;
     let out = Output::new(kind_of(roles), Some(project.firm_id));
     if !roles.client {
-        return Ok(out.say(Body::text(REFUSED)).outcome("refused"));
+        return Ok(out.say(say(cx, Text::Gone)).outcome("refused"));
     }
     let choices: Vec<Choice> = data
         .milestones_of(project.firm_id, project.id)?
@@ -247,20 +262,32 @@ fn awaiting_list<D: Data>(
         .map(|m| Choice::new(Action::Approve(m.id).to_string(), m.title))
         .collect();
     if choices.is_empty() {
-        let text = format!(
-            "{}: no milestones are waiting for your approval.",
-            project.name
-        );
-        return Ok(out.say(Body::text(&text)));
+        return Ok(out.say(say(
+            cx,
+            Text::NoneAwaiting {
+                project: &project.name,
+            },
+        )));
     }
-    let text = format!("{}: tap a milestone to approve it.", project.name);
-    Ok(out.say(Body::choices(&text, &choices, offset, |o| {
-        Action::More {
-            list: List::Awaiting(project.id),
-            offset: o,
-        }
-        .to_string()
-    })))
+    let text = text::say(
+        cx.lang,
+        Text::TapToApprove {
+            project: &project.name,
+        },
+    );
+    Ok(out.say(Body::choices_labelled(
+        &text,
+        &choices,
+        offset,
+        |o| {
+            Action::More {
+                list: List::Awaiting(project.id),
+                offset: o,
+            }
+            .to_string()
+        },
+        &labels(cx.lang),
+    )))
 }
 
 fn pending_list<D: Data>(
@@ -271,18 +298,23 @@ fn pending_list<D: Data>(
 ) -> Result<Output, D::Error> {
     let Some(project) = find_project(data, cx, id)? else {
         return Ok(Output::new("tap", None)
-            .say(Body::text(GONE))
+            .say(say(cx, Text::Gone))
             .outcome("stale"));
     };
     let roles = roles(data, cx.sender, &project)?;
     let out = Output::new(kind_of(roles), Some(project.firm_id));
     if !roles.designer {
-        return Ok(out.say(Body::text(REFUSED)).outcome("refused"));
+        return Ok(out.say(say(cx, Text::Gone)).outcome("refused"));
     }
-    Ok(out.say(pending_choices(data, &project, offset)?))
+    Ok(out.say(pending_choices(data, cx, &project, offset)?))
 }
 
-fn pending_choices<D: Data>(data: &D, project: &Project, offset: usize) -> Result<Body, D::Error> {
+fn pending_choices<D: Data>(
+    data: &D,
+    cx: &Context,
+    project: &Project,
+    offset: usize,
+) -> Result<Body, D::Error> {
     let choices: Vec<Choice> = data
         .milestones_of(project.firm_id, project.id)?
         .into_iter()
@@ -290,20 +322,32 @@ fn pending_choices<D: Data>(data: &D, project: &Project, offset: usize) -> Resul
         .map(|m| Choice::new(Action::Ready(m.id).to_string(), m.title))
         .collect();
     if choices.is_empty() {
-        let text = format!("{}: no pending milestones to mark ready.", project.name);
-        return Ok(Body::text(&text));
+        return Ok(say(
+            cx,
+            Text::NoPendingToReady {
+                project: &project.name,
+            },
+        ));
     }
-    let text = format!(
-        "{}: tap a milestone to send it to the client for approval.",
-        project.name
+    let text = text::say(
+        cx.lang,
+        Text::TapToReady {
+            project: &project.name,
+        },
     );
-    Ok(Body::choices(&text, &choices, offset, |o| {
-        Action::More {
-            list: List::Pending(project.id),
-            offset: o,
-        }
-        .to_string()
-    }))
+    Ok(Body::choices_labelled(
+        &text,
+        &choices,
+        offset,
+        |o| {
+            Action::More {
+                list: List::Pending(project.id),
+                offset: o,
+            }
+            .to_string()
+        },
+        &labels(cx.lang),
+    ))
 }
 
 /// A milestone and its project, found firm first.
@@ -345,7 +389,7 @@ fn milestone_for<D: Data>(
 ) -> Result<Result<Allowed, Output>, D::Error> {
     let Some((project, milestone)) = find_milestone(data, cx, id)? else {
         return Ok(Err(Output::new("tap", None)
-            .say(Body::text(GONE))
+            .say(say(cx, Text::Gone))
             .outcome("stale")));
     };
     let roles = roles(data, cx.sender, &project)?;
@@ -355,7 +399,7 @@ fn milestone_for<D: Data>(
         Needs::Client => roles.client,
     };
     if !allowed {
-        return Ok(Err(out.say(Body::text(REFUSED)).outcome("refused")));
+        return Ok(Err(out.say(say(cx, Text::Gone)).outcome("refused")));
     }
     Ok(Ok((out, project, milestone)))
 }
@@ -368,19 +412,20 @@ fn approve<D: Data>(data: &D, cx: &Context, id: MilestoneId) -> Result<Output, D
     let title = &milestone.title;
     match milestone.status {
         MilestoneStatus::Approved => Ok(out
-            .say(Body::text(&format!("\"{title}\" is already approved.")))
+            .say(say(cx, Text::AlreadyApproved { title }))
             .outcome("already approved")),
         MilestoneStatus::Pending => Ok(out
-            .say(Body::text(&format!(
-                "\"{title}\" is not ready for approval yet."
-            )))
+            .say(say(cx, Text::NotReadyYet { title }))
             .outcome("not ready")),
         MilestoneStatus::AwaitingApproval => {
             let mut out = out
-                .say(Body::text(&format!(
-                    "Approved \"{title}\" on {}. Thank you!",
-                    project.name
-                )))
+                .say(say(
+                    cx,
+                    Text::Approved {
+                        title,
+                        project: &project.name,
+                    },
+                ))
                 .outcome("approved");
             out.effects.push(Effect::Milestone {
                 firm: project.firm_id,
@@ -388,8 +433,11 @@ fn approve<D: Data>(data: &D, cx: &Context, id: MilestoneId) -> Result<Output, D
                 milestone: milestone.id,
                 status: MilestoneStatus::Approved,
             });
+            // The designer hears of it in the firm's language.
+            let lang = data.firm_lang(project.firm_id)?;
+            let the_client = text::say(lang, Text::TheClient);
             let client = if project.client_name.is_empty() {
-                "The client"
+                the_client.as_str()
             } else {
                 &project.client_name
             };
@@ -397,9 +445,13 @@ fn approve<D: Data>(data: &D, cx: &Context, id: MilestoneId) -> Result<Output, D
                 out.replies.push(Reply {
                     to: To::Phone(phone),
                     firm: Some(project.firm_id),
-                    body: Body::text(&format!(
-                        "{client} approved \"{title}\" on {}.",
-                        project.name
+                    body: Body::text(&text::say(
+                        lang,
+                        Text::ClientApproved {
+                            client,
+                            title,
+                            project: &project.name,
+                        },
                     )),
                     notice: Some(Notice {
                         kind: TemplateKind::MilestoneApproved,
@@ -421,27 +473,32 @@ fn ready<D: Data>(data: &D, cx: &Context, id: MilestoneId) -> Result<Output, D::
     let title = &milestone.title;
     match milestone.status {
         MilestoneStatus::Approved => Ok(out
-            .say(Body::text(&format!("\"{title}\" is already approved.")))
+            .say(say(cx, Text::AlreadyApproved { title }))
             .outcome("already approved")),
         MilestoneStatus::AwaitingApproval => Ok(out
-            .say(Body::text(&format!(
-                "\"{title}\" is already waiting for the client's approval."
-            )))
+            .say(say(cx, Text::AlreadyWaiting { title }))
             .outcome("already ready")),
         MilestoneStatus::Pending => {
-            let Some(prompt) = approval_prompt(&project, &milestone) else {
+            let lang = data.firm_lang(project.firm_id)?;
+            let Some(prompt) = approval_prompt(&project, &milestone, lang) else {
                 return Ok(out
-                    .say(Body::text(&format!(
-                        "{} has no client phone, so \"{title}\" cannot be sent for approval.",
-                        project.name
-                    )))
+                    .say(say(
+                        cx,
+                        Text::NoClientPhone {
+                            project: &project.name,
+                            title,
+                        },
+                    ))
                     .outcome("no client"));
             };
             let mut out = out
-                .say(Body::text(&format!(
-                    "Sent \"{title}\" on {} to the client for approval.",
-                    project.name
-                )))
+                .say(say(
+                    cx,
+                    Text::SentForApproval {
+                        title,
+                        project: &project.name,
+                    },
+                ))
                 .outcome("ready");
             out.effects.push(Effect::Milestone {
                 firm: project.firm_id,
@@ -458,11 +515,14 @@ fn ready<D: Data>(data: &D, cx: &Context, id: MilestoneId) -> Result<Output, D::
 /// The client's prompt to approve a milestone that is ready, with its
 /// `mil:` button; `None` when the project has no client phone. The same
 /// for a designer's `rdy:` tap and the admin API's `…/ready`.
-pub fn approval_prompt(project: &Project, milestone: &Milestone) -> Option<Reply> {
+pub fn approval_prompt(project: &Project, milestone: &Milestone, lang: Lang) -> Option<Reply> {
     let client = project.client_phone?;
-    let prompt = format!(
-        "{}: \"{}\" is ready for your approval.",
-        project.name, milestone.title
+    let prompt = text::say(
+        lang,
+        Text::ReadyForApproval {
+            project: &project.name,
+            title: &milestone.title,
+        },
     );
     Some(Reply {
         to: To::Phone(client),
@@ -471,7 +531,7 @@ pub fn approval_prompt(project: &Project, milestone: &Milestone) -> Option<Reply
             &prompt,
             &[Choice::new(
                 Action::Approve(milestone.id).to_string(),
-                "Approve",
+                text::say(lang, Text::ApproveButton),
             )],
             0,
             |_| String::new(),
@@ -504,7 +564,12 @@ fn designer_phones<D: Data>(data: &D, project: &Project) -> Result<Vec<Phone>, D
 }
 
 /// The project, its progress, and the actions of the sender's roles.
-fn summary<D: Data>(data: &D, project: &Project, roles: Roles) -> Result<Body, D::Error> {
+fn summary<D: Data>(
+    data: &D,
+    cx: &Context,
+    project: &Project,
+    roles: Roles,
+) -> Result<Body, D::Error> {
     let milestones = data.milestones_of(project.firm_id, project.id)?;
     let count = |s| milestones.iter().filter(|m| m.status == s).count();
     let (approved, awaiting, pending) = (
@@ -514,11 +579,18 @@ fn summary<D: Data>(data: &D, project: &Project, roles: Roles) -> Result<Body, D
     );
     let mut text = format!("{} — {}", project.name, project.status);
     if milestones.is_empty() {
-        text.push_str("\nNo milestones yet.");
+        text.push('\n');
+        text.push_str(&text::say(cx.lang, Text::NoMilestonesYet));
     } else {
-        text.push_str(&format!(
-            "\nMilestones: {approved} approved, {awaiting} awaiting approval, {pending} pending of {}.",
-            milestones.len()
+        text.push('\n');
+        text.push_str(&text::say(
+            cx.lang,
+            Text::Progress {
+                approved,
+                awaiting,
+                pending,
+                total: milestones.len(),
+            },
         ));
         for m in &milestones {
             let mark = match m.status {
@@ -533,7 +605,7 @@ fn summary<D: Data>(data: &D, project: &Project, roles: Roles) -> Result<Body, D
     if roles.client && awaiting > 0 {
         actions.push(Choice::new(
             Action::ListAwaiting(project.id).to_string(),
-            "Approve milestones",
+            text::say(cx.lang, Text::ApproveMilestonesButton),
         ));
     }
     if roles.designer && pending > 0 {
@@ -543,7 +615,7 @@ fn summary<D: Data>(data: &D, project: &Project, roles: Roles) -> Result<Body, D
                 offset: 0,
             }
             .to_string(),
-            "Mark ready",
+            text::say(cx.lang, Text::MarkReadyButton),
         ));
     }
     Ok(Body::choices(&text, &actions, 0, |_| String::new()))
@@ -591,26 +663,35 @@ fn my_projects<D: Data>(
 
 fn project_picker<D: Data>(
     data: &D,
-    text: &str,
+    cx: &Context,
+    text: Text,
     projects: &[(FirmId, ProjectId)],
     offset: usize,
 ) -> Result<Body, D::Error> {
     if projects.is_empty() {
-        return Ok(Body::text("You have no projects yet."));
+        return Ok(say(cx, Text::NoProjectsYet));
     }
+    let text = text::say(cx.lang, text);
+    let text = text.as_str();
     let mut choices = Vec::with_capacity(projects.len());
     for &(firm, project) in projects {
         let name = data.project_name(firm, project)?.unwrap_or_default();
         let firm_name = data.firm_name(firm)?.unwrap_or_default();
         choices.push(Choice::new(Action::Select(project).to_string(), name).describe(firm_name));
     }
-    Ok(Body::choices(text, &choices, offset, |o| {
-        Action::More {
-            list: List::Projects,
-            offset: o,
-        }
-        .to_string()
-    }))
+    Ok(Body::choices_labelled(
+        text,
+        &choices,
+        offset,
+        |o| {
+            Action::More {
+                list: List::Projects,
+                offset: o,
+            }
+            .to_string()
+        },
+        &labels(cx.lang),
+    ))
 }
 
 /// A free-text command, case-insensitive.
@@ -661,18 +742,18 @@ fn text_message<D: Data>(data: &D, cx: &Context, text: &str) -> Result<Output, D
         Outcome::Client { firm, project } => {
             let out = Output::new("client", Some(firm));
             if command.is_designer_only() {
-                return Ok(out.say(Body::text(ONLY_DESIGNER)).outcome("refused"));
+                return Ok(out.say(say(cx, Text::OnlyDesigner)).outcome("refused"));
             }
             let Some(project) = data.project(firm, project)? else {
-                return Ok(out.say(Body::text(GONE)).outcome("stale"));
+                return Ok(out.say(say(cx, Text::Gone)).outcome("stale"));
             };
             let roles = Roles {
                 designer: false,
                 client: true,
             };
-            let mut out = out.say(summary(data, &project, roles)?);
+            let mut out = out.say(summary(data, cx, &project, roles)?);
             if command == Command::Help {
-                out = out.say(Body::text(CLIENT_HELP));
+                out = out.say(say(cx, Text::ClientHelp));
             }
             Ok(out)
         }
@@ -681,29 +762,12 @@ fn text_message<D: Data>(data: &D, cx: &Context, text: &str) -> Result<Output, D
             let kind = if designer { "designer" } else { "client" };
             let out = Output::new(kind, None);
             if command.is_designer_only() && !designer {
-                return Ok(out.say(Body::text(ONLY_DESIGNER)).outcome("refused"));
+                return Ok(out.say(say(cx, Text::OnlyDesigner)).outcome("refused"));
             }
             let projects = my_projects(data, phone, scope(data, cx)?)?;
-            Ok(out.say(project_picker(
-                data,
-                "You have projects with more than one studio. Which one?",
-                &projects,
-                0,
-            )?))
+            Ok(out.say(project_picker(data, cx, Text::WhichStudio, &projects, 0)?))
         }
     }
-}
-
-const CLIENT_HELP: &str = "Tap the buttons to see your project and approve milestones. \
-                           Send any message to see your project again.";
-
-fn designer_help(statuses: &[String]) -> String {
-    format!(
-        "Commands:\n/projects – your projects\n/status <Status> – set your current project's \
-         status ({})\n/milestones – your current project's milestones\n/ready – send a milestone \
-         to the client for approval\nhelp – this message",
-        statuses.join(", ")
-    )
 }
 
 fn designer_text<D: Data>(
@@ -724,38 +788,58 @@ fn designer_text<D: Data>(
         client: false,
     };
     let mut out = match (command, &current) {
-        (Command::Help, _) => out.say(Body::text(&designer_help(cx.statuses))),
+        (Command::Help, _) => out.say(say(
+            cx,
+            Text::DesignerHelp {
+                statuses: &cx.statuses.join(", "),
+            },
+        )),
         (Command::Projects, _) => {
             // The same list a `more:projects` tap pages through.
             let projects = my_projects(data, phone, scope(data, cx)?)?;
-            out.say(project_picker(data, "Your projects:", &projects, 0)?)
+            out.say(project_picker(data, cx, Text::YourProjects, &projects, 0)?)
         }
-        (Command::Status(_) | Command::Milestones | Command::Ready, None) => out
-            .say(Body::text("You have no projects yet."))
-            .outcome("no project"),
+        (Command::Status(_) | Command::Milestones | Command::Ready, None) => {
+            out.say(say(cx, Text::NoProjectsYet)).outcome("no project")
+        }
         (Command::Status(wanted), Some(project)) => {
             match ProjectStatus::parse(wanted, cx.statuses) {
                 Err(_) => out
-                    .say(Body::text(&format!(
-                        "Unknown status \"{wanted}\". Use one of: {}.",
-                        cx.statuses.join(", ")
-                    )))
+                    .say(say(
+                        cx,
+                        Text::UnknownStatus {
+                            wanted,
+                            statuses: &cx.statuses.join(", "),
+                        },
+                    ))
                     .outcome("bad status"),
-                Ok(status) if status == project.status => out.say(Body::text(&format!(
-                    "{} is already {status}.",
-                    project.name
-                ))),
+                Ok(status) if status == project.status => out.say(say(
+                    cx,
+                    Text::AlreadyStatus {
+                        project: &project.name,
+                        status: status.as_str(),
+                    },
+                )),
                 Ok(status) => {
                     let mut out = out
-                        .say(Body::text(&format!("{} is now {status}.", project.name)))
+                        .say(say(
+                            cx,
+                            Text::NowStatus {
+                                project: &project.name,
+                                status: status.as_str(),
+                            },
+                        ))
                         .outcome("status changed");
                     if let Some(client) = project.client_phone {
                         out.replies.push(Reply {
                             to: To::Phone(client),
                             firm: Some(firm),
-                            body: Body::text(&format!(
-                                "Your project {} is now {status}.",
-                                project.name
+                            body: Body::text(&text::say(
+                                data.firm_lang(firm)?,
+                                Text::YourProjectNow {
+                                    project: &project.name,
+                                    status: status.as_str(),
+                                },
                             )),
                             notice: Some(Notice {
                                 kind: TemplateKind::StatusChanged,
@@ -773,10 +857,15 @@ fn designer_text<D: Data>(
                 }
             }
         }
-        (Command::Milestones, Some(project)) => out.say(summary(data, project, designer)?),
-        (Command::Ready, Some(project)) => out.say(pending_choices(data, project, 0)?),
-        (Command::Other, Some(project)) => out.say(summary(data, project, designer)?),
-        (Command::Other, None) => out.say(Body::text(&designer_help(cx.statuses))),
+        (Command::Milestones, Some(project)) => out.say(summary(data, cx, project, designer)?),
+        (Command::Ready, Some(project)) => out.say(pending_choices(data, cx, project, 0)?),
+        (Command::Other, Some(project)) => out.say(summary(data, cx, project, designer)?),
+        (Command::Other, None) => out.say(say(
+            cx,
+            Text::DesignerHelp {
+                statuses: &cx.statuses.join(", "),
+            },
+        )),
     };
     // A designer who is also a client elsewhere gets those projects offered.
     let client_projects: Vec<(FirmId, ProjectId)> = data
@@ -788,7 +877,8 @@ fn designer_text<D: Data>(
     if !client_projects.is_empty() && matches!(command, Command::Other | Command::Help) {
         out = out.say(project_picker(
             data,
-            "You are also a client on:",
+            cx,
+            Text::AlsoClientOn,
             &client_projects,
             0,
         )?);
@@ -804,7 +894,7 @@ fn registration_hint<D: Data>(data: &D, cx: &Context) -> Result<Output, D::Error
     if recent {
         return Ok(out.outcome("hint already sent"));
     }
-    let mut out = out.say(Body::text(HINT)).outcome("registration hint");
+    let mut out = out.say(say(cx, Text::Hint)).outcome("registration hint");
     out.effects.push(Effect::Hinted {
         sender: cx.sender_key.to_owned(),
         at: cx.now,

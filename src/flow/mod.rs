@@ -48,4 +48,6 @@ pub trait Data: Directory {
     ) -> Result<Vec<ProjectId>, Self::Error>;
     /// When the registration hint last went to this sender (Unix seconds).
     fn last_hint(&self, sender: &str) -> Result<Option<i64>, Self::Error>;
+    /// The language the firm's people are written to in.
+    fn firm_lang(&self, firm: FirmId) -> Result<text::Lang, Self::Error>;
 }

@@ -352,6 +352,12 @@ impl Data for Writer<'_> {
     fn last_hint(&self, sender: &str) -> Result<Option<i64>, Error> {
         Ok(self.hints.get(sender)?.map(|g| g.value()))
     }
+
+    fn firm_lang(&self, firm: FirmId) -> Result<crate::flow::text::Lang, Error> {
+        Ok(self.firm(firm)?.map_or(crate::flow::text::Lang::En, |f| {
+            crate::flow::text::Lang::of_country(f.country)
+        }))
+    }
 }
 
 pub(super) fn member_role_key(phone: Phone, firm: u128, member: u128) -> RoleKey {

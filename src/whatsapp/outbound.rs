@@ -24,6 +24,23 @@ pub const LIST_BODY_MAX: usize = 4096;
 /// Rows per page when choices do not fit one list: 9 and a "More…" row.
 pub const PAGE: usize = LIST_ROWS_MAX - 1;
 
+/// The words a list adds of its own: the "More…" row and the button that
+/// opens the list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Labels {
+    pub more: String,
+    pub button: String,
+}
+
+impl Default for Labels {
+    fn default() -> Self {
+        Self {
+            more: "More…".into(),
+            button: "Choose".into(),
+        }
+    }
+}
+
 /// One thing to pick: a button, or a list row.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Choice {
@@ -76,6 +93,17 @@ impl Body {
         offset: usize,
         more_id: impl Fn(usize) -> String,
     ) -> Self {
+        Self::choices_labelled(text, choices, offset, more_id, &Labels::default())
+    }
+
+    /// [`Body::choices`] with the list's own words in the reader's language.
+    pub fn choices_labelled(
+        text: &str,
+        choices: &[Choice],
+        offset: usize,
+        more_id: impl Fn(usize) -> String,
+        labels: &Labels,
+    ) -> Self {
         let usable: Vec<&Choice> = choices
             .iter()
             .filter(|c| c.id.chars().count() <= ROW_ID_MAX)
@@ -113,8 +141,8 @@ impl Body {
                 if paged && end < n {
                     rows.push(Choice {
                         id: more_id(end),
-                        title: titles.unique("More…", ROW_TITLE_MAX),
-                        description: format!("{} more", n - end),
+                        title: titles.unique(&labels.more, ROW_TITLE_MAX),
+                        description: format!("+{}", n - end),
                     });
                 }
                 let body = if paged {
@@ -124,7 +152,7 @@ impl Body {
                 };
                 Self::List {
                     body: clip(&body, LIST_BODY_MAX),
-                    button: clip("Choose", LIST_BUTTON_MAX),
+                    button: clip(&labels.button, LIST_BUTTON_MAX),
                     rows,
                 }
             }
@@ -170,7 +198,8 @@ impl Body {
                 message["interactive"] = json!({
                     "type": "list",
                     "body": {"text": body},
-                    "action": {"button": button, "sections": [{"title": clip("Options", ROW_TITLE_MAX), "rows": rows}]},
+                    // One section needs no title (a title would need a language).
+                    "action": {"button": button, "sections": [{"rows": rows}]},
                 });
             }
         }

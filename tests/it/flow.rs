@@ -15,6 +15,7 @@ fn run(store: &Store, from: &str, input: Input) -> Output {
         phone_number_id: None,
         now: 1_780_000_000,
         statuses: &statuses,
+        lang: firmhook::flow::text::Lang::En,
     };
     store.rehearse(|w| handle(&*w, &cx, input)).unwrap()
 }

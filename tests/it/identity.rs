@@ -217,7 +217,8 @@ fn a_tap_on_another_firms_project_from_a_firms_own_number_is_refused() {
     );
     assert_eq!(app.post(&nowhere).0, 200);
     let replies = graph.wait_for(2, WAIT);
-    assert_eq!(replies[0].text(), "That item is no longer available.");
+    // On Casa Verde's number, in Casa Verde's language.
+    assert_eq!(replies[0].text(), "Este item não está mais disponível.");
     assert_eq!(
         replies[0].text(),
         replies[1].text(),

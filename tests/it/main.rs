@@ -15,6 +15,7 @@ mod hostile;
 mod identity;
 mod import;
 mod isolation;
+mod language;
 mod parsers;
 mod resolve;
 mod server;
