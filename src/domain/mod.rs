@@ -5,11 +5,13 @@
 
 pub mod event;
 pub mod ids;
+mod lang;
 mod phone;
 mod records;
 mod token;
 
 pub use ids::{FirmId, IdError, MemberId, MilestoneId, ProjectId, TokenId};
+pub use lang::Lang;
 pub use phone::{Country, Parsed, Phone, PhoneError, PhoneWarning};
 pub use records::{
     Firm, Member, Milestone, MilestoneStatus, Project, ProjectStatus, StatusError, Timestamp,

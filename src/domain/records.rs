@@ -9,7 +9,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Country, FirmId, MemberId, MilestoneId, Phone, ProjectId};
+use super::{Country, FirmId, Lang, MemberId, MilestoneId, Phone, ProjectId};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Firm {
@@ -19,6 +19,16 @@ pub struct Firm {
     pub country: Country,
     /// The firm's own WhatsApp business number id (Meta's `phone_number_id`).
     pub phone_number_id: Option<u64>,
+    /// The language the bot speaks for the firm; `None`: from its country.
+    pub language: Option<Lang>,
+}
+
+impl Firm {
+    /// The language the firm's people are written to in.
+    pub fn lang(&self) -> Lang {
+        self.language
+            .unwrap_or_else(|| Lang::of_country(self.country))
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

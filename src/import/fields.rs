@@ -15,12 +15,12 @@ use std::fmt;
 
 use crate::domain::ids::Id;
 use crate::domain::{
-    Country, Firm, FirmId, Member, MemberId, Milestone, MilestoneId, MilestoneStatus, Phone,
+    Country, Firm, FirmId, Lang, Member, MemberId, Milestone, MilestoneId, MilestoneStatus, Phone,
     Project, ProjectId, ProjectStatus, Timestamp,
 };
 
 /// The columns of each record kind, required first (DESIGN section 7).
-pub const FIRM_COLUMNS: &[&str] = &["id", "name", "country", "phone_number_id"];
+pub const FIRM_COLUMNS: &[&str] = &["id", "name", "country", "phone_number_id", "language"];
 pub const MEMBER_COLUMNS: &[&str] = &["id", "firm_id", "name", "role", "whatsapp_phone"];
 pub const PROJECT_COLUMNS: &[&str] = &[
     "id",
@@ -142,11 +142,21 @@ pub fn firm(r: &Reader, id: FirmId) -> Result<Firm, FieldError> {
             )
         })?),
     };
+    let language = match r.get("language") {
+        "" => None,
+        code => Some(Lang::parse(code).ok_or_else(|| {
+            FieldError::new(
+                "language",
+                format!("unknown language {code:?} (expected one of: en, pt_BR, es)"),
+            )
+        })?),
+    };
     Ok(Firm {
         id,
         name: r.required("name")?.to_owned(),
         country,
         phone_number_id,
+        language,
     })
 }
 
@@ -232,6 +242,7 @@ impl Columns for Firm {
                 "phone_number_id",
                 self.phone_number_id.map(|n| n.to_string()),
             ),
+            ("language", self.language.map(|l| l.code().to_owned())),
         ]
     }
 }

@@ -280,7 +280,7 @@ impl<'a> Import<'a> {
             w,
             FIRMS,
             &["id", "name", "country"],
-            &["phone_number_id"],
+            &["phone_number_id", "language"],
             Self::firm,
         )?;
         self.sheet(

@@ -396,6 +396,7 @@ mod tests {
             name: "Alba".into(),
             country: Country::parse("GB").unwrap(),
             phone_number_id: Some(42),
+            language: None,
         };
         let project = Project {
             id: ProjectId::new_v7(),

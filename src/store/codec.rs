@@ -33,11 +33,30 @@ pub trait Record: Serialize + DeserializeOwned {
 }
 
 impl Record for Firm {
-    const VERSION: u8 = 1;
+    /// 2 added `language`.
+    const VERSION: u8 = 2;
     const NAME: &'static str = "firm";
     type Key = u128;
     fn fill_key(&mut self, firm: u128) {
         self.id = FirmId::from_u128(firm);
+    }
+    fn decode_older(version: u8, bytes: &[u8]) -> Option<Result<Self, postcard::Error>> {
+        /// Version 1, as the first release wrote it.
+        #[derive(serde::Deserialize)]
+        struct FirmV1 {
+            name: String,
+            country: crate::domain::Country,
+            phone_number_id: Option<u64>,
+        }
+        (version == 1).then(|| {
+            postcard::from_bytes::<FirmV1>(bytes).map(|v1| Firm {
+                id: FirmId::default(),
+                name: v1.name,
+                country: v1.country,
+                phone_number_id: v1.phone_number_id,
+                language: None,
+            })
+        })
     }
 }
 impl Record for Member {
@@ -157,9 +176,10 @@ mod tests {
             name: "Studio Ñandú".into(),
             country: Country::parse("AR").unwrap(),
             phone_number_id: Some(106540352242922),
+            language: Some(crate::domain::Lang::Es),
         };
         let bytes = encode(&firm);
-        assert_eq!(bytes[0], 1);
+        assert_eq!(bytes[0], 2);
         assert_eq!(decode::<Firm>(firm.id.to_u128(), &bytes).unwrap(), firm);
 
         let mut future = bytes.clone();
@@ -167,7 +187,7 @@ mod tests {
         let err = decode::<Firm>(firm.id.to_u128(), &future).unwrap_err();
         assert_eq!(
             err.to_string(),
-            "database is damaged: firm record has unknown version 9 (this build reads 1)"
+            "database is damaged: firm record has unknown version 9 (this build reads 2)"
         );
     }
 }

@@ -354,9 +354,9 @@ impl Data for Writer<'_> {
     }
 
     fn firm_lang(&self, firm: FirmId) -> Result<crate::flow::text::Lang, Error> {
-        Ok(self.firm(firm)?.map_or(crate::flow::text::Lang::En, |f| {
-            crate::flow::text::Lang::of_country(f.country)
-        }))
+        Ok(self
+            .firm(firm)?
+            .map_or(crate::flow::text::Lang::En, |f| f.lang()))
     }
 }
 

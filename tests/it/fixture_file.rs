@@ -43,6 +43,21 @@ fn the_v1_database_file_is_still_read_and_exports_the_same_rows() {
     for file in FILES {
         let want = std::fs::read_to_string(fixtures().join("v1").join(file)).unwrap();
         let have = std::fs::read_to_string(out.join(file)).unwrap();
+        // Columns added since the first release (`firms.csv` `language`)
+        // are empty for its records: compare the columns it had.
+        let have = if file == "firms.csv" {
+            have.lines()
+                .map(|line| {
+                    line.rsplit_once(',')
+                        .expect("a language column")
+                        .0
+                        .to_owned()
+                        + "\n"
+                })
+                .collect()
+        } else {
+            have
+        };
         assert_eq!(have, want, "{file} from the v1 file differs");
     }
     let phone = Phone::parse_international("447911123456").unwrap();

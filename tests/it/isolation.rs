@@ -66,6 +66,7 @@ fn world() -> impl Strategy<Value = World> {
                     name: format!("firm{f}"),
                     country: Country::parse("GB").unwrap(),
                     phone_number_id: Some(9000 + f as u64),
+                    language: None,
                 })
                 .collect();
             let members: Vec<Member> = members

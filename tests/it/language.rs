@@ -176,3 +176,37 @@ fn a_stranger_gets_the_hint_in_the_language_of_their_country_code() {
     assert!(text_to("5493511234567").starts_with("¡Hola! Todavía no reconocemos"));
     assert!(text_to("14155552671").starts_with("Hello! We don't recognise"));
 }
+
+#[test]
+fn a_firms_language_setting_wins_over_its_country() {
+    let (_tmp, graph, app) = start();
+    // Studio Alba (GB) set to Spanish.
+    let (status, firm) = api(
+        &app,
+        "PUT",
+        "/api/v1/firms/0195a000-0000-7000-8000-0000000000f1",
+        Some(ADMIN),
+        Some(&json!({"name": "Studio Alba", "country": "GB",
+                     "phone_number_id": "106540352242922", "language": "es"})),
+    );
+    assert_eq!(status, 200, "{firm}");
+    assert_eq!(firm["language"], "es");
+    let bad = api(
+        &app,
+        "PUT",
+        "/api/v1/firms/0195a000-0000-7000-8000-0000000000f1",
+        Some(ADMIN),
+        Some(&json!({"name": "Studio Alba", "country": "GB", "language": "fr"})),
+    );
+    assert_eq!(bad.1["error"]["field"], "language");
+    let hi = webhook(
+        ALBA_NUMBER,
+        &[("wamid.lang1", "447911123403", "text:/status Lead")],
+    );
+    assert_eq!(app.post(&hi).0, 200);
+    let refusal = &to(&graph, "447911123403", 1)[0];
+    assert_eq!(
+        refusal.text(),
+        "Solo el diseñador puede cambiar el estado del proyecto"
+    );
+}

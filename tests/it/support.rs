@@ -74,6 +74,7 @@ pub fn world(text: &str) -> (Store, Names) {
                             name: name.to_string(),
                             country,
                             phone_number_id: number,
+                            language: None,
                         })?;
                         firms.insert(name.to_string(), (firm, country));
                         names.add(id, name);
