@@ -7,6 +7,7 @@
 pub mod backfill;
 pub mod backup;
 pub mod check;
+pub mod compact;
 pub mod export;
 pub mod import;
 mod logging;
@@ -18,6 +19,9 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
+/// `firmhook --version`: the release and the file format it writes.
+const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (file format 2)");
+
 /// Exit code for `check` when it finds problems.
 pub const EXIT_PROBLEMS: u8 = 1;
 /// Exit code for bad usage or any error.
@@ -26,7 +30,7 @@ pub const EXIT_ERROR: u8 = 2;
 #[derive(Debug, Parser)]
 #[command(
     name = "firmhook",
-    version,
+    version = VERSION,
     about = "One WhatsApp webhook for many firms"
 )]
 pub struct Cli {
@@ -56,6 +60,8 @@ pub enum Command {
     Backup(backup::Args),
     /// Verify the file and every index; exit 1 listing any problem
     Check(check::Args),
+    /// Give free space in the file back to the filesystem (server stopped)
+    Compact(compact::Args),
     /// Run the webhook server
     Serve(serve::Args),
     /// Send a signed test message to a running server and print the answer
@@ -71,7 +77,17 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Resolve(args) => resolve::run(args).map(|()| 0),
         Command::Backup(args) => backup::run(args).map(|()| 0),
         Command::Check(args) => check::run(args),
+        Command::Compact(args) => compact::run(args).map(|()| 0),
         Command::Serve(args) => serve::run(args).map(|()| 0),
         Command::Simulate(args) => simulate::run(args).map(|()| 0),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_version_names_the_file_format_this_build_writes() {
+        let format = format!("(file format {})", crate::store::FORMAT);
+        assert!(super::VERSION.ends_with(&format), "{}", super::VERSION);
     }
 }

@@ -130,6 +130,7 @@ fn copy_all(src: &ReadTransaction, dst: &WriteTransaction) -> Result<(), Error> 
     copy(src, dst, TOKEN_BY_HASH)?;
     copy(src, dst, HOOKS)?;
     copy(src, dst, QUARANTINE)?;
+    copy(src, dst, META)?;
     copy(src, dst, LAST_INBOUND)?;
     copy(src, dst, HELD)?;
     copy(src, dst, TEMPLATES)?;

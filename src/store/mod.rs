@@ -32,6 +32,11 @@ pub use outbox::{Attempt, Event, Link, Outbound, SEEN_KEEP_SECONDS, State, WINDO
 pub use read::Reader;
 pub use write::{Put, Writer};
 
+/// The file format this build writes: raised whenever a stored layout
+/// gains a version (2: firm language, outbox purpose). Older files are read
+/// and upgraded row by row; a newer file is refused, never misread.
+pub const FORMAT: u32 = 2;
+
 /// The page cache a writer gets unless told otherwise: small enough for a
 /// 1 GB VPS, large enough to keep the indexes' upper levels hot.
 pub const DEFAULT_CACHE_BYTES: usize = 64 * 1024 * 1024;
@@ -57,6 +62,11 @@ pub enum Error {
     /// An I/O error closed the database and opening it again failed so far.
     #[error("database is closed after an I/O error and could not be opened again yet")]
     Closed,
+    #[error(
+        "database was written by a newer firmhook (file format {found}; this build reads up to \
+         {FORMAT}): upgrade firmhook, or restore a backup made by this version"
+    )]
+    NewerFormat { found: u32 },
     /// A write that would break an invariant (an id moving between firms,
     /// a business number claimed twice). Nothing of the transaction is kept.
     #[error("{0}")]
@@ -143,13 +153,14 @@ impl Store {
         Self::init(db.map_err(Error::from), None)
     }
 
-    /// Creates every table, so readers can open them all unconditionally.
+    /// Creates every table, so readers can open them all unconditionally,
+    /// and marks the file with this build's format (refusing a newer one).
     fn init(db: Result<Database, Error>, opener: Option<Opener>) -> Result<Self, Error> {
         let store = Self {
             db: RwLock::new(Some(db?)),
             opener,
         };
-        store.write(|_| Ok::<_, Error>(()))?;
+        store.write(|w| w.claim_format())?;
         Ok(store)
     }
 
@@ -296,7 +307,9 @@ impl Snapshot {
     }
 
     pub fn read(&self) -> Result<Reader, Error> {
-        Ok(Reader::new(self.db.begin_read()?))
+        let reader = Reader::new(self.db.begin_read()?);
+        reader.check_format()?;
+        Ok(reader)
     }
 }
 

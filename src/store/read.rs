@@ -78,6 +78,22 @@ impl Reader {
         &self.txn
     }
 
+    /// The file's format, if marked (files of the first release are not).
+    pub fn format(&self) -> Result<Option<u32>, Error> {
+        match self.table_if_exists(META)? {
+            Some(meta) => Ok(meta.get("format")?.map(|g| g.value())),
+            None => Ok(None),
+        }
+    }
+
+    /// Refuses to read a file of a newer format than this build's.
+    pub(super) fn check_format(&self) -> Result<(), Error> {
+        match self.format()? {
+            Some(found) if found > super::FORMAT => Err(Error::NewerFormat { found }),
+            _ => Ok(()),
+        }
+    }
+
     pub fn has_firms(&self) -> Result<bool, Error> {
         Ok(!redb::ReadableTableMetadata::is_empty(&self.table(FIRMS)?)?)
     }

@@ -14,6 +14,9 @@ pub type RoleKey = (u64, u8, u128, u64, u128);
 /// (firm_id, member_id, rank, project_id): see `MEMBER_PROJECTS`.
 pub type MemberProjectKey = (u128, u128, u64, u128);
 
+/// "format" → the file format this file was last written with (see
+/// `store::FORMAT`); a build refuses a file of a newer format.
+pub const META: TableDefinition<&str, u32> = TableDefinition::new("meta");
 /// firm_id → Firm
 pub const FIRMS: TableDefinition<u128, Bytes> = TableDefinition::new("firms");
 /// (firm_id, member_id) → Member

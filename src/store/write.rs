@@ -46,6 +46,7 @@ pub struct Writer<'txn> {
     pub(super) token_by_hash: Table<'txn, &'static [u8], (u128, u128)>,
     pub(super) hooks: Table<'txn, u128, Bytes>,
     pub(super) quarantine: Table<'txn, u64, Bytes>,
+    pub(super) meta: Table<'txn, &'static str, u32>,
     pub(super) last_inbound: Table<'txn, (u64, &'static str), i64>,
     pub(super) held: Table<'txn, (u64, &'static str, u64), ()>,
     pub(super) templates: Table<'txn, (u128, u8), Bytes>,
@@ -91,6 +92,7 @@ impl<'txn> Writer<'txn> {
             token_by_hash: txn.open_table(TOKEN_BY_HASH)?,
             hooks: txn.open_table(HOOKS)?,
             quarantine: txn.open_table(QUARANTINE)?,
+            meta: txn.open_table(META)?,
             last_inbound: txn.open_table(LAST_INBOUND)?,
             held: txn.open_table(HELD)?,
             templates: txn.open_table(TEMPLATES)?,
@@ -99,6 +101,21 @@ impl<'txn> Writer<'txn> {
             pushes: txn.open_table(PUSHES)?,
             push_due: txn.open_table(PUSH_DUE)?,
         })
+    }
+
+    /// Refuses a file of a newer format; marks an older (or new) one as
+    /// this build's, whose writes it is about to make.
+    pub(super) fn claim_format(&mut self) -> Result<(), Error> {
+        let txn_meta = &mut self.meta;
+        let found = txn_meta.get("format")?.map(|g| g.value());
+        match found {
+            Some(found) if found > super::FORMAT => Err(Error::NewerFormat { found }),
+            Some(found) if found == super::FORMAT => Ok(()),
+            _ => {
+                txn_meta.insert("format", super::FORMAT)?;
+                Ok(())
+            }
+        }
     }
 
     pub fn firm(&self, firm: FirmId) -> Result<Option<Firm>, Error> {

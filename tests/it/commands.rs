@@ -448,3 +448,67 @@ fn a_failed_import_into_a_new_path_leaves_no_database_behind() {
     );
     assert!(!db.exists(), "an empty database was left behind");
 }
+
+#[test]
+fn version_names_the_file_format_and_a_newer_file_is_refused() {
+    let out = firmhook(&["--version"]);
+    assert_eq!(stdout(&out).trim(), "firmhook 0.1.0 (file format 2)");
+    let (_tmp, db) = demo_db();
+    {
+        let file = redb::Database::builder()
+            .set_concurrency_mode(redb::ConcurrencyMode::SingleWriter)
+            .create(&db)
+            .unwrap();
+        let txn = file.begin_write().unwrap();
+        txn.open_table(redb::TableDefinition::<&str, u32>::new("meta"))
+            .unwrap()
+            .insert("format", 99)
+            .unwrap();
+        txn.commit().unwrap();
+    }
+    for args in [
+        vec!["resolve", "447911123456", "--db", &db],
+        vec!["check", "--db", &db],
+        vec!["export", "/nonexistent/never", "--db", &db],
+    ] {
+        let out = firmhook(&args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(
+            stderr(&out)
+                .contains("written by a newer firmhook (file format 99; this build reads up to 2)"),
+            "{args:?}: {}",
+            stderr(&out)
+        );
+    }
+}
+
+#[test]
+fn compact_gives_pruned_space_back() {
+    let (_tmp, db) = demo_db();
+    {
+        let store = firmhook::store::Store::open(Path::new(&db), 16 << 20).unwrap();
+        for chunk in 0..20 {
+            store
+                .write(|w| {
+                    for i in 0..10_000 {
+                        w.mark_seen(&format!("wamid.{chunk}.{i}.{}", "x".repeat(40)), 1)?;
+                    }
+                    Ok::<_, firmhook::store::Error>(())
+                })
+                .unwrap();
+        }
+        while store
+            .write(|w| w.prune_seen(10 * 24 * 3600, 8 * 24 * 3600, 50_000))
+            .unwrap()
+            > 0
+        {}
+    }
+    let before = std::fs::metadata(&db).unwrap().len();
+    let out = firmhook(&["compact", "--db", &db]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stdout(&out).starts_with("compacted "), "{}", stdout(&out));
+    let after = std::fs::metadata(&db).unwrap().len();
+    assert!(after < before / 2, "{before} → {after}");
+    let out = firmhook(&["check", "--db", &db]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+}
