@@ -120,6 +120,7 @@ pub async fn run_with_store(
         limits: options.limits,
         admin_token: options.admin_token,
         statuses: options.statuses.clone(),
+        db_path: options.db.clone(),
         data_dir: options
             .db
             .parent()

@@ -56,6 +56,8 @@ pub struct State {
     pub statuses: Vec<String>,
     /// The database's directory: online imports are staged there.
     pub data_dir: std::path::PathBuf,
+    /// The database file, for its size in `/metrics`.
+    pub db_path: std::path::PathBuf,
 }
 
 type Body = Full<Bytes>;
@@ -184,12 +186,33 @@ fn handshake(request: &Request<Incoming>, state: &State) -> Response<Body> {
 }
 
 fn metrics(state: &State) -> Response<Body> {
-    let depth = state
-        .store
-        .read()
-        .and_then(|r| r.outbox_depth())
+    use std::fmt::Write;
+    let reader = state.store.read();
+    let depth = reader
+        .as_ref()
+        .ok()
+        .and_then(|r| r.outbox_depth().ok())
         .unwrap_or(0);
-    let mut response = text(StatusCode::OK, &state.metrics.render(depth));
+    let mut body = state.metrics.render(depth);
+    // How big the file is and what fills it (retention and `compact`).
+    let size = std::fs::metadata(&state.db_path).map_or(0, |m| m.len());
+    let _ = writeln!(
+        body,
+        "# HELP firmhook_database_bytes Size of the database file.\n# TYPE firmhook_database_bytes gauge\nfirmhook_database_bytes {size}"
+    );
+    if let Ok(tables) = reader.and_then(|r| r.table_sizes()) {
+        let _ = writeln!(
+            body,
+            "# HELP firmhook_table_entries Entries per table.\n# TYPE firmhook_table_entries gauge"
+        );
+        for (table, entries) in tables {
+            let _ = writeln!(
+                body,
+                "firmhook_table_entries{{table=\"{table}\"}} {entries}"
+            );
+        }
+    }
+    let mut response = text(StatusCode::OK, &body);
     response.headers_mut().insert(
         CONTENT_TYPE,
         HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),

@@ -78,6 +78,18 @@ impl Reader {
         &self.txn
     }
 
+    /// Every table with its number of entries, by name.
+    pub fn table_sizes(&self) -> Result<Vec<(String, u64)>, Error> {
+        use redb::ReadableTableMetadata;
+        let mut out = Vec::new();
+        for handle in self.txn.list_tables()? {
+            let name = redb::TableHandle::name(&handle).to_owned();
+            let len = self.txn.open_untyped_table(handle)?.len()?;
+            out.push((name, len));
+        }
+        Ok(out)
+    }
+
     /// The file's format, if marked (files of the first release are not).
     pub fn format(&self) -> Result<Option<u32>, Error> {
         match self.table_if_exists(META)? {

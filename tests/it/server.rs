@@ -563,3 +563,17 @@ fn a_graph_api_that_hangs_times_out_and_is_retried() {
     );
     assert!(metric(&app, "firmhook_send_attempts_total{result=\"retry\"}") >= 1);
 }
+
+#[test]
+fn metrics_show_the_file_size_and_the_entries_of_each_table() {
+    let (_tmp, graph, app) = start();
+    app.post(&webhook(ALBA_NUMBER, &[("wamid.m1", LUCY, "text:hi")]));
+    graph.wait_for(1, WAIT);
+    assert!(metric(&app, "firmhook_database_bytes") > 0);
+    assert_eq!(metric(&app, "firmhook_table_entries{table=\"firms\"}"), 3);
+    assert_eq!(
+        metric(&app, "firmhook_table_entries{table=\"milestones\"}"),
+        11
+    );
+    assert!(metric(&app, "firmhook_table_entries{table=\"seen_messages\"}") >= 1);
+}
