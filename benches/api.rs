@@ -20,16 +20,12 @@ mod load;
 mod synth;
 
 use std::net::SocketAddr;
-use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
-use firmhook::app::{self, Options};
 use firmhook::import::{Mode, Options as ImportOptions, import_dir, project_statuses};
-use firmhook::sender::{DEFAULT_PACE, Transport};
 use firmhook::store::{self, Store};
-use firmhook::whatsapp::signature::Secret;
 use firmhook::writer::DEFAULT_MAX_BATCH;
 
 const SEED: u64 = 0x5eed_0003;
@@ -102,7 +98,7 @@ fn main() {
         std::fs::write(&path, text).unwrap();
     }
 
-    with_server(&db, |addr| {
+    load::with_app(&db, DEFAULT_MAX_BATCH, Some(ADMIN), |addr| {
         let webhook = load::run(addr, &script, CONNECTIONS, duration);
         report("webhook alone", &webhook);
         let api = writes(addr, CONNECTIONS, duration, 0);
@@ -310,52 +306,4 @@ fn reads(addr: SocketAddr, pairs: &[(String, String)], n: usize) -> (load::Resul
     let projects = timed(&project, true);
     let healthz = timed(&|_| "/healthz".to_owned(), false);
     (projects, healthz)
-}
-
-/// Runs `f` against the real server over `db`.
-fn with_server(db: &Path, f: impl FnOnce(SocketAddr)) {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.set_nonblocking(true).unwrap();
-    let addr = listener.local_addr().unwrap();
-    let options = Options {
-        db: db.to_owned(),
-        app_secret: Secret::new(load::SECRET),
-        verify_token: Secret::new("bench"),
-        transport: Transport::Dev,
-        dev: false,
-        seed_dir: None,
-        statuses: project_statuses(),
-        cache_bytes: store::DEFAULT_CACHE_BYTES,
-        max_batch: DEFAULT_MAX_BATCH,
-        pace_per_second: DEFAULT_PACE,
-        seen_keep_seconds: store::SEEN_KEEP_SECONDS,
-        limits: firmhook::http::Limits::default(),
-        shared_number: None,
-        admin_token: Some(Secret::new(ADMIN)),
-    };
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = std::thread::spawn(move || {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap()
-            .block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-                app::run(listener, options, async {
-                    let _ = stopped.await;
-                })
-                .await
-                .unwrap();
-            });
-    });
-    for _ in 0..500 {
-        if std::net::TcpStream::connect(addr).is_ok() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    f(addr);
-    let _ = stop.send(());
-    server.join().unwrap();
 }

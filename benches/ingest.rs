@@ -20,11 +20,8 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
-use firmhook::app::{self, Options};
 use firmhook::import::{Mode, Options as ImportOptions, import_dir, project_statuses};
-use firmhook::sender::{DEFAULT_PACE, Transport};
 use firmhook::store::{self, Store};
-use firmhook::whatsapp::signature::Secret;
 use firmhook::writer::DEFAULT_MAX_BATCH;
 
 const SEED: u64 = 0x5eed_0002;
@@ -116,56 +113,7 @@ fn import(db: &Path, csv: &Path) {
 /// Runs `f` against the real server over a fresh copy of the data.
 fn with_server<T>(db: &Path, csv: &Path, max_batch: usize, f: impl FnOnce(SocketAddr) -> T) -> T {
     import(db, csv);
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.set_nonblocking(true).unwrap();
-    let addr = listener.local_addr().unwrap();
-    let options = Options {
-        db: db.to_owned(),
-        app_secret: Secret::new(load::SECRET),
-        verify_token: Secret::new("bench"),
-        transport: Transport::Dev,
-        dev: false,
-        seed_dir: None,
-        statuses: project_statuses(),
-        cache_bytes: store::DEFAULT_CACHE_BYTES,
-        max_batch,
-        pace_per_second: DEFAULT_PACE,
-        seen_keep_seconds: store::SEEN_KEEP_SECONDS,
-        limits: firmhook::http::Limits::default(),
-        shared_number: None,
-        admin_token: None,
-    };
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = std::thread::spawn(move || {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap()
-            .block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-                app::run(listener, options, async {
-                    let _ = stopped.await;
-                })
-                .await
-                .unwrap();
-            });
-    });
-    wait_healthy(addr);
-    let result = f(addr);
-    let _ = stop.send(());
-    server.join().unwrap();
-    result
-}
-
-fn wait_healthy(addr: SocketAddr) {
-    for _ in 0..500 {
-        if std::net::TcpStream::connect(addr).is_ok() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    panic!("the server did not start");
+    load::with_app(db, max_batch, None, f)
 }
 
 /// A hyper server that reads the body and answers 200: the ceiling.
@@ -204,7 +152,7 @@ fn with_bare_hyper<T>(f: impl FnOnce(SocketAddr) -> T) -> T {
             });
         }
     });
-    wait_healthy(addr);
+    load::wait_listening(addr);
     let result = f(addr);
     runtime.shutdown_background();
     result
@@ -243,7 +191,7 @@ fn memory(dir: &Path, duration: Duration) -> (u64, u64, f64) {
         .env_remove("FIRMHOOK_CACHE_MB")
         .spawn()
         .unwrap();
-    wait_healthy(addr);
+    load::wait_listening(addr);
     let result = load::run(addr, &load::script(&samples), CONNECTIONS, duration);
     report("serve binary, large database", &result);
     let status = std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap();

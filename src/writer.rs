@@ -516,9 +516,10 @@ fn apply_message(
             return Ok(released);
         }
     };
-    // The conversation's language: the firm's whose number this is, else
-    // the sender's country's.
-    let lang = match number.map(|n| w.firm_by_number(n)).transpose()?.flatten() {
+    // The firm whose own number this is, if any; the conversation is in its
+    // language, else in the sender's country's.
+    let number_firm = number.map(|n| w.firm_by_number(n)).transpose()?.flatten();
+    let lang = match number_firm {
         Some(firm) => flow::Data::firm_lang(&*w, firm)?,
         None => phone.map_or(flow::text::Lang::En, flow::text::Lang::of_phone),
     };
@@ -550,11 +551,7 @@ fn apply_message(
         }
     };
     metrics.message(output.kind);
-    let log_firm = match output.firm {
-        Some(firm) => Some(firm),
-        None => number.map(|n| w.firm_by_number(n)).transpose()?.flatten(),
-    };
-    if let Some(firm) = log_firm {
+    if let Some(firm) = output.firm.or(number_firm) {
         log_inbound(w, firm, message, &sender_key)?;
     }
 

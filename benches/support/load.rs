@@ -141,3 +141,66 @@ pub fn run(addr: SocketAddr, script: &Script, connections: usize, duration: Dura
         latencies_us,
     }
 }
+
+/// The real server in-process on a loopback port over `db`, with replies
+/// kept (dev transport); `admin` is the operator token, if any. Runs `f`
+/// against it, then stops it.
+pub fn with_app<T>(
+    db: &std::path::Path,
+    max_batch: usize,
+    admin: Option<&str>,
+    f: impl FnOnce(SocketAddr) -> T,
+) -> T {
+    use firmhook::app::{self, Options};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let options = Options {
+        db: db.to_owned(),
+        app_secret: Secret::new(SECRET),
+        verify_token: Secret::new("bench"),
+        transport: firmhook::sender::Transport::Dev,
+        dev: false,
+        seed_dir: None,
+        statuses: firmhook::import::project_statuses(),
+        cache_bytes: firmhook::store::DEFAULT_CACHE_BYTES,
+        max_batch,
+        pace_per_second: firmhook::sender::DEFAULT_PACE,
+        seen_keep_seconds: firmhook::store::SEEN_KEEP_SECONDS,
+        limits: firmhook::http::Limits::default(),
+        shared_number: None,
+        admin_token: admin.map(Secret::new),
+    };
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = std::thread::spawn(move || {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+                app::run(listener, options, async {
+                    let _ = stopped.await;
+                })
+                .await
+                .unwrap();
+            });
+    });
+    wait_listening(addr);
+    let result = f(addr);
+    let _ = stop.send(());
+    server.join().unwrap();
+    result
+}
+
+/// Waits until `addr` accepts connections.
+pub fn wait_listening(addr: SocketAddr) {
+    for _ in 0..500 {
+        if std::net::TcpStream::connect(addr).is_ok() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("the server did not start");
+}

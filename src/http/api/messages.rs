@@ -15,14 +15,7 @@ pub fn list(door: &Door, scope: &FirmScope, query: &Query) -> Answer {
     let Some(firm) = reader.firm(scope.firm())? else {
         return Err(ApiError::not_found());
     };
-    let phone = match query.get("phone") {
-        None | Some("") => None,
-        Some(text) => Some(
-            Phone::parse(text, Some(firm.country))
-                .map_err(|e| ApiError::invalid("phone", e.to_string()))?
-                .phone,
-        ),
-    };
+    let phone = super::records::phone_param(query, firm.country)?;
     let before = match query.get("after") {
         None | Some("") => None,
         Some(text) => Some(

@@ -200,14 +200,7 @@ pub fn list_projects(door: &Door, scope: &FirmScope, query: &Query) -> Answer {
                 .map_err(|e| ApiError::invalid("status", e.to_string()))?,
         ),
     };
-    let phone = match query.get("phone") {
-        None | Some("") => None,
-        Some(text) => Some(
-            Phone::parse(text, Some(firm.country))
-                .map_err(|e| ApiError::invalid("phone", e.to_string()))?
-                .phone,
-        ),
-    };
+    let phone = phone_param(query, firm.country)?;
     let keep = |p: &Project| {
         status.as_ref().is_none_or(|s| &p.status == s)
             && phone.is_none_or(|ph| p.client_phone == Some(ph) || p.designer_phone == Some(ph))
@@ -449,4 +442,15 @@ fn with_warnings(mut value: Value, reader: &Reader) -> Value {
         value["warnings"] = json!(warnings);
     }
     value
+}
+
+/// The `phone` filter of a list, read by the phone rule with the firm's
+/// country as the default region.
+pub fn phone_param(query: &Query, country: Country) -> Result<Option<Phone>, ApiError> {
+    match query.get("phone") {
+        None | Some("") => Ok(None),
+        Some(text) => Phone::parse(text, Some(country))
+            .map(|parsed| Some(parsed.phone))
+            .map_err(|e| ApiError::invalid("phone", e.to_string())),
+    }
 }
