@@ -47,6 +47,8 @@ pub struct Options {
     /// The operator's API token (`FIRMHOOK_ADMIN_TOKEN`); `None`: no
     /// operator access.
     pub admin_token: Option<Secret>,
+    /// HTTPS on the listener; `None`: plain HTTP (behind a proxy).
+    pub tls: Option<crate::tls::Tls>,
 }
 
 /// Runs the server on `listener` until `shutdown` resolves, then drains:
@@ -69,10 +71,23 @@ pub async fn run_with_store(
     options: Options,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
+    let data_dir = options
+        .db
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .map_or_else(|| PathBuf::from("."), PathBuf::from);
+    let metrics = Arc::new(Metrics::default());
+    // Unusable certificate files stop the start before anything runs.
+    let (acceptor, keeper) = match &options.tls {
+        Some(tls) => {
+            let (acceptor, keeper) = crate::tls::start(tls, &data_dir, metrics.clone())?;
+            (Some(acceptor), Some(keeper))
+        }
+        None => (None, None),
+    };
     if let Some(dir) = &options.seed_dir {
         seed(&store, dir, &options.statuses)?;
     }
-    let metrics = Arc::new(Metrics::default());
     let (wake, woken) = std::sync::mpsc::sync_channel(1);
     let (queue, writer) = writer::spawn(
         store.clone(),
@@ -121,14 +136,16 @@ pub async fn run_with_store(
         admin_token: options.admin_token,
         statuses: options.statuses.clone(),
         db_path: options.db.clone(),
-        data_dir: options
-            .db
-            .parent()
-            .filter(|d| !d.as_os_str().is_empty())
-            .map_or_else(|| PathBuf::from("."), PathBuf::from),
+        data_dir,
     });
-    tracing::info!(addr = %listener.local_addr()?, dev = options.dev, "listening");
-    let served = http::serve(listener, state, shutdown).await;
+    tracing::info!(
+        addr = %listener.local_addr()?,
+        dev = options.dev,
+        tls = acceptor.is_some(),
+        "listening"
+    );
+    let served = http::serve(listener, state, acceptor, shutdown).await;
+    drop(keeper);
     tracing::info!("shutting down: stopping the sender, draining the writer");
     stop.store(true, Relaxed);
     let joined = tokio::task::spawn_blocking(move || {

@@ -21,5 +21,6 @@ pub mod push;
 pub mod resolve;
 pub mod sender;
 pub mod store;
+pub mod tls;
 pub mod whatsapp;
 pub mod writer;

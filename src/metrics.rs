@@ -27,12 +27,15 @@ pub struct Metrics {
     pub commit_micros_max: AtomicU64,
     /// 1 while sending is stopped by an expired token (error 190).
     pub sending_halted: AtomicU64,
+    /// The serving certificate's notAfter (Unix seconds; 0 without TLS).
+    tls_not_after: AtomicU64,
     messages: Labelled,
     sends: Labelled,
     refused: Labelled,
     dropped: Labelled,
     pushes: Labelled,
     notifications: Labelled,
+    tls_refused: Labelled,
 }
 
 /// A counter with one label, by label value.
@@ -115,6 +118,21 @@ impl Metrics {
 
     pub fn drops(&self, what: &str) -> u64 {
         self.dropped.get(what)
+    }
+
+    /// A TLS connection not served: `plain_http`, `handshake`,
+    /// `handshake_timeout`.
+    pub fn tls_refused(&self, reason: &'static str) {
+        self.tls_refused.add(reason);
+    }
+
+    pub fn tls_refusals(&self, reason: &str) -> u64 {
+        self.tls_refused.get(reason)
+    }
+
+    pub fn tls_not_after(&self, unix_seconds: i64) {
+        self.tls_not_after
+            .store(u64::try_from(unix_seconds).unwrap_or(0), Relaxed);
     }
 
     pub fn commit(&self, jobs: usize, took: Duration) {
@@ -210,6 +228,19 @@ impl Metrics {
             "what",
             "Parts of signed deliveries left out, by what was wrong.",
         );
+        self.tls_refused.render(
+            &mut out,
+            "tls_refused_total",
+            "reason",
+            "TLS connections not served, by reason.",
+        );
+        let not_after = self.tls_not_after.load(Relaxed);
+        if not_after > 0 {
+            let _ = writeln!(
+                out,
+                "# HELP firmhook_tls_certificate_expiry_seconds When the serving certificate expires (Unix time).\n# TYPE firmhook_tls_certificate_expiry_seconds gauge\nfirmhook_tls_certificate_expiry_seconds {not_after}"
+            );
+        }
         let _ = writeln!(
             out,
             "# HELP firmhook_outbox_depth Replies waiting to be sent.\n# TYPE firmhook_outbox_depth gauge\nfirmhook_outbox_depth {outbox_depth}"

@@ -170,6 +170,7 @@ pub fn with_app<T>(
         limits: firmhook::http::Limits::default(),
         shared_number: None,
         admin_token: admin.map(Secret::new),
+        tls: None,
     };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = std::thread::spawn(move || {

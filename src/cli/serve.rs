@@ -9,6 +9,7 @@
 //! runtime.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 
 use anyhow::{Context, bail};
 
@@ -16,6 +17,7 @@ use crate::app::{self, Options};
 use crate::cli::DbArg;
 use crate::import::project_statuses;
 use crate::sender::{DEFAULT_PACE, Transport};
+use crate::tls::{Acme, LETS_ENCRYPT, Source, Tls};
 use crate::whatsapp::signature::Secret;
 use crate::writer::DEFAULT_MAX_BATCH;
 
@@ -29,6 +31,65 @@ pub struct Args {
     /// Local development: loopback only, dev secrets, demo data, replies kept not sent
     #[arg(long)]
     pub dev: bool,
+    /// Serve HTTPS with this certificate chain (PEM); reloaded when it changes
+    #[arg(
+        long,
+        env = "FIRMHOOK_TLS_CERT",
+        requires = "tls_key",
+        value_name = "PEM"
+    )]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM)
+    #[arg(
+        long,
+        env = "FIRMHOOK_TLS_KEY",
+        requires = "tls_cert",
+        value_name = "PEM"
+    )]
+    pub tls_key: Option<PathBuf>,
+    /// Serve HTTPS with certificates for these domains, obtained and renewed over ACME
+    #[arg(
+        long,
+        env = "FIRMHOOK_ACME_DOMAINS",
+        value_delimiter = ',',
+        num_args = 1..,
+        value_name = "DOMAIN",
+        conflicts_with = "tls_cert",
+        requires = "acme_email"
+    )]
+    pub acme: Vec<String>,
+    /// The contact address given to the ACME server
+    #[arg(long, env = "FIRMHOOK_ACME_EMAIL", value_name = "EMAIL")]
+    pub acme_email: Option<String>,
+    /// The ACME server's directory URL
+    #[arg(long, env = "FIRMHOOK_ACME_DIRECTORY", value_name = "URL", default_value = LETS_ENCRYPT)]
+    pub acme_directory: String,
+}
+
+impl Args {
+    /// The TLS settings the flags ask for, if any.
+    fn tls(&self) -> anyhow::Result<Option<Tls>> {
+        let source = match (&self.tls_cert, &self.tls_key) {
+            (Some(cert), Some(key)) => Source::Files {
+                cert: cert.clone(),
+                key: key.clone(),
+            },
+            _ if !self.acme.is_empty() => Source::Acme(Acme {
+                domains: self.acme.clone(),
+                email: self.acme_email.clone().unwrap_or_default(),
+                directory: self.acme_directory.clone(),
+                ca: std::env::var_os("FIRMHOOK_ACME_CA")
+                    .filter(|ca| !ca.is_empty())
+                    .map(PathBuf::from),
+            }),
+            _ => return Ok(None),
+        };
+        let mut tls = Tls::new(source);
+        if let Some(secs) = env_number("FIRMHOOK_TLS_HANDSHAKE_TIMEOUT_SECS")? {
+            tls.handshake_timeout = std::time::Duration::from_secs(secs.max(1));
+        }
+        Ok(Some(tls))
+    }
 }
 
 /// The secrets and endpoints, read from the environment.
@@ -104,6 +165,7 @@ fn env_number(name: &str) -> anyhow::Result<Option<u64>> {
 pub fn run(args: Args) -> anyhow::Result<()> {
     crate::cli::logging::init();
     let env = Env::read();
+    let tls = args.tls()?;
     let options = if args.dev {
         if !args.listen.ip().is_loopback() {
             bail!("--dev listens on loopback only; {} is not", args.listen);
@@ -125,6 +187,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             admin_token: Some(Secret::new(
                 env.admin_token.unwrap_or_else(|| "dev-admin".into()),
             )),
+            tls,
         }
     } else {
         let missing: Vec<&str> = [
@@ -166,6 +229,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 ),
                 token => token.map(Secret::new),
             },
+            tls,
         }
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -25,12 +25,13 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
 use crate::metrics::Metrics;
 use crate::store::Store;
+use crate::tls::Acceptor;
 use crate::whatsapp::signature::Secret;
 use crate::writer::Queue;
 
@@ -63,10 +64,13 @@ pub struct State {
 type Body = Full<Bytes>;
 
 /// Serves until `shutdown` resolves, then stops accepting, lets requests
-/// in flight finish (up to 30 s) and returns.
+/// in flight finish (up to 30 s) and returns. With `tls`, every connection
+/// shakes hands first (bounded by the acceptor's timeout, holding its
+/// connection slot meanwhile).
 pub async fn serve(
     listener: TcpListener,
     state: Arc<State>,
+    tls: Option<Acceptor>,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
     let graceful = GracefulShutdown::new();
@@ -97,23 +101,25 @@ pub async fn serve(
                     budget: budget.clone(),
                     closing: closing_rx.clone(),
                 };
-                let connection = http1::Builder::new()
-                    .timer(TokioTimer::new())
-                    .header_read_timeout(HEADER_TIMEOUT)
-                    // hyper's read buffer grows to this and keeps its size
-                    // while the connection lives: at the default (~400 KiB)
-                    // a thousand connections pushing bodies hold 400 MiB.
-                    .max_buf_size(READ_BUFFER)
-                    // A client may shut its sending side after the request
-                    // and still read the answer.
-                    .half_close(true)
-                    .serve_connection(
-                        TokioIo::new(stream),
-                        service_fn(move |request| route(request, door.clone())),
-                    );
-                let watched = graceful.watch(connection);
+                let watcher = graceful.watcher();
+                let tls = tls.clone();
                 tokio::spawn(async move {
-                    let _ = watched.await;
+                    match tls {
+                        None => connection(stream, door, watcher).await,
+                        Some(tls) => {
+                            let mut closing = door.closing.clone();
+                            tokio::select! {
+                                secured = tls.accept(stream, &door.state.metrics) => {
+                                    if let Some(stream) = secured {
+                                        connection(stream, door, watcher).await;
+                                    }
+                                }
+                                () = async {
+                                    let _ = closing.wait_for(|closing| *closing).await;
+                                } => {}
+                            }
+                        }
+                    }
                     drop(slot);
                 });
             }
@@ -127,6 +133,28 @@ pub async fn serve(
         () = tokio::time::sleep(DRAIN) => tracing::warn!("shutdown: requests still in flight after 30 s"),
     }
     Ok(())
+}
+
+/// Serves one connection's requests until it closes or shutdown ends it.
+async fn connection<S>(stream: S, door: Door, watcher: Watcher)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let connection = http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_TIMEOUT)
+        // hyper's read buffer grows to this and keeps its size while the
+        // connection lives: at the default (~400 KiB) a thousand
+        // connections pushing bodies hold 400 MiB.
+        .max_buf_size(READ_BUFFER)
+        // A client may shut its sending side after the request and still
+        // read the answer.
+        .half_close(true)
+        .serve_connection(
+            TokioIo::new(stream),
+            service_fn(move |request| route(request, door.clone())),
+        );
+    let _ = watcher.watch(connection).await;
 }
 
 /// What one connection's requests need: the state, the body budget and

@@ -22,4 +22,5 @@ mod server;
 mod soak;
 mod storage;
 mod support;
+mod tls;
 mod window;

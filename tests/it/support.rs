@@ -297,6 +297,7 @@ pub fn spawn_app_limited(
         limits,
         shared_number: Some(OTHER_NUMBER.to_owned()),
         admin_token: Some(Secret::new(ADMIN)),
+        tls: None,
     };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let thread = std::thread::spawn(move || {
