@@ -1,6 +1,7 @@
 //! The one integration-test binary: every module runs against real parts
 //! (a redb file or in-memory database, the real `firmhook` binary).
 
+mod acme;
 mod api;
 mod api_crash;
 mod api_isolation;

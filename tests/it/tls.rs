@@ -34,6 +34,10 @@ impl Ca {
         Self { cert, key }
     }
 
+    pub fn pem(&self) -> String {
+        self.cert.pem()
+    }
+
     pub fn der(&self) -> CertificateDer<'static> {
         self.cert.der().clone()
     }
@@ -161,6 +165,13 @@ fn read_response(stream: &mut impl Read) -> (u16, String) {
     (code, String::from_utf8_lossy(&body).into_owned())
 }
 
+fn now_nanos() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos()
+}
+
 /// The real binary serving HTTPS; stderr goes to `log`.
 pub struct Server {
     pub child: Child,
@@ -170,9 +181,12 @@ pub struct Server {
 
 impl Server {
     pub fn start(dir: &Path, tls_args: &[&str], env: &[(&str, &str)]) -> Self {
-        let port = free_port();
+        Self::start_on(free_port(), dir, tls_args, env)
+    }
+
+    pub fn start_on(port: u16, dir: &Path, tls_args: &[&str], env: &[(&str, &str)]) -> Self {
         let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-        let log = dir.join(format!("serve-{port}.log"));
+        let log = dir.join(format!("serve-{}.log", now_nanos()));
         let mut command = Command::new(env!("CARGO_BIN_EXE_firmhook"));
         command
             .args(["serve", "--dev", "--listen", &addr.to_string(), "--db"])
@@ -482,7 +496,11 @@ fn old_tls_plain_http_and_silent_clients_are_refused_and_serving_goes_on() {
     let mut alert = [0u8; 7];
     old.read_exact(&mut alert).unwrap();
     assert_eq!(alert[0], 0x15, "not an alert record: {alert:?}");
-    assert_eq!(&alert[5..], &[2, 40], "not a fatal handshake_failure: {alert:?}");
+    assert_eq!(
+        &alert[5..],
+        &[2, 40],
+        "not a fatal handshake_failure: {alert:?}"
+    );
 
     // Plain HTTP on the TLS port: a plain 400 that says what to do.
     let mut plain = TcpStream::connect(server.addr).unwrap();
