@@ -8,6 +8,7 @@ mod api_isolation;
 mod commands;
 mod concurrency;
 mod crash;
+mod deploy;
 mod door;
 mod fixture_file;
 mod flow;
