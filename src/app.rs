@@ -39,6 +39,8 @@ pub struct Options {
     pub pace_per_second: u32,
     /// How long seen wamids are kept (8 days in production).
     pub seen_keep_seconds: u64,
+    /// How long the message log, finished replies and events are kept.
+    pub retention: crate::store::Retention,
     /// Body size, deadline and memory limits of the HTTP server.
     pub limits: http::Limits,
     /// The shared business number (`WHATSAPP_PHONE_NUMBER_ID`), for
@@ -95,6 +97,7 @@ pub async fn run_with_store(
             statuses: options.statuses.clone(),
             shared_number: options.shared_number.clone(),
             seen_keep_seconds: options.seen_keep_seconds,
+            retention: options.retention,
             max_batch: options.max_batch,
         },
         metrics.clone(),
@@ -125,6 +128,17 @@ pub async fn run_with_store(
         .spawn(move || pusher.run())
         .context("starting the pusher thread")?;
 
+    // While nothing else commits, retention still gets a commit to run in.
+    let ticks = {
+        let queue = queue.clone();
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(std::time::Duration::from_secs(5));
+            loop {
+                every.tick().await;
+                queue.tick();
+            }
+        })
+    };
     let state = Arc::new(State {
         app_secret: options.app_secret,
         verify_token: options.verify_token,
@@ -146,6 +160,7 @@ pub async fn run_with_store(
     );
     let served = http::serve(listener, state, acceptor, shutdown).await;
     drop(keeper);
+    ticks.abort();
     tracing::info!("shutting down: stopping the sender, draining the writer");
     stop.store(true, Relaxed);
     let joined = tokio::task::spawn_blocking(move || {

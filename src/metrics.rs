@@ -27,6 +27,8 @@ pub struct Metrics {
     pub commit_micros_max: AtomicU64,
     /// 1 while sending is stopped by an expired token (error 190).
     pub sending_halted: AtomicU64,
+    /// Rows removed by retention.
+    pub pruned_rows: AtomicU64,
     /// The serving certificate's notAfter (Unix seconds; 0 without TLS).
     tls_not_after: AtomicU64,
     messages: Labelled,
@@ -130,6 +132,10 @@ impl Metrics {
         self.tls_refused.get(reason)
     }
 
+    pub fn pruned(&self, pruned: &crate::store::Pruned) {
+        self.pruned_rows.fetch_add(pruned.total() as u64, Relaxed);
+    }
+
     pub fn tls_not_after(&self, unix_seconds: i64) {
         self.tls_not_after
             .store(u64::try_from(unix_seconds).unwrap_or(0), Relaxed);
@@ -227,6 +233,11 @@ impl Metrics {
             "inbound_dropped_total",
             "what",
             "Parts of signed deliveries left out, by what was wrong.",
+        );
+        let _ = writeln!(
+            out,
+            "# HELP firmhook_retention_pruned_rows_total Rows removed for being older than their retention.\n# TYPE firmhook_retention_pruned_rows_total counter\nfirmhook_retention_pruned_rows_total {}",
+            self.pruned_rows.load(Relaxed)
         );
         self.tls_refused.render(
             &mut out,

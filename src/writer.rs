@@ -36,6 +36,10 @@ pub const DEFAULT_MAX_BATCH: usize = 512;
 const QUEUE: usize = 8192;
 /// Seen wamids pruned per commit at most, so pruning never stalls a batch.
 const PRUNE_PER_COMMIT: usize = 256;
+/// Retention runs in at most one commit a second, removing at most this
+/// many rows from each table it prunes.
+const RETAIN_PER_PASS: usize = 256;
+const RETAIN_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
 pub struct Config {
     pub statuses: Vec<String>,
@@ -47,6 +51,8 @@ pub struct Config {
     pub seen_keep_seconds: u64,
     /// 1 turns group commit off (one transaction per job), for comparison.
     pub max_batch: usize,
+    /// How long the message log, finished replies and events are kept.
+    pub retention: store::Retention,
 }
 
 /// The delivery was not committed: answer 500 so Meta redelivers.
@@ -76,6 +82,9 @@ pub enum Job {
         command: Command,
         done: oneshot::Sender<Result<Applied, ChangeError>>,
     },
+    /// Nothing to apply: a commit for retention to run in while no other
+    /// work comes (sent every few seconds by the server).
+    Tick,
     /// A CSV import: all or nothing, so it gets a transaction of its own,
     /// between two batches.
     Import {
@@ -165,6 +174,12 @@ impl Queue {
         wait.await.map_err(|_| gone())?
     }
 
+    /// Asks for a commit with nothing in it, for retention to run in; a
+    /// full queue has commits enough already.
+    pub fn tick(&self) {
+        let _ = self.jobs.try_send(Job::Tick);
+    }
+
     /// The sender's blocking counterpart of `deliver`.
     pub fn settle_blocking(&self, results: Vec<(u64, u64, Attempt)>) -> Result<(), NotCommitted> {
         let (done, wait) = oneshot::channel();
@@ -209,6 +224,8 @@ fn run(
 ) {
     let max_batch = config.max_batch.max(1);
     let mut next = None;
+    let mut retention = store::RetentionCursor::default();
+    let mut retain_next = Instant::now();
     while let Some(first) = next.take().or_else(|| queue.blocking_recv()) {
         if let Job::Import {
             dir,
@@ -234,6 +251,9 @@ fn run(
             }
         }
         let started = Instant::now();
+        let retain = started >= retain_next;
+        let mut cursor = retention.clone();
+        let mut pruned = store::Pruned::default();
         let mut logs = Vec::new();
         let mut changes: Vec<Result<Applied, CommandError>> = Vec::new();
         let result = store.write(|w| {
@@ -271,18 +291,30 @@ fn run(
                             Err(refused) => changes.push(Err(refused)),
                         }
                     }
+                    Job::Tick => {}
                     Job::Import { .. } => unreachable!("imports are never batched"),
                 }
             }
             let now = now_seconds();
             w.prune_seen(now as u64, config.seen_keep_seconds, PRUNE_PER_COMMIT)?;
             w.prune_hints(now - flow::HINT_EVERY_SECONDS, PRUNE_PER_COMMIT)?;
+            if retain {
+                pruned = w.prune_retained(now, config.retention, &mut cursor, RETAIN_PER_PASS)?;
+            }
             Ok::<_, store::Error>(queued)
         });
         let took = started.elapsed();
         metrics.commit(jobs.len(), took);
         let ok = match result {
             Ok(queued) => {
+                if retain {
+                    retention = cursor;
+                    retain_next = started + RETAIN_EVERY;
+                    if pruned.total() > 0 {
+                        metrics.pruned(&pruned);
+                        tracing::debug!(?pruned, "retention: old rows removed");
+                    }
+                }
                 if queued > 0 {
                     let _ = wake_sender.try_send(());
                 }
@@ -330,6 +362,7 @@ fn run(
                         (true, outcome) => outcome.map_err(ChangeError::Rejected),
                     });
                 }
+                Job::Tick => {}
                 Job::Import { .. } => unreachable!("imports are never batched"),
             }
         }

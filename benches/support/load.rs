@@ -167,6 +167,7 @@ pub fn with_app<T>(
         max_batch,
         pace_per_second: firmhook::sender::DEFAULT_PACE,
         seen_keep_seconds: firmhook::store::SEEN_KEEP_SECONDS,
+        retention: firmhook::store::Retention::default(),
         limits: firmhook::http::Limits::default(),
         shared_number: None,
         admin_token: admin.map(Secret::new),

@@ -151,6 +151,19 @@ fn limits() -> anyhow::Result<crate::http::Limits> {
     Ok(limits)
 }
 
+/// `FIRMHOOK_RETAIN_DAYS` (90) and `FIRMHOOK_EVENTS_RETAIN_DAYS` (365).
+fn retention() -> anyhow::Result<crate::store::Retention> {
+    use crate::store::{DAY, Retention};
+    let mut retention = Retention::default();
+    if let Some(days) = env_number("FIRMHOOK_RETAIN_DAYS")? {
+        retention.messages = i64::try_from(days.max(1))? * DAY;
+    }
+    if let Some(days) = env_number("FIRMHOOK_EVENTS_RETAIN_DAYS")? {
+        retention.events = i64::try_from(days.max(1))? * DAY;
+    }
+    Ok(retention)
+}
+
 fn env_number(name: &str) -> anyhow::Result<Option<u64>> {
     match std::env::var(name) {
         Ok(text) => text
@@ -182,6 +195,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             max_batch: DEFAULT_MAX_BATCH,
             pace_per_second: DEFAULT_PACE,
             seen_keep_seconds: crate::store::SEEN_KEEP_SECONDS,
+            retention: retention()?,
             limits: limits()?,
             shared_number: env.shared_number.or_else(|| Some(DEV_SHARED_NUMBER.into())),
             admin_token: Some(Secret::new(
@@ -220,6 +234,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             max_batch: DEFAULT_MAX_BATCH,
             pace_per_second: DEFAULT_PACE,
             seen_keep_seconds: crate::store::SEEN_KEEP_SECONDS,
+            retention: retention()?,
             limits: limits()?,
             shared_number: env.shared_number,
             admin_token: match env.admin_token {

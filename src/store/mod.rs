@@ -14,6 +14,7 @@ mod codec;
 mod faulty;
 mod outbox;
 mod read;
+mod retention;
 mod stored;
 mod tables;
 mod window;
@@ -30,6 +31,7 @@ pub use backup::{Backup, backup};
 pub use check::{Problem, Totals, check};
 pub use outbox::{Attempt, Event, Link, Outbound, SEEN_KEEP_SECONDS, State, WINDOW_CLOSED};
 pub use read::Reader;
+pub use retention::{Cursor as RetentionCursor, DAY, Pruned, Retention};
 pub use write::{Put, Writer};
 
 /// The file format this build writes: raised whenever a stored layout

@@ -165,6 +165,7 @@ fn write_outbox_fixture() {
         statuses: statuses.clone(),
         shared_number: None,
         seen_keep_seconds: store::SEEN_KEEP_SECONDS,
+        retention: store::Retention::default(),
         max_batch: 1,
     };
     let metrics = firmhook::metrics::Metrics::default();

@@ -20,6 +20,7 @@ mod isolation;
 mod language;
 mod parsers;
 mod resolve;
+mod retention;
 mod server;
 mod soak;
 mod storage;

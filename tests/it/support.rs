@@ -294,6 +294,7 @@ pub fn spawn_app_limited(
         max_batch,
         pace_per_second: 1000,
         seen_keep_seconds,
+        retention: firmhook::store::Retention::default(),
         limits,
         shared_number: Some(OTHER_NUMBER.to_owned()),
         admin_token: Some(Secret::new(ADMIN)),
