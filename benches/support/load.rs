@@ -81,9 +81,48 @@ fn body(number: &str, wamid: &str, from: &str, content: &str) -> String {
 
 static RUN: AtomicU64 = AtomicU64::new(0);
 
+/// A keep-alive client for the load: one idle connection kept.
+pub fn agent(tls: Option<ureq::tls::TlsConfig>) -> ureq::Agent {
+    let mut config = ureq::Agent::config_builder()
+        .timeout_global(Some(Duration::from_secs(30)))
+        .http_status_as_error(false)
+        .max_idle_connections_per_host(1);
+    if let Some(tls) = tls {
+        config = config.tls_config(tls);
+    }
+    config.build().into()
+}
+
+/// A client TLS configuration that trusts only `root` (DER).
+pub fn trusting(root: &[u8]) -> ureq::tls::TlsConfig {
+    use ureq::tls::{Certificate, RootCerts, TlsConfig};
+    TlsConfig::builder()
+        .root_certs(RootCerts::Specific(Arc::new(vec![
+            Certificate::from_der(root).to_owned(),
+        ])))
+        .build()
+}
+
 /// Posts for `duration` over `connections` connections; each request's
 /// body is built and signed before its clock starts.
 pub fn run(addr: SocketAddr, script: &Script, connections: usize, duration: Duration) -> Result {
+    run_at(
+        &format!("http://{addr}"),
+        None,
+        script,
+        connections,
+        duration,
+    )
+}
+
+/// [`run`] against `base` (`http://…` or `https://…`), trusting `tls`.
+pub fn run_at(
+    base: &str,
+    tls: Option<ureq::tls::TlsConfig>,
+    script: &Script,
+    connections: usize,
+    duration: Duration,
+) -> Result {
     let run = RUN.fetch_add(1, Relaxed);
     let script = Arc::new(script.clone());
     let failures = Arc::new(AtomicU64::new(0));
@@ -91,14 +130,9 @@ pub fn run(addr: SocketAddr, script: &Script, connections: usize, duration: Dura
     let threads: Vec<_> = (0..connections)
         .map(|c| {
             let (script, failures) = (script.clone(), failures.clone());
+            let (url, tls) = (format!("{base}/webhook"), tls.clone());
             std::thread::spawn(move || {
-                let agent: ureq::Agent = ureq::Agent::config_builder()
-                    .timeout_global(Some(Duration::from_secs(30)))
-                    .http_status_as_error(false)
-                    .max_idle_connections_per_host(1)
-                    .build()
-                    .into();
-                let url = format!("http://{addr}/webhook");
+                let agent = agent(tls);
                 let secret = Secret::new(SECRET);
                 let mut latencies = Vec::new();
                 let mut i = c;
