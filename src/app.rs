@@ -151,6 +151,8 @@ pub async fn run_with_store(
         statuses: options.statuses.clone(),
         db_path: options.db.clone(),
         data_dir,
+        tls: options.tls.is_some(),
+        sessions: Default::default(),
     });
     tracing::info!(
         addr = %listener.local_addr()?,

@@ -16,6 +16,7 @@ use base64::engine::general_purpose::STANDARD;
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 
+use crate::domain::event::Hook;
 use crate::metrics::Metrics;
 use crate::store::{PushResult, Store};
 use crate::writer::{Queue, now_ms};
@@ -53,6 +54,53 @@ pub fn next_try(attempts: u32, now_ms: u64) -> Option<u64> {
     RETRY_SCHEDULE
         .get(attempts as usize)
         .map(|wait| now_ms + wait.as_millis() as u64)
+}
+
+/// One signed POST of `body` to the hook; the error, if it failed.
+fn post(agent: &ureq::Agent, hook: &Hook, id: &str, body: &str) -> Option<String> {
+    let timestamp = (now_ms() / 1000) as i64;
+    let answer = agent
+        .post(&hook.url)
+        .header("content-type", "application/json")
+        .header("webhook-id", id)
+        .header("webhook-timestamp", &timestamp.to_string())
+        .header(
+            "webhook-signature",
+            &sign(&hook.secret, id, timestamp, body),
+        )
+        .send(body.as_bytes());
+    match answer {
+        Ok(response) if response.status().is_success() => None,
+        Ok(response) => Some(format!("HTTP {}", response.status().as_u16())),
+        Err(err) => Some(err.to_string()),
+    }
+}
+
+/// The console's "send a test event": one signed `webhook.test` event,
+/// sent now, not stored and not retried; says how it went.
+pub async fn send_test(hook: Hook) -> String {
+    let body = serde_json::json!({
+        "type": "webhook.test",
+        "firm_id": hook.firm.to_string(),
+        "at": crate::domain::Timestamp::now().to_string(),
+        "data": {},
+    })
+    .to_string();
+    let id = uuid::Uuid::now_v7().to_string();
+    let sent = tokio::task::spawn_blocking(move || {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .timeout_global(Some(TIMEOUT))
+            .http_status_as_error(false)
+            .build()
+            .into();
+        post(&agent, &hook, &id, &body)
+    })
+    .await;
+    match sent {
+        Ok(None) => "your endpoint answered with success.".to_owned(),
+        Ok(Some(error)) => format!("it failed: {error}."),
+        Err(_) => "it could not be sent.".to_owned(),
+    }
 }
 
 pub struct Pusher {
@@ -93,23 +141,7 @@ impl Pusher {
                     (Some(event), Some(hook)) => {
                         let body = event.to_json().to_string();
                         let id = uuid::Uuid::from_u128(event.id).to_string();
-                        let timestamp = (now_ms() / 1000) as i64;
-                        let answer = agent
-                            .post(&hook.url)
-                            .header("content-type", "application/json")
-                            .header("webhook-id", &id)
-                            .header("webhook-timestamp", &timestamp.to_string())
-                            .header(
-                                "webhook-signature",
-                                &sign(&hook.secret, &id, timestamp, &body),
-                            )
-                            .send(body.as_bytes());
-                        let error = match answer {
-                            Ok(response) if response.status().is_success() => None,
-                            Ok(response) => Some(format!("HTTP {}", response.status().as_u16())),
-                            Err(err) => Some(err.to_string()),
-                        };
-                        match error {
+                        match post(&agent, &hook, &id, &body) {
                             None => PushResult::Delivered,
                             Some(error) => match next_try(push.attempts, now_ms()) {
                                 Some(due_ms) => PushResult::RetryAt { due_ms, error },

@@ -257,6 +257,15 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         let listener = tokio::net::TcpListener::bind(args.listen)
             .await
             .with_context(|| format!("listening on {}", args.listen))?;
+        if options.dev {
+            let scheme = if options.tls.is_some() { "https" } else { "http" };
+            let token = options.admin_token.as_ref().map_or("", |t| t.expose());
+            // On stdout, not in the log: what a newcomer opens next.
+            println!(
+                "console: {scheme}://{}/console (sign in with the operator token {token:?})",
+                listener.local_addr()?
+            );
+        }
         app::run(listener, options, shutdown_signal()).await
     });
     if let Some(dir) = seed_dir {

@@ -149,6 +149,29 @@ pub struct Hook {
 }
 
 impl Hook {
+    /// A new hook for `firm` at `url` (checked: an http(s) URL of at most
+    /// 2048 bytes) with a new random signing secret (244 bits).
+    pub fn new(firm: FirmId, url: &str) -> Result<Self, String> {
+        let url = url.trim();
+        let rest = url
+            .strip_prefix("https://")
+            .or_else(|| url.strip_prefix("http://"));
+        let host = rest.map(|r| r.split(['/', '?', '#']).next().unwrap_or(""));
+        let printable = url.bytes().all(|b| b.is_ascii_graphic());
+        if host.is_none_or(str::is_empty) || !printable || url.len() > 2048 {
+            return Err(format!("not an http(s) URL: {url:?}"));
+        }
+        let secret: Vec<u8> = [uuid::Uuid::new_v4(), uuid::Uuid::new_v4()]
+            .iter()
+            .flat_map(|u| *u.as_bytes())
+            .collect();
+        Ok(Self {
+            firm,
+            url: url.to_owned(),
+            secret,
+        })
+    }
+
     /// The secret as shown to the firm once: `whsec_` and base64.
     pub fn secret_text(&self) -> String {
         use base64::Engine;

@@ -6,8 +6,9 @@
 //! [`body::Limits`]; at most [`MAX_CONNECTIONS`] are open at once. The
 //! webhook itself is `webhook.rs`.
 
-mod api;
+pub(crate) mod api;
 mod body;
+mod console;
 mod webhook;
 
 pub use body::Limits;
@@ -59,6 +60,10 @@ pub struct State {
     pub data_dir: std::path::PathBuf,
     /// The database file, for its size in `/metrics`.
     pub db_path: std::path::PathBuf,
+    /// Whether the server speaks TLS (the console's cookies are `Secure`).
+    pub tls: bool,
+    /// The web console's sessions.
+    pub sessions: console::Sessions,
 }
 
 type Body = Full<Bytes>;
@@ -175,6 +180,9 @@ async fn route(request: Request<Incoming>, door: Door) -> Result<Response<Body>,
         (&Method::GET, "/metrics") => metrics(state),
         (&Method::GET, "/dev/messages") if state.dev => dev_messages(&request, state),
         (_, path) if path.starts_with("/api/v1/") => api::route(request, &door).await,
+        (_, path) if path == "/console" || path.starts_with("/console/") => {
+            console::route(request, &door).await
+        }
         (_, "/webhook" | "/healthz" | "/metrics") => {
             text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n")
         }
@@ -311,14 +319,18 @@ fn dev_text(
 }
 
 /// The query string, decoded.
+#[derive(Default)]
 pub(crate) struct Query(Vec<(String, String)>);
 
 impl Query {
     fn of(request: &Request<Incoming>) -> Self {
-        let pairs = request
-            .uri()
-            .query()
-            .unwrap_or("")
+        Self::parse(request.uri().query().unwrap_or(""))
+    }
+
+    /// `a=1&b=2`, as a query string or a form body
+    /// (`application/x-www-form-urlencoded`) has it.
+    pub(crate) fn parse(text: &str) -> Self {
+        let pairs = text
             .split('&')
             .filter(|pair| !pair.is_empty())
             .map(|pair| {
@@ -329,8 +341,13 @@ impl Query {
         Self(pairs)
     }
 
+    /// Every (name, value) pair, in order.
+    pub(crate) fn pairs(&self) -> impl Iterator<Item = &(String, String)> {
+        self.0.iter()
+    }
+
     /// The first value of `key`.
-    fn get(&self, key: &str) -> Option<&str> {
+    pub(crate) fn get(&self, key: &str) -> Option<&str> {
         self.0
             .iter()
             .find(|(k, _)| k == key)

@@ -459,6 +459,18 @@ impl Reader {
         Ok(out)
     }
 
+    /// The newest `limit` replies, newest first (undecodable rows skipped).
+    pub fn recent_outbound(&self, limit: usize) -> Result<Vec<Outbound>, Error> {
+        let mut out = Vec::new();
+        for entry in self.table(OUTBOX)?.iter()?.rev().take(limit) {
+            let (seq, value) = entry?;
+            if let Ok(outbound) = codec::decode::<Outbound>(seq.value(), value.value()) {
+                out.push(outbound);
+            }
+        }
+        Ok(out)
+    }
+
     pub fn outbound(&self, seq: u64) -> Result<Option<Outbound>, Error> {
         self.table(OUTBOX)?
             .get(seq)?

@@ -73,19 +73,44 @@ pub fn hash(token: &str) -> [u8; 32] {
 }
 
 pub async fn authorize(door: &Door, headers: &HeaderMap) -> Result<Scope, ApiError> {
-    let state = &door.state;
-    let refuse = |why: &str| {
-        state.metrics.api_auth_failures.fetch_add(1, Relaxed);
-        tracing::info!(reason = why, "admin API authentication failed");
-        ApiError::unauthorized()
-    };
-    let Some(token) = headers
+    let token = headers
         .get(AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::trim)
-        .filter(|t| !t.is_empty())
-    else {
+        .filter(|t| !t.is_empty());
+    scope_of(door, token).await
+}
+
+/// Whether a session started with the token of SHA-256 `token_hash` for
+/// `scope` may still go on: the operator token is unchanged, or the firm
+/// token is not revoked.
+pub fn still_valid(door: &Door, scope: &Scope, token_hash: &[u8; 32]) -> Result<bool, ApiError> {
+    Ok(match scope {
+        Scope::Operator => door
+            .state
+            .admin_token
+            .as_ref()
+            .is_some_and(|admin| hash(admin.expose()) == *token_hash),
+        Scope::Firm { firm, token } => door
+            .state
+            .store
+            .read()?
+            .token_by_hash(token_hash)?
+            .is_some_and(|found| found.firm == *firm && found.id == *token),
+    })
+}
+
+/// The scope of a token, wherever it came from (a bearer header, the
+/// console's sign-in form); `None` or an unknown token is 401.
+pub async fn scope_of(door: &Door, token: Option<&str>) -> Result<Scope, ApiError> {
+    let state = &door.state;
+    let refuse = |why: &str| {
+        state.metrics.api_auth_failures.fetch_add(1, Relaxed);
+        tracing::info!(reason = why, "authentication failed");
+        ApiError::unauthorized()
+    };
+    let Some(token) = token else {
         return Err(refuse("no bearer token"));
     };
     if let Some(admin) = &state.admin_token

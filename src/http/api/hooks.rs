@@ -14,26 +14,11 @@ use crate::http::Door;
 pub async fn put(door: &Door, scope: &FirmScope, request: Request<Incoming>) -> Answer {
     let body = json_body(request, door).await?;
     let url = match body.get("url") {
-        Some(Value::String(url)) => url.trim().to_owned(),
+        Some(Value::String(url)) => url,
         Some(_) => return Err(ApiError::invalid("url", "must be a string")),
         None => return Err(ApiError::invalid("url", "is required")),
     };
-    let scheme_ok = url.starts_with("https://") || url.starts_with("http://");
-    if !scheme_ok || url.len() > 2048 || url.parse::<hyper::Uri>().is_err() {
-        return Err(ApiError::invalid(
-            "url",
-            format!("not an http(s) URL: {url:?}"),
-        ));
-    }
-    let secret: Vec<u8> = [uuid::Uuid::new_v4(), uuid::Uuid::new_v4()]
-        .iter()
-        .flat_map(|u| *u.as_bytes())
-        .collect();
-    let hook = Hook {
-        firm: scope.firm(),
-        url,
-        secret,
-    };
+    let hook = Hook::new(scope.firm(), url).map_err(|why| ApiError::invalid("url", why))?;
     door.state
         .writer
         .change(Command::SetHook(hook.clone()))

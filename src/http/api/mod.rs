@@ -6,7 +6,7 @@
 //! (the same group commits as webhook deliveries) and answered after its
 //! commit. Reads use one read transaction each.
 
-mod auth;
+pub(crate) mod auth;
 mod feed;
 mod hooks;
 mod import;
@@ -27,7 +27,8 @@ use crate::domain::ids::Id;
 use crate::import::fields::FieldError;
 use crate::writer::ChangeError;
 
-pub use auth::{FirmScope, Scope};
+pub use auth::{FirmScope, Scope, hash, scope_of, still_valid};
+pub use tokens::new_token;
 
 /// An answer other than success: its status, code, words and field.
 #[derive(Debug)]
@@ -46,6 +47,14 @@ impl ApiError {
             message: message.into(),
             field: None,
         }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    pub fn message(&self) -> &str {
+        &self.message
     }
 
     pub fn not_found() -> Self {

@@ -13,7 +13,7 @@ use crate::http::Door;
 
 /// A new token: `fh_` and 64 hex digits from two random UUIDs (244 random
 /// bits).
-fn new_token() -> String {
+pub fn new_token() -> String {
     let a = uuid::Uuid::new_v4().simple().to_string();
     let b = uuid::Uuid::new_v4().simple().to_string();
     format!("fh_{a}{b}")
