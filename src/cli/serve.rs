@@ -258,7 +258,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("listening on {}", args.listen))?;
         if options.dev {
-            let scheme = if options.tls.is_some() { "https" } else { "http" };
+            let scheme = if options.tls.is_some() {
+                "https"
+            } else {
+                "http"
+            };
             let token = options.admin_token.as_ref().map_or("", |t| t.expose());
             // On stdout, not in the log: what a newcomer opens next.
             println!(

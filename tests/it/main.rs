@@ -7,6 +7,7 @@ mod api_crash;
 mod api_isolation;
 mod commands;
 mod concurrency;
+mod console;
 mod crash;
 mod deploy;
 mod door;

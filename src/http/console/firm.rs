@@ -332,11 +332,11 @@ pub async fn project_form(
                     .filter(|p| !p.trim().is_empty())
                     .map_or_else(|| position.to_string(), str::to_owned),
             );
-            let record = match fields::milestone(&Reader::new(&values), MilestoneId::new_v7(), project)
-            {
-                Ok(record) => record,
-                Err(err) => return refused("add".into(), err),
-            };
+            let record =
+                match fields::milestone(&Reader::new(&values), MilestoneId::new_v7(), project) {
+                    Ok(record) => record,
+                    Err(err) => return refused("add".into(), err),
+                };
             change(
                 page,
                 Command::PutMilestone {
@@ -347,7 +347,7 @@ pub async fn project_form(
             .await?;
             back("added")
         }
-        [milestone] => {
+        ["milestones", milestone] => {
             let id: MilestoneId = super::id(milestone)?;
             let Some(current) = milestones.iter().find(|m| m.id == id) else {
                 return Err(Problem::NotFound);
@@ -370,7 +370,7 @@ pub async fn project_form(
             .await?;
             back("saved")
         }
-        [milestone, "ready"] => {
+        ["milestones", milestone, "ready"] => {
             let id: MilestoneId = super::id(milestone)?;
             if !milestones.iter().any(|m| m.id == id) {
                 return Err(Problem::NotFound);

@@ -1,0 +1,583 @@
+//! The web console's handlers through the real server: sign-in and
+//! sessions, every page, firm scoping, CSRF, validation shown next to the
+//! field, changes through the writer (the fake Graph API receives what a
+//! click sends), page weight. The browser tests are `console_browser.rs`.
+
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use crate::support::*;
+
+pub const ALBA: &str = "0195a000-0000-7000-8000-0000000000f1";
+pub const NORDLICHT: &str = "0195a000-0000-7000-8000-0000000000f3";
+/// Kensington Kitchen (Alba): Emma's; milestone "Installation" is pending.
+pub const KENSINGTON: &str = "0195a000-0000-7000-8000-0000000000b1";
+pub const INSTALLATION: &str = "0195a000-0000-7000-8000-0000000000c3";
+/// Altbau Wohnung (Nordlicht): Lena's; "Entwurf" is pending.
+pub const ALTBAU: &str = "0195a000-0000-7000-8000-0000000000b7";
+pub const ENTWURF: &str = "0195a000-0000-7000-8000-0000000000ca";
+
+/// A console client: one session's cookie and CSRF token, redirects not
+/// followed.
+pub struct Console {
+    base: String,
+    agent: ureq::Agent,
+    cookie: String,
+    csrf: String,
+}
+
+pub struct Answer {
+    pub status: u16,
+    pub location: String,
+    pub body: String,
+    pub set_cookie: Vec<String>,
+    pub csp: String,
+}
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .timeout_global(Some(Duration::from_secs(30)))
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .build()
+        .into()
+}
+
+fn answer(mut response: ureq::http::Response<ureq::Body>) -> Answer {
+    let header = |name: &str| {
+        response
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned()
+    };
+    let (location, csp) = (header("location"), header("content-security-policy"));
+    let set_cookie = response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok().map(str::to_owned))
+        .collect();
+    Answer {
+        status: response.status().as_u16(),
+        location,
+        body: response.body_mut().read_to_string().unwrap_or_default(),
+        set_cookie,
+        csp,
+    }
+}
+
+/// The value of the first `name="csrf"` field of a page.
+pub fn csrf_of(html: &str) -> String {
+    let at = html
+        .find("name=\"csrf\" value=\"")
+        .expect("a form with a csrf field");
+    let rest = &html[at + 19..];
+    rest[..rest.find('"').unwrap()].to_owned()
+}
+
+/// The `name=value` part of a `Set-Cookie` for `name`.
+fn cookie_pair(set_cookie: &[String], name: &str) -> Option<String> {
+    set_cookie
+        .iter()
+        .find(|c| c.starts_with(&format!("{name}=")))
+        .map(|c| c.split(';').next().unwrap().to_owned())
+}
+
+impl Console {
+    /// Signs in with `token`; panics if that fails.
+    pub fn sign_in(app: &App, token: &str) -> Self {
+        let (status, console) = Self::try_sign_in(app, token);
+        assert_eq!(status, 303, "sign-in refused");
+        console.unwrap()
+    }
+
+    pub fn try_sign_in(app: &App, token: &str) -> (u16, Option<Self>) {
+        let base = app.url("");
+        let agent = agent();
+        let page = answer(
+            agent
+                .get(&format!("{base}/console/sign-in"))
+                .call()
+                .unwrap(),
+        );
+        let pre = cookie_pair(&page.set_cookie, "fh_signin").unwrap();
+        let csrf = csrf_of(&page.body);
+        let signed = answer(
+            agent
+                .post(&format!("{base}/console/sign-in"))
+                .header("Cookie", &pre)
+                .header("Content-Type", "application/x-www-form-urlencoded")
+                .send(format!("csrf={csrf}&token={}", encode(token)))
+                .unwrap(),
+        );
+        let Some(cookie) = cookie_pair(&signed.set_cookie, "fh_session") else {
+            return (signed.status, None);
+        };
+        let mut console = Self {
+            base,
+            agent,
+            cookie,
+            csrf: String::new(),
+        };
+        let home = console.get("/console");
+        console.csrf = csrf_of(&console.get(&home.location).body);
+        (signed.status, Some(console))
+    }
+
+    pub fn get(&self, path: &str) -> Answer {
+        answer(
+            self.agent
+                .get(&format!("{}{path}", self.base))
+                .header("Cookie", &self.cookie)
+                .call()
+                .unwrap(),
+        )
+    }
+
+    /// A form POST with this session's CSRF token added.
+    pub fn post(&self, path: &str, fields: &[(&str, &str)]) -> Answer {
+        let mut all: Vec<(&str, &str)> = vec![("csrf", self.csrf.as_str())];
+        all.extend_from_slice(fields);
+        self.post_raw(path, &all)
+    }
+
+    /// A form POST with exactly these fields.
+    pub fn post_raw(&self, path: &str, fields: &[(&str, &str)]) -> Answer {
+        let body: Vec<String> = fields
+            .iter()
+            .map(|(k, v)| format!("{k}={}", encode(v)))
+            .collect();
+        answer(
+            self.agent
+                .post(&format!("{}{path}", self.base))
+                .header("Cookie", &self.cookie)
+                .header("Content-Type", "application/x-www-form-urlencoded")
+                .send(body.join("&"))
+                .unwrap(),
+        )
+    }
+}
+
+/// Form encoding: everything but unreserved characters as %XX.
+fn encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// A firm token for `firm`, made through the admin API.
+pub fn firm_token(app: &App, firm: &str) -> String {
+    let (status, body) = api(
+        app,
+        "POST",
+        &format!("/api/v1/firms/{firm}/tokens"),
+        Some(ADMIN),
+        Some(&json!({"label": "console test"})),
+    );
+    assert_eq!(status, 201, "{body}");
+    body["token"].as_str().unwrap().to_owned()
+}
+
+fn start() -> (tempfile::TempDir, FakeGraph, App) {
+    let tmp = tempfile::tempdir().unwrap();
+    let graph = FakeGraph::start();
+    let app = spawn_app(&tmp.path().join("db.redb"), Some(&graph));
+    (tmp, graph, app)
+}
+
+fn milestone_status(app: &App, project: &str, milestone: &str) -> String {
+    let (_, body) = api(
+        app,
+        "GET",
+        &format!("/api/v1/firms/{ALBA}/projects/{project}/milestones/{milestone}"),
+        Some(ADMIN),
+        None,
+    );
+    body["status"].as_str().unwrap_or("").to_owned()
+}
+
+#[test]
+fn sign_in_sets_a_strict_http_only_cookie_and_refuses_unknown_tokens_and_forged_forms() {
+    let (_tmp, _graph, app) = start();
+    let (status, none) = Console::try_sign_in(&app, "not-a-token");
+    assert_eq!(status, 401);
+    assert!(none.is_none());
+
+    // The sign-in form without its double-submit cookie: refused.
+    let page = answer(agent().get(&app.url("/console/sign-in")).call().unwrap());
+    let forged = answer(
+        agent()
+            .post(&app.url("/console/sign-in"))
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .send(format!("csrf={}&token={ADMIN}", csrf_of(&page.body)))
+            .unwrap(),
+    );
+    assert_eq!(forged.status, 403);
+    assert!(cookie_pair(&forged.set_cookie, "fh_session").is_none());
+
+    let pre = cookie_pair(&page.set_cookie, "fh_signin").unwrap();
+    let signed = answer(
+        agent()
+            .post(&app.url("/console/sign-in"))
+            .header("Cookie", &pre)
+            .header("X-Forwarded-Proto", "https")
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .send(format!("csrf={}&token={ADMIN}", csrf_of(&page.body)))
+            .unwrap(),
+    );
+    assert_eq!((signed.status, signed.location.as_str()), (303, "/console"));
+    let cookie = signed
+        .set_cookie
+        .iter()
+        .find(|c| c.starts_with("fh_session="))
+        .unwrap();
+    for flag in [
+        "HttpOnly",
+        "SameSite=Strict",
+        "Path=/console",
+        "Secure",
+        "Max-Age=43200",
+    ] {
+        assert!(cookie.contains(flag), "{flag} missing: {cookie}");
+    }
+
+    // Plain HTTP with no proxy saying otherwise: no Secure flag.
+    let console = Console::sign_in(&app, ADMIN);
+    assert!(!console.cookie.contains("Secure"));
+    // Signed out: the cookie is cleared and the session is gone.
+    let out = console.post("/console/sign-out", &[]);
+    assert_eq!(
+        (out.status, out.location.as_str()),
+        (303, "/console/sign-in")
+    );
+    let after = console.get("/console/firms");
+    assert_eq!(
+        (after.status, after.location.as_str()),
+        (303, "/console/sign-in")
+    );
+}
+
+#[test]
+fn every_page_answers_with_the_console_headers_and_fits_the_weight_budget() {
+    let (_tmp, _graph, app) = start();
+    let console = Console::sign_in(&app, ADMIN);
+    let css = console.get("/console/static/console.css");
+    let js = console.get("/console/static/console.js");
+    assert_eq!((css.status, js.status), (200, 200));
+    let pages = [
+        "/console/firms".to_owned(),
+        "/console/health".to_owned(),
+        "/console/events".to_owned(),
+        format!("/console/firms/{ALBA}/projects"),
+        format!("/console/firms/{ALBA}/projects?q=kitchen&status=Active"),
+        format!("/console/firms/{ALBA}/projects/{KENSINGTON}"),
+        format!("/console/firms/{ALBA}/messages"),
+        format!("/console/firms/{ALBA}/messages?phone=07911123401"),
+        format!("/console/firms/{ALBA}/who?phone=07911123401"),
+        format!("/console/firms/{ALBA}/settings"),
+    ];
+    for path in &pages {
+        let page = console.get(path);
+        assert_eq!(page.status, 200, "{path}: {}", page.body);
+        assert!(page.csp.contains("frame-ancestors 'none'"), "{path}");
+        assert!(page.csp.contains("script-src 'self'"), "{path}");
+        assert!(!page.body.contains("<script>"), "{path}: an inline script");
+        assert!(!page.body.contains("style=\""), "{path}: an inline style");
+        // The budget: HTML + CSS + JS under 32 KiB for the demo's pages.
+        let weight = page.body.len() + css.body.len() + js.body.len();
+        assert!(weight < 32 * 1024, "{path}: {weight} bytes");
+    }
+    let who = console.get(&format!("/console/firms/{ALBA}/who?phone=07911123401"));
+    assert!(who.body.contains("client of firm"), "{}", who.body);
+    let unknown = console.get("/console/nothing-here");
+    assert_eq!(unknown.status, 404);
+    let anonymous = answer(
+        agent()
+            .get(&app.url(&format!("/console/firms/{ALBA}/projects")))
+            .call()
+            .unwrap(),
+    );
+    assert_eq!(
+        (anonymous.status, anonymous.location.as_str()),
+        (303, "/console/sign-in")
+    );
+}
+
+#[test]
+fn a_firm_session_sees_its_own_firm_only() {
+    let (_tmp, _graph, app) = start();
+    let token = firm_token(&app, NORDLICHT);
+    let console = Console::sign_in(&app, &token);
+    let home = console.get("/console");
+    assert_eq!(
+        home.location,
+        format!("/console/firms/{NORDLICHT}/projects")
+    );
+    assert_eq!(
+        console
+            .get(&format!("/console/firms/{NORDLICHT}/projects"))
+            .status,
+        200
+    );
+    for path in [
+        format!("/console/firms/{ALBA}/projects"),
+        format!("/console/firms/{ALBA}/projects/{KENSINGTON}"),
+        // Another firm's project under this firm's path: not found either.
+        format!("/console/firms/{NORDLICHT}/projects/{KENSINGTON}"),
+        format!("/console/firms/{ALBA}/messages"),
+        format!("/console/firms/{ALBA}/settings"),
+        "/console/firms".to_owned(),
+        "/console/health".to_owned(),
+        "/console/events".to_owned(),
+    ] {
+        let page = console.get(&path);
+        assert_eq!(page.status, 404, "{path}");
+        assert!(!page.body.contains("Kensington"), "{path}");
+    }
+    // Changes too: nothing happens to Alba's milestone.
+    for path in [
+        format!("/console/firms/{ALBA}/projects/{KENSINGTON}/milestones/{INSTALLATION}/ready"),
+        format!("/console/firms/{NORDLICHT}/projects/{KENSINGTON}/milestones/{INSTALLATION}/ready"),
+    ] {
+        assert_eq!(console.post(&path, &[]).status, 404, "{path}");
+    }
+    assert_eq!(milestone_status(&app, KENSINGTON, INSTALLATION), "pending");
+    let created = console.post("/console/firms", &[("name", "Sneaky"), ("country", "GB")]);
+    assert_eq!(created.status, 404);
+
+    // Revoking the token ends the session at its next request.
+    let (_, tokens) = api(
+        &app,
+        "GET",
+        &format!("/api/v1/firms/{NORDLICHT}/tokens"),
+        Some(ADMIN),
+        None,
+    );
+    let id = tokens["items"][0]["id"].as_str().unwrap().to_owned();
+    let (status, _) = api(
+        &app,
+        "DELETE",
+        &format!("/api/v1/firms/{NORDLICHT}/tokens/{id}"),
+        Some(ADMIN),
+        None,
+    );
+    assert_eq!(status, 204);
+    let after = console.get(&format!("/console/firms/{NORDLICHT}/projects"));
+    assert_eq!(
+        (after.status, after.location.as_str()),
+        (303, "/console/sign-in")
+    );
+}
+
+#[test]
+fn forms_without_the_session_csrf_token_change_nothing() {
+    let (_tmp, _graph, app) = start();
+    let console = Console::sign_in(&app, ADMIN);
+    let path =
+        format!("/console/firms/{ALBA}/projects/{KENSINGTON}/milestones/{INSTALLATION}/ready");
+    assert_eq!(console.post_raw(&path, &[]).status, 403);
+    assert_eq!(console.post_raw(&path, &[("csrf", "0123")]).status, 403);
+    // Another session's token is no good either.
+    let other = Console::sign_in(&app, ADMIN);
+    assert_eq!(
+        console.post_raw(&path, &[("csrf", &other.csrf)]).status,
+        403
+    );
+    assert_eq!(milestone_status(&app, KENSINGTON, INSTALLATION), "pending");
+    let status = console.post_raw(
+        &format!("/console/firms/{ALBA}/projects/{KENSINGTON}/status"),
+        &[("status", "Completed")],
+    );
+    assert_eq!(status.status, 403);
+}
+
+#[test]
+fn refused_forms_show_the_error_next_to_the_field_with_the_typed_value_kept() {
+    let (_tmp, _graph, app) = start();
+    let console = Console::sign_in(&app, ADMIN);
+    let project = format!("/console/firms/{ALBA}/projects/{KENSINGTON}");
+    let page = console.post(
+        &format!("{project}/milestones"),
+        &[("title", "Snagging"), ("position", "soon")],
+    );
+    assert_eq!(page.status, 400);
+    assert!(
+        page.body.contains("id=\"new-position-error\""),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body.contains("not a whole number ≥ 0: &#34;soon&#34;"),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body.contains("name=\"title\" value=\"Snagging\""),
+        "the title typed is kept"
+    );
+    assert!(
+        page.body.contains("value=\"soon\""),
+        "the position typed is kept"
+    );
+
+    let page = console.post(&format!("{project}/milestones"), &[("title", "  ")]);
+    assert_eq!(page.status, 400);
+    assert!(
+        page.body.contains("id=\"new-title-error\""),
+        "{}",
+        page.body
+    );
+
+    let page = console.post(&format!("{project}/status"), &[("status", "Dreaming")]);
+    assert_eq!(page.status, 400);
+    assert!(
+        page.body.contains("unknown project status"),
+        "{}",
+        page.body
+    );
+
+    let settings = format!("/console/firms/{ALBA}/settings");
+    let page = console.post(
+        &format!("{settings}/webhook"),
+        &[("url", "ftp://example.com/x")],
+    );
+    assert_eq!(page.status, 400);
+    assert!(page.body.contains("id=\"url-error\""), "{}", page.body);
+    assert!(page.body.contains("value=\"ftp://example.com/x\""));
+
+    let page = console.post(
+        "/console/firms",
+        &[("name", "New Studio"), ("country", "Atlantis")],
+    );
+    assert_eq!(page.status, 400);
+    assert!(
+        page.body.contains("id=\"firm-country-error\""),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("value=\"New Studio\""));
+
+    // Marking ready twice: the second says why, on the page.
+    let ready = format!("{project}/milestones/{INSTALLATION}/ready");
+    assert_eq!(console.post(&ready, &[]).status, 303);
+    let again = console.post(&ready, &[]);
+    assert_eq!(again.status, 400, "{}", again.body);
+    assert!(again.body.contains("role=\"alert\""), "{}", again.body);
+}
+
+#[test]
+fn console_changes_go_through_the_writer_and_reach_whatsapp_the_feed_and_the_log() {
+    let (_tmp, graph, app) = start();
+    let console = Console::sign_in(&app, ADMIN);
+    // Emma wrote to Alba's number: her window is open.
+    app.open_window(ALBA_NUMBER, "447911123401");
+    let project = format!("/console/firms/{ALBA}/projects/{KENSINGTON}");
+
+    let ready = console.post(&format!("{project}/milestones/{INSTALLATION}/ready"), &[]);
+    assert_eq!(
+        (ready.status, ready.location.as_str()),
+        (303, format!("{project}?done=ready").as_str())
+    );
+    let prompt = graph
+        .wait_for(1, Duration::from_secs(10))
+        .into_iter()
+        .find(|r| r.to() == "447911123401")
+        .expect("the approval prompt to Emma");
+    assert!(prompt.text().contains("Installation"), "{}", prompt.text());
+    assert_eq!(prompt.ids(), [format!("mil:{INSTALLATION}")]);
+    assert_eq!(
+        milestone_status(&app, KENSINGTON, INSTALLATION),
+        "awaiting_approval"
+    );
+    let page = console.get(&format!("{project}?done=ready"));
+    assert!(
+        page.body.contains("asked on WhatsApp to approve"),
+        "{}",
+        page.body
+    );
+
+    let status = console.post(&format!("{project}/status"), &[("status", "On Hold")]);
+    assert_eq!(status.status, 303);
+    let events = console.get("/console/events");
+    assert!(
+        events.body.contains("project.status_changed"),
+        "{}",
+        events.body
+    );
+
+    let added = console.post(
+        &format!("{project}/milestones"),
+        &[("title", "Snagging list")],
+    );
+    assert_eq!(added.status, 303);
+    let page = console.get(&project);
+    assert!(page.body.contains("Snagging list"));
+
+    // A firm created by the operator, with its first token shown once,
+    // which then signs in to that firm.
+    let created = console.post(
+        "/console/firms",
+        &[("name", "Atelier Nove"), ("country", "PT")],
+    );
+    assert_eq!(created.status, 201, "{}", created.body);
+    let at = created
+        .body
+        .find("id=\"new-token\" readonly value=\"")
+        .unwrap();
+    let token = &created.body[at + 31..][..67];
+    assert!(token.starts_with("fh_"), "{token}");
+    let firm = Console::sign_in(&app, token);
+    assert_eq!(
+        firm.get("/console").location.len(),
+        "/console/firms//projects".len() + 36
+    );
+
+    // The messages page has the prompt with its delivery state.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let log = console.get(&format!(
+            "/console/firms/{ALBA}/messages?phone=%2B447911123401"
+        ));
+        if log.body.contains("Installation") && log.body.contains("state-sent") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{}", log.body);
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn a_held_notification_says_why_in_words() {
+    let (_tmp, _graph, app) = start();
+    let console = Console::sign_in(&app, ADMIN);
+    // Lena never wrote and Nordlicht has no template: held.
+    let ready = console.post(
+        &format!("/console/firms/{NORDLICHT}/projects/{ALTBAU}/milestones/{ENTWURF}/ready"),
+        &[],
+    );
+    assert_eq!(ready.status, 303);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let log = console.get(&format!(
+            "/console/firms/{NORDLICHT}/messages?phone=015112345678"
+        ));
+        assert_eq!(log.status, 200);
+        if log.body.contains("outside the 24-hour window, no template") {
+            assert!(log.body.contains("state-held"), "{}", log.body);
+            break;
+        }
+        assert!(Instant::now() < deadline, "{}", log.body);
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let bad = console.get(&format!("/console/firms/{NORDLICHT}/messages?phone=12"));
+    assert_eq!(bad.status, 400);
+    assert!(bad.body.contains("id=\"phone-error\""));
+}
