@@ -8,6 +8,7 @@ mod api_isolation;
 mod commands;
 mod concurrency;
 mod console;
+mod console_browser;
 mod crash;
 mod deploy;
 mod door;
