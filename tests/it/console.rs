@@ -581,3 +581,108 @@ fn a_held_notification_says_why_in_words() {
     assert_eq!(bad.status, 400);
     assert!(bad.body.contains("id=\"phone-error\""));
 }
+
+#[test]
+fn settings_forms_change_language_templates_and_the_event_webhook() {
+    let (_tmp, _graph, app) = start();
+    let console = Console::sign_in(&app, &firm_token(&app, NORDLICHT));
+    let settings = format!("/console/firms/{NORDLICHT}/settings");
+    let firm = || {
+        api(
+            &app,
+            "GET",
+            &format!("/api/v1/firms/{NORDLICHT}"),
+            Some(ADMIN),
+            None,
+        )
+        .1
+    };
+
+    let saved = console.post(&format!("{settings}/language"), &[("language", "es")]);
+    assert_eq!(saved.location, format!("{settings}?done=language"));
+    assert_eq!(firm()["language"], "es");
+    let refused = console.post(&format!("{settings}/language"), &[("language", "klingon")]);
+    assert_eq!(refused.status, 400);
+    assert!(
+        refused.body.contains("unknown language"),
+        "{}",
+        refused.body
+    );
+    assert_eq!(firm()["language"], "es");
+
+    let template = format!("{settings}/templates/milestone_ready");
+    let saved = console.post(&template, &[("name", "etapa_pronta"), ("language", "de")]);
+    assert_eq!(saved.status, 303);
+    let (status, body) = api(
+        &app,
+        "GET",
+        &format!("/api/v1/firms/{NORDLICHT}/templates/milestone_ready"),
+        Some(ADMIN),
+        None,
+    );
+    assert_eq!((status, body["name"].as_str()), (200, Some("etapa_pronta")));
+    let page = console.get(&settings);
+    assert!(page.body.contains("value=\"etapa_pronta\""));
+    // Both fields empty: back to the operator's default.
+    assert_eq!(
+        console
+            .post(&template, &[("name", ""), ("language", "")])
+            .status,
+        303
+    );
+    let (status, _) = api(
+        &app,
+        "GET",
+        &format!("/api/v1/firms/{NORDLICHT}/templates/milestone_ready"),
+        Some(ADMIN),
+        None,
+    );
+    assert_eq!(status, 404);
+
+    // The event webhook: its secret shown once, a test event signed and
+    // received, then removed.
+    let receiver = FakeGraph::start();
+    let url = format!("{}/events", receiver.url());
+    let saved = console.post(&format!("{settings}/webhook"), &[("url", &url)]);
+    assert_eq!(saved.status, 200);
+    assert!(
+        saved.body.contains("id=\"secret\" readonly value=\"whsec_"),
+        "{}",
+        saved.body
+    );
+    assert!(
+        !console.get(&settings).body.contains("whsec_"),
+        "the secret is shown once"
+    );
+    let tested = console.post(&format!("{settings}/webhook/test"), &[]);
+    assert!(
+        tested.body.contains("your endpoint answered with success"),
+        "{}",
+        tested.body
+    );
+    let received = receiver.wait_for(1, Duration::from_secs(10));
+    assert_eq!(received[0].body["type"], "webhook.test");
+    assert_eq!(received[0].body["firm_id"], NORDLICHT);
+    receiver.answer_next(&[(500, "{}")]);
+    let failed = console.post(&format!("{settings}/webhook/test"), &[]);
+    assert!(
+        failed.body.contains("it failed: HTTP 500"),
+        "{}",
+        failed.body
+    );
+    let removed = console.post(&format!("{settings}/webhook/delete"), &[]);
+    assert_eq!(removed.location, format!("{settings}?done=webhook-deleted"));
+    let (status, _) = api(
+        &app,
+        "GET",
+        &format!("/api/v1/firms/{NORDLICHT}/webhook"),
+        Some(ADMIN),
+        None,
+    );
+    assert_eq!(status, 404);
+
+    // The firm's tokens are listed, never their secrets.
+    let page = console.get(&settings);
+    assert!(page.body.contains("console test"));
+    assert!(!page.body.contains("fh_"), "a token's secret on the page");
+}
