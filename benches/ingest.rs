@@ -38,17 +38,24 @@ fn main() {
     let (_, samples) = synth::write_csv(&csv, projects, SEED, synth::Milestones::With).unwrap();
     let script = load::script(&samples);
 
-    let grouped = with_server(
+    let measured = |addr| {
+        let before = load::Work::read(addr);
+        let result = load::run(addr, &script, CONNECTIONS, duration);
+        let after = load::Work::read(addr);
+        let work = before.per_delivery(&after, result.requests);
+        (result, work)
+    };
+    let (grouped, grouped_work) = with_server(
         &tmp.path().join("grouped.redb"),
         &csv,
         DEFAULT_MAX_BATCH,
-        |addr| load::run(addr, &script, CONNECTIONS, duration),
+        measured,
     );
     report("group commit", &grouped);
-    let single = with_server(&tmp.path().join("single.redb"), &csv, 1, |addr| {
-        load::run(addr, &script, CONNECTIONS, duration)
-    });
+    report_work("group commit", &grouped_work);
+    let (single, single_work) = with_server(&tmp.path().join("single.redb"), &csv, 1, measured);
     report("one transaction per delivery", &single);
+    report_work("one transaction per delivery", &single_work);
     let bare = with_bare_hyper(|addr| load::run(addr, &script, CONNECTIONS, duration));
     report("bare hyper (no work)", &bare);
 
@@ -68,6 +75,14 @@ fn main() {
         single.per_second(),
         single.percentile_us(50),
         single.percentile_us(99)
+    );
+    println!(
+        "| CPU per delivery, group commit: writer thread / HTTP workers | {:.1} µs / {:.1} µs |",
+        grouped_work.writer_us, grouped_work.http_us
+    );
+    println!(
+        "| written per commit, group commit | {:.1} pages of 4 KiB ({:.1} deliveries per commit) |",
+        grouped_work.pages_per_commit, grouped_work.jobs_per_commit
     );
     println!(
         "| bare hyper ceiling | {:.0} (p50 {} µs, p99 {} µs) |",
@@ -101,6 +116,13 @@ fn report(name: &str, r: &load::Result) {
         r.failures
     );
     assert_eq!(r.failures, 0, "{name}: requests failed");
+}
+
+fn report_work(name: &str, w: &load::PerDelivery) {
+    println!(
+        "ingest/{name:<30} writer {:>6.1} µs  http {:>6.1} µs CPU per delivery  {:>6.1} pages and {:>6.1} deliveries per commit",
+        w.writer_us, w.http_us, w.pages_per_commit, w.jobs_per_commit
+    );
 }
 
 fn import(db: &Path, csv: &Path) {

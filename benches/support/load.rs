@@ -240,3 +240,77 @@ pub fn wait_listening(addr: SocketAddr) {
     }
     panic!("the server did not start");
 }
+
+/// What the server did, read from outside it: its threads' own CPU clocks
+/// (`/proc/self/task/*/schedstat`, nanoseconds on CPU), the bytes this
+/// process wrote (`/proc/self/io`, `wchar`), and its commit counters (from
+/// `/metrics`). Valid for the in-process server of [`with_app`], whose
+/// writer thread is `firmhook-writer` and whose HTTP workers are tokio's.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Work {
+    pub writer_ns: u64,
+    pub http_ns: u64,
+    pub written: u64,
+    pub commits: u64,
+    pub jobs: u64,
+}
+
+impl Work {
+    pub fn read(addr: SocketAddr) -> Self {
+        let mut work = Work::default();
+        for task in std::fs::read_dir("/proc/self/task").unwrap().flatten() {
+            let path = task.path();
+            let comm = std::fs::read_to_string(path.join("comm")).unwrap_or_default();
+            let ns: u64 = std::fs::read_to_string(path.join("schedstat"))
+                .ok()
+                .and_then(|s| s.split_whitespace().next().and_then(|n| n.parse().ok()))
+                .unwrap_or(0);
+            match comm.trim() {
+                "firmhook-writer" => work.writer_ns += ns,
+                name if name.starts_with("tokio-runtime-w") => work.http_ns += ns,
+                _ => {}
+            }
+        }
+        let io = std::fs::read_to_string("/proc/self/io").unwrap_or_default();
+        work.written = io
+            .lines()
+            .find_map(|l| l.strip_prefix("wchar: "))
+            .and_then(|n| n.trim().parse().ok())
+            .unwrap_or(0);
+        let metrics = ureq::get(&format!("http://{addr}/metrics"))
+            .call()
+            .ok()
+            .and_then(|mut r| r.body_mut().read_to_string().ok())
+            .unwrap_or_default();
+        let metric = |name: &str| -> u64 {
+            metrics
+                .lines()
+                .find_map(|l| l.strip_prefix(name).and_then(|v| v.trim().parse::<f64>().ok()))
+                .unwrap_or(0.0) as u64
+        };
+        work.commits = metric("firmhook_commit_batch_size_count ");
+        work.jobs = metric("firmhook_commit_batch_size_sum ");
+        work
+    }
+
+    /// The work done between `self` (before) and `after`, per delivery.
+    pub fn per_delivery(&self, after: &Work, deliveries: u64) -> PerDelivery {
+        let n = deliveries.max(1) as f64;
+        let commits = after.commits.saturating_sub(self.commits).max(1) as f64;
+        PerDelivery {
+            writer_us: after.writer_ns.saturating_sub(self.writer_ns) as f64 / 1000.0 / n,
+            http_us: after.http_ns.saturating_sub(self.http_ns) as f64 / 1000.0 / n,
+            pages_per_commit: after.written.saturating_sub(self.written) as f64 / 4096.0 / commits,
+            jobs_per_commit: after.jobs.saturating_sub(self.jobs) as f64 / commits,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct PerDelivery {
+    pub writer_us: f64,
+    pub http_us: f64,
+    /// Bytes the process wrote per commit, in 4 KiB pages.
+    pub pages_per_commit: f64,
+    pub jobs_per_commit: f64,
+}

@@ -8,7 +8,7 @@
 //! grows only with the sets of ids seen (to report duplicates) and redb's
 //! dirty pages. Re-importing the same files changes nothing (upsert by id).
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::fs::File;
 use std::io::{Read, Write};
@@ -185,10 +185,7 @@ pub const FILES: &[&str] = &[FIRMS, MEMBERS, PROJECTS, MILESTONES, TEMPLATES];
 /// Imports every file of `dir` in dependency order, in one transaction.
 pub fn import_dir(store: &Store, dir: &Path, options: &Options) -> Result<Report, ImportError> {
     let work = |w: &mut Writer| Import::new(dir, options).run(w);
-    match options.mode {
-        Mode::Apply => store.write(work),
-        Mode::DryRun => store.rehearse(work),
-    }
+    store.import(options.mode == Mode::DryRun, work)
 }
 
 /// Why one row failed.
@@ -225,13 +222,15 @@ struct Import<'a> {
     row_warnings: Vec<(&'static str, String)>,
     report: Report,
     countries: HashMap<FirmId, Country>,
-    /// Ids each file has used so far, to report duplicates and to keep
-    /// references to a failed row quiet.
-    firm_ids: HashSet<FirmId>,
-    member_ids: HashSet<MemberId>,
-    project_ids: HashSet<ProjectId>,
-    milestone_ids: HashSet<MilestoneId>,
 }
+
+/// The kinds of ids an import keeps track of, in the transaction's id
+/// table (`Writer::import_first_use`): to report an id given twice and to
+/// keep references to a failed row quiet, in bounded memory.
+const FIRM: u8 = 0;
+const MEMBER: u8 = 1;
+const PROJECT: u8 = 2;
+const MILESTONE: u8 = 3;
 
 /// One CSV row with its columns looked up by name.
 struct Row<'r> {
@@ -268,10 +267,6 @@ impl<'a> Import<'a> {
             row_warnings: Vec::new(),
             report: Report::default(),
             countries: HashMap::new(),
-            firm_ids: HashSet::new(),
-            member_ids: HashSet::new(),
-            project_ids: HashSet::new(),
-            milestone_ids: HashSet::new(),
         }
     }
 
@@ -494,7 +489,7 @@ impl<'a> Import<'a> {
                 self.countries.insert(firm, found.country);
                 Ok(found.country)
             }
-            None if self.firm_ids.contains(&firm) => Err(Fail::Quiet),
+            None if w.import_used(FIRM, firm.to_u128())? => Err(Fail::Quiet),
             None => Err(field("firm_id", format!("unknown firm {firm}"))),
         }
     }
@@ -502,7 +497,7 @@ impl<'a> Import<'a> {
     fn firm(&mut self, w: &mut Writer, row: &Row) -> Result<Put, Fail> {
         let r = fields::Reader::new(row);
         let id: FirmId = r.id("id")?;
-        if !self.firm_ids.insert(id) {
+        if !w.import_first_use(FIRM, id.to_u128())? {
             return Err(field("id", format!("duplicate firm id {id} in this file")));
         }
         self.in_scope("id", id)?;
@@ -515,7 +510,7 @@ impl<'a> Import<'a> {
     fn member(&mut self, w: &mut Writer, row: &Row) -> Result<Put, Fail> {
         let mut r = fields::Reader::new(row);
         let id: MemberId = r.id("id")?;
-        if !self.member_ids.insert(id) {
+        if !w.import_first_use(MEMBER, id.to_u128())? {
             return Err(field(
                 "id",
                 format!("duplicate member id {id} in this file"),
@@ -532,7 +527,7 @@ impl<'a> Import<'a> {
     fn project(&mut self, w: &mut Writer, row: &Row) -> Result<Put, Fail> {
         let mut r = fields::Reader::new(row);
         let id: ProjectId = r.id("id")?;
-        if !self.project_ids.insert(id) {
+        if !w.import_first_use(PROJECT, id.to_u128())? {
             return Err(field(
                 "id",
                 format!("duplicate project id {id} in this file"),
@@ -551,7 +546,7 @@ impl<'a> Import<'a> {
                         format!("member {member} is not a member of firm {firm_id}"),
                     ));
                 }
-                None if self.member_ids.contains(&member) => return Err(Fail::Quiet),
+                None if w.import_used(MEMBER, member.to_u128())? => return Err(Fail::Quiet),
                 None => {
                     return Err(field(
                         "designer_member_id",
@@ -575,7 +570,7 @@ impl<'a> Import<'a> {
     fn milestone(&mut self, w: &mut Writer, row: &Row) -> Result<Put, Fail> {
         let r = fields::Reader::new(row);
         let id: MilestoneId = r.id("id")?;
-        if !self.milestone_ids.insert(id) {
+        if !w.import_first_use(MILESTONE, id.to_u128())? {
             return Err(field(
                 "id",
                 format!("duplicate milestone id {id} in this file"),
@@ -588,7 +583,7 @@ impl<'a> Import<'a> {
                 return Err(field("project_id", format!("unknown project {project_id}")));
             }
             Some(firm) => firm,
-            None if self.project_ids.contains(&project_id) => return Err(Fail::Quiet),
+            None if w.import_used(PROJECT, project_id.to_u128())? => return Err(Fail::Quiet),
             None => return Err(field("project_id", format!("unknown project {project_id}"))),
         };
         let milestone = fields::milestone(&r, id, project_id)?;

@@ -212,7 +212,23 @@ impl Store {
         &self,
         work: impl FnOnce(&mut Writer) -> Result<T, E>,
     ) -> Result<T, E> {
-        self.transact(Ending::CommitIfOk, work)
+        self.transact(Ending::CommitIfOk, false, work)
+    }
+
+    /// [`write`](Self::write) for an import: the transaction also has the
+    /// table of the ids the import used ([`Writer::import_first_use`]),
+    /// deleted before the commit.
+    pub fn import<T, E: From<Error>>(
+        &self,
+        dry_run: bool,
+        work: impl FnOnce(&mut Writer) -> Result<T, E>,
+    ) -> Result<T, E> {
+        let ending = if dry_run {
+            Ending::Abort
+        } else {
+            Ending::CommitIfOk
+        };
+        self.transact(ending, true, work)
     }
 
     /// Runs `work` in one write transaction and then throws it away, for
@@ -221,21 +237,26 @@ impl Store {
         &self,
         work: impl FnOnce(&mut Writer) -> Result<T, E>,
     ) -> Result<T, E> {
-        self.transact(Ending::Abort, work)
+        self.transact(Ending::Abort, false, work)
     }
 
     fn transact<T, E: From<Error>>(
         &self,
         ending: Ending,
+        import: bool,
         work: impl FnOnce(&mut Writer) -> Result<T, E>,
     ) -> Result<T, E> {
         let guard = self.db()?;
         let db = guard.as_ref().ok_or(Error::Closed)?;
         let txn = db.begin_write().map_err(Error::from)?;
         let result = {
-            let mut writer = Writer::open(&txn)?;
+            let mut writer = Writer::open(&txn, import)?;
             work(&mut writer)
         };
+        if import {
+            txn.delete_table(tables::IMPORT_IDS)
+                .map_err(|err| Error::Redb(err.into()))?;
+        }
         match (ending, result) {
             (Ending::CommitIfOk, Ok(value)) => {
                 txn.commit().map_err(Error::from)?;

@@ -95,6 +95,11 @@ pub const HOOKS: TableDefinition<u128, Bytes> = TableDefinition::new("hooks");
 pub const PUSHES: TableDefinition<u64, Bytes> = TableDefinition::new("pushes");
 /// (due at, Unix ms, seq) → (): the pushes to try, soonest first.
 pub const PUSH_DUE: TableDefinition<(u64, u64), ()> = TableDefinition::new("push_due");
+/// (kind, id) → (): the ids one import has used so far, to report an id
+/// given twice. It lives only inside the import's transaction and is
+/// deleted before that commits, so no committed file has it: on disk, not
+/// in memory, so an import of any size runs in bounded memory.
+pub const IMPORT_IDS: TableDefinition<(u8, u128), ()> = TableDefinition::new("import_ids");
 /// (sent at, sender) → (): prunes `HINTS` oldest first. Added after the
 /// first release: hints recorded before it are never pruned.
 pub const HINTS_BY_TIME: TableDefinition<(i64, &str), ()> = TableDefinition::new("hints_by_time");

@@ -54,6 +54,8 @@ pub struct Writer<'txn> {
     pub(super) outbox_firm: Table<'txn, u64, u128>,
     pub(super) pushes: Table<'txn, u64, Bytes>,
     pub(super) push_due: Table<'txn, (u64, u64), ()>,
+    /// Only in an import's transaction ([`Store::import`](super::Store)).
+    pub(super) import_ids: Option<Table<'txn, (u8, u128), ()>>,
 }
 
 /// What a `put_*` did, for import counts.
@@ -65,7 +67,7 @@ pub enum Put {
 }
 
 impl<'txn> Writer<'txn> {
-    pub(super) fn open(txn: &'txn WriteTransaction) -> Result<Self, Error> {
+    pub(super) fn open(txn: &'txn WriteTransaction, import: bool) -> Result<Self, Error> {
         Ok(Self {
             firms: txn.open_table(FIRMS)?,
             members: txn.open_table(MEMBERS)?,
@@ -100,7 +102,30 @@ impl<'txn> Writer<'txn> {
             outbox_firm: txn.open_table(OUTBOX_FIRM)?,
             pushes: txn.open_table(PUSHES)?,
             push_due: txn.open_table(PUSH_DUE)?,
+            import_ids: if import {
+                Some(txn.open_table(IMPORT_IDS)?)
+            } else {
+                None
+            },
         })
+    }
+
+    /// Notes that this import used `id` of `kind`; false if it already
+    /// had. Only in an import's transaction.
+    pub fn import_first_use(&mut self, kind: u8, id: u128) -> Result<bool, Error> {
+        let ids = self
+            .import_ids
+            .as_mut()
+            .expect("an import's transaction has its id table");
+        Ok(ids.insert((kind, id), ())?.is_none())
+    }
+
+    /// Whether this import used `id` of `kind` (false outside an import).
+    pub fn import_used(&self, kind: u8, id: u128) -> Result<bool, Error> {
+        match &self.import_ids {
+            Some(ids) => Ok(ids.get((kind, id))?.is_some()),
+            None => Ok(false),
+        }
     }
 
     /// Refuses a file of a newer format; marks an older (or new) one as
