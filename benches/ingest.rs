@@ -53,6 +53,11 @@ fn main() {
     );
     report("group commit", &grouped);
     report_work("group commit", &grouped_work);
+    // `FIRMHOOK_BENCH_PROFILE=1`: the group-commit run only, for a profiler
+    // (README, "Where the writer's time goes").
+    if std::env::var_os("FIRMHOOK_BENCH_PROFILE").is_some() {
+        return;
+    }
     let (single, single_work) = with_server(&tmp.path().join("single.redb"), &csv, 1, measured);
     report("one transaction per delivery", &single);
     report_work("one transaction per delivery", &single_work);

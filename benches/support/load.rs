@@ -211,6 +211,7 @@ pub fn with_app<T>(
     let server = std::thread::spawn(move || {
         tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
+            .thread_name("firmhook-http")
             .enable_all()
             .build()
             .unwrap()
@@ -245,7 +246,8 @@ pub fn wait_listening(addr: SocketAddr) {
 /// (`/proc/self/task/*/schedstat`, nanoseconds on CPU), the bytes this
 /// process wrote (`/proc/self/io`, `wchar`), and its commit counters (from
 /// `/metrics`). Valid for the in-process server of [`with_app`], whose
-/// writer thread is `firmhook-writer` and whose HTTP workers are tokio's.
+/// writer thread is `firmhook-writer` and whose HTTP workers are
+/// `firmhook-http`.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Work {
     pub writer_ns: u64,
@@ -267,7 +269,7 @@ impl Work {
                 .unwrap_or(0);
             match comm.trim() {
                 "firmhook-writer" => work.writer_ns += ns,
-                name if name.starts_with("tokio-runtime-w") => work.http_ns += ns,
+                "firmhook-http" => work.http_ns += ns,
                 _ => {}
             }
         }

@@ -249,6 +249,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
+        .thread_name("firmhook-http")
         .enable_all()
         .build()
         .context("starting the runtime")?;
