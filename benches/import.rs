@@ -56,7 +56,10 @@ fn main() {
     println!("import/seconds           {elapsed:.1}");
     println!("import/rows_per_s        {rows_per_s:.0}");
     println!("import/peak_rss_mib      {}", import_peak / 1024);
-    println!("import/peak_rss_with_compaction_mib {}", synth::peak_rss_kib() / 1024);
+    println!(
+        "import/peak_rss_with_compaction_mib {}",
+        synth::peak_rss_kib() / 1024
+    );
     println!("import/rss_before_mib    {}", rss_before / 1024);
     println!("import/compact_seconds   {compact_secs:.1}");
     println!(
@@ -75,7 +78,10 @@ fn main() {
     println!("| import time | {elapsed:.1} s |");
     println!("| rows/s | {rows_per_s:.0} |");
     println!("| peak RSS, import | {} MiB |", import_peak / 1024);
-    println!("| peak RSS, import then compaction | {} MiB |", synth::peak_rss_kib() / 1024);
+    println!(
+        "| peak RSS, import then compaction | {} MiB |",
+        synth::peak_rss_kib() / 1024
+    );
     println!("| compaction after import | {compact_secs:.1} s |");
     println!(
         "| database size (compacted) | {:.0} MiB |",

@@ -287,7 +287,10 @@ impl Work {
         let metric = |name: &str| -> u64 {
             metrics
                 .lines()
-                .find_map(|l| l.strip_prefix(name).and_then(|v| v.trim().parse::<f64>().ok()))
+                .find_map(|l| {
+                    l.strip_prefix(name)
+                        .and_then(|v| v.trim().parse::<f64>().ok())
+                })
                 .unwrap_or(0.0) as u64
         };
         work.commits = metric("firmhook_commit_batch_size_count ");

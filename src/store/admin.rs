@@ -46,11 +46,19 @@ impl Writer<'_> {
     /// Appends an event to the feed, and queues its push when the firm has
     /// a webhook; returns its seq.
     pub fn record_change(&mut self, event: &Event, now_ms: u64) -> Result<u64, Error> {
-        let seq = self.feed.last()?.map_or(1, |(k, _)| k.value() + 1);
-        self.feed.insert(seq, codec::encode(event).as_slice())?;
-        self.feed_by_firm.insert((event.firm.to_u128(), seq), ())?;
-        if self.hooks.get(event.firm.to_u128())?.is_some() {
-            let push = self.pushes.last()?.map_or(1, |(k, _)| k.value() + 1);
+        let seq = self.feed.read()?.last()?.map_or(1, |(k, _)| k.value() + 1);
+        self.feed
+            .write()?
+            .insert(seq, codec::encode(event).as_slice())?;
+        self.feed_by_firm
+            .write()?
+            .insert((event.firm.to_u128(), seq), ())?;
+        if self.hooks.read()?.get(event.firm.to_u128())?.is_some() {
+            let push = self
+                .pushes
+                .read()?
+                .last()?
+                .map_or(1, |(k, _)| k.value() + 1);
             let record = Push {
                 seq: push,
                 firm: event.firm,
@@ -59,8 +67,9 @@ impl Writer<'_> {
                 last_error: None,
             };
             self.pushes
+                .write()?
                 .insert(push, codec::encode(&record).as_slice())?;
-            self.push_due.insert((now_ms, push), ())?;
+            self.push_due.write()?.insert((now_ms, push), ())?;
         }
         Ok(seq)
     }
@@ -71,14 +80,16 @@ impl Writer<'_> {
         let f = entry.firm.to_u128();
         let seq = self
             .message_log
+            .read()?
             .range((f, 0)..=(f, u64::MAX))?
             .next_back()
             .transpose()?
             .map_or(1, |(k, _)| k.value().1 + 1);
         self.message_log
+            .write()?
             .insert((f, seq), codec::encode(entry).as_slice())?;
         if let Some(outbox) = entry.outbox {
-            self.outbox_firm.insert(outbox, f)?;
+            self.outbox_firm.write()?.insert(outbox, f)?;
         }
         Ok(())
     }
@@ -87,41 +98,45 @@ impl Writer<'_> {
     pub fn outbox_firm(&self, outbox: u64) -> Result<Option<FirmId>, Error> {
         Ok(self
             .outbox_firm
+            .read()?
             .get(outbox)?
             .map(|g| FirmId::from_u128(g.value())))
     }
 
     pub fn put_hook(&mut self, hook: &Hook) -> Result<(), Error> {
         self.hooks
+            .write()?
             .insert(hook.firm.to_u128(), codec::encode(hook).as_slice())?;
         Ok(())
     }
 
     pub fn hook(&self, firm: FirmId) -> Result<Option<Hook>, Error> {
-        get(&self.hooks, firm.to_u128())
+        get(self.hooks.read()?, firm.to_u128())
     }
 
     /// Removes the firm's webhook; pushes still queued are dropped when
     /// their turn comes.
     pub fn delete_hook(&mut self, firm: FirmId) -> Result<bool, Error> {
-        Ok(self.hooks.remove(firm.to_u128())?.is_some())
+        Ok(self.hooks.write()?.remove(firm.to_u128())?.is_some())
     }
 
     /// Applies one push attempt's result to the push due at `due_ms`.
     pub fn settle_push(&mut self, seq: u64, due_ms: u64, result: &PushResult) -> Result<(), Error> {
-        self.push_due.remove((due_ms, seq))?;
-        let Some(mut push): Option<Push> = get(&self.pushes, seq)? else {
+        self.push_due.write()?.remove((due_ms, seq))?;
+        let Some(mut push): Option<Push> = get(self.pushes.read()?, seq)? else {
             return Ok(());
         };
         match result {
             PushResult::Delivered | PushResult::GaveUp { .. } => {
-                self.pushes.remove(seq)?;
+                self.pushes.write()?.remove(seq)?;
             }
             PushResult::RetryAt { due_ms, error } => {
                 push.attempts += 1;
                 push.last_error = Some(error.clone());
-                self.pushes.insert(seq, codec::encode(&push).as_slice())?;
-                self.push_due.insert((*due_ms, seq), ())?;
+                self.pushes
+                    .write()?
+                    .insert(seq, codec::encode(&push).as_slice())?;
+                self.push_due.write()?.insert((*due_ms, seq), ())?;
             }
         }
         Ok(())
@@ -135,36 +150,37 @@ impl Writer<'_> {
         milestone: MilestoneId,
     ) -> Result<bool, Error> {
         let key = (firm.to_u128(), project.to_u128(), milestone.to_u128());
-        if self.milestones.remove(key)?.is_none() {
+        if self.milestones.write()?.remove(key)?.is_none() {
             return Ok(false);
         }
-        self.milestone_owner.remove(milestone.to_u128())?;
+        self.milestone_owner.write()?.remove(milestone.to_u128())?;
         Ok(true)
     }
 
     /// Deletes a project with its milestones and every index entry.
     pub fn delete_project(&mut self, firm: FirmId, project: ProjectId) -> Result<bool, Error> {
         let (f, p) = (firm.to_u128(), project.to_u128());
-        let Some(old): Option<Project> = get(&self.projects, (f, p))? else {
+        let Some(old): Option<Project> = get(self.projects.read()?, (f, p))? else {
             return Ok(false);
         };
         let milestones: Vec<u128> = self
             .milestones
+            .read()?
             .range((f, p, 0)..=(f, p, u128::MAX))?
             .map(|entry| entry.map(|(k, _)| k.value().2))
             .collect::<Result<_, _>>()?;
         for m in milestones {
-            self.milestones.remove((f, p, m))?;
-            self.milestone_owner.remove(m)?;
+            self.milestones.write()?.remove((f, p, m))?;
+            self.milestone_owner.write()?.remove(m)?;
         }
         for key in project_role_keys(&old) {
-            self.phone_roles.remove(key)?;
+            self.phone_roles.write()?.remove(key)?;
         }
         if let Some(key) = member_project_key(&old) {
-            self.member_projects.remove(key)?;
+            self.member_projects.write()?.remove(key)?;
         }
-        self.project_firm.remove(p)?;
-        self.projects.remove((f, p))?;
+        self.project_firm.write()?.remove(p)?;
+        self.projects.write()?.remove((f, p))?;
         Ok(true)
     }
 
@@ -175,10 +191,10 @@ impl Writer<'_> {
         member: MemberId,
     ) -> Result<Result<(), Refusal>, Error> {
         let (f, m) = (firm.to_u128(), member.to_u128());
-        let Some(old): Option<Member> = get(&self.members, (f, m))? else {
+        let Some(old): Option<Member> = get(self.members.read()?, (f, m))? else {
             return Ok(Err(Refusal::NotFound));
         };
-        let projects = member_projects_in(&self.member_projects, firm, member, usize::MAX)?;
+        let projects = member_projects_in(self.member_projects.read()?, firm, member, usize::MAX)?;
         if let Some((_, project)) = projects.first() {
             return Ok(Err(Refusal::InUse(format!(
                 "member {member} is the designer of {} project(s), such as {project}; \
@@ -187,10 +203,12 @@ impl Writer<'_> {
             ))));
         }
         if let Some(phone) = old.whatsapp_phone {
-            self.phone_roles.remove(member_role_key(phone, f, m))?;
+            self.phone_roles
+                .write()?
+                .remove(member_role_key(phone, f, m))?;
         }
-        self.member_firm.remove(m)?;
-        self.members.remove((f, m))?;
+        self.member_firm.write()?.remove(m)?;
+        self.members.write()?.remove((f, m))?;
         Ok(Ok(()))
     }
 
@@ -202,16 +220,18 @@ impl Writer<'_> {
         cascade: bool,
     ) -> Result<Result<(), Refusal>, Error> {
         let f = firm.to_u128();
-        let Some(old): Option<Firm> = get(&self.firms, f)? else {
+        let Some(old): Option<Firm> = get(self.firms.read()?, f)? else {
             return Ok(Err(Refusal::NotFound));
         };
         let projects: Vec<u128> = self
             .projects
+            .read()?
             .range((f, 0)..=(f, u128::MAX))?
             .map(|entry| entry.map(|(k, _)| k.value().1))
             .collect::<Result<_, _>>()?;
         let members: Vec<u128> = self
             .members
+            .read()?
             .range((f, 0)..=(f, u128::MAX))?
             .map(|entry| entry.map(|(k, _)| k.value().1))
             .collect::<Result<_, _>>()?;
@@ -232,6 +252,7 @@ impl Writer<'_> {
         }
         let tokens: Vec<u128> = self
             .tokens
+            .read()?
             .range((f, 0)..=(f, u128::MAX))?
             .map(|entry| entry.map(|(k, _)| k.value().1))
             .collect::<Result<_, _>>()?;
@@ -239,30 +260,37 @@ impl Writer<'_> {
             self.delete_token(firm, TokenId::from_u128(t))?;
         }
         if let Some(number) = old.phone_number_id {
-            self.firm_by_number.remove(number)?;
+            self.firm_by_number.write()?.remove(number)?;
         }
-        self.firms.remove(f)?;
+        self.firms.write()?.remove(f)?;
         Ok(Ok(()))
     }
 
     pub fn put_token(&mut self, token: &Token) -> Result<(), Error> {
         let key = (token.firm.to_u128(), token.id.to_u128());
-        self.tokens.insert(key, codec::encode(token).as_slice())?;
-        self.token_by_hash.insert(token.hash.as_slice(), key)?;
+        self.tokens
+            .write()?
+            .insert(key, codec::encode(token).as_slice())?;
+        self.token_by_hash
+            .write()?
+            .insert(token.hash.as_slice(), key)?;
         Ok(())
     }
 
     pub fn token(&self, firm: FirmId, id: TokenId) -> Result<Option<Token>, Error> {
-        get(&self.tokens, (firm.to_u128(), id.to_u128()))
+        get(self.tokens.read()?, (firm.to_u128(), id.to_u128()))
     }
 
     /// Revokes a token; `false` if the firm has no such token.
     pub fn delete_token(&mut self, firm: FirmId, id: TokenId) -> Result<bool, Error> {
-        let Some(token): Option<Token> = get(&self.tokens, (firm.to_u128(), id.to_u128()))? else {
+        let Some(token): Option<Token> = get(self.tokens.read()?, (firm.to_u128(), id.to_u128()))?
+        else {
             return Ok(false);
         };
-        self.token_by_hash.remove(token.hash.as_slice())?;
-        self.tokens.remove((firm.to_u128(), id.to_u128()))?;
+        self.token_by_hash.write()?.remove(token.hash.as_slice())?;
+        self.tokens
+            .write()?
+            .remove((firm.to_u128(), id.to_u128()))?;
         Ok(true)
     }
 }

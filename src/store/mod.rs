@@ -162,7 +162,10 @@ impl Store {
             db: RwLock::new(Some(db?)),
             opener,
         };
-        store.write(|w| w.claim_format())?;
+        store.write(|w| {
+            w.create_tables()?;
+            w.claim_format()
+        })?;
         Ok(store)
     }
 

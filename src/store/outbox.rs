@@ -162,14 +162,14 @@ pub enum Link {
 
 impl Writer<'_> {
     pub fn is_seen(&self, wamid: &str) -> Result<bool, Error> {
-        Ok(self.seen.get(wamid)?.is_some())
+        Ok(self.seen.read()?.get(wamid)?.is_some())
     }
 
     /// Records a wamid as processed; the first sighting's time is kept.
     pub fn mark_seen(&mut self, wamid: &str, at: u64) -> Result<(), Error> {
-        if self.seen.get(wamid)?.is_none() {
-            self.seen.insert(wamid, at)?;
-            self.seen_by_time.insert((at, wamid), ())?;
+        if self.seen.read()?.get(wamid)?.is_none() {
+            self.seen.write()?.insert(wamid, at)?;
+            self.seen_by_time.write()?.insert((at, wamid), ())?;
         }
         Ok(())
     }
@@ -179,14 +179,19 @@ impl Writer<'_> {
     pub fn prune_seen(&mut self, now: u64, keep: u64, limit: usize) -> Result<usize, Error> {
         let cutoff = now.saturating_sub(keep);
         let mut old: Vec<(u64, String)> = Vec::new();
-        for entry in self.seen_by_time.range((0, "")..(cutoff, ""))?.take(limit) {
+        for entry in self
+            .seen_by_time
+            .read()?
+            .range((0, "")..(cutoff, ""))?
+            .take(limit)
+        {
             let (key, ()) = (entry?.0, ());
             let (at, wamid) = key.value();
             old.push((at, wamid.to_owned()));
         }
         for (at, wamid) in &old {
-            self.seen_by_time.remove((*at, wamid.as_str()))?;
-            self.seen.remove(wamid.as_str())?;
+            self.seen_by_time.write()?.remove((*at, wamid.as_str()))?;
+            self.seen.write()?.remove(wamid.as_str())?;
         }
         Ok(old.len())
     }
@@ -195,12 +200,12 @@ impl Writer<'_> {
     /// another phone: a link is never silently replaced (identity is never
     /// guessed), and the caller hears of the conflict.
     pub fn link_bsuid(&mut self, bsuid: &str, phone: Phone) -> Result<Link, Error> {
-        let current = self.bsuid_phone.get(bsuid)?.map(|g| g.value());
+        let current = self.bsuid_phone.read()?.get(bsuid)?.map(|g| g.value());
         match current {
             Some(linked) if linked == phone.to_u64() => Ok(Link::Known),
             Some(linked) => Ok(Link::Conflict(Phone::from_u64(linked))),
             None => {
-                self.bsuid_phone.insert(bsuid, phone.to_u64())?;
+                self.bsuid_phone.write()?.insert(bsuid, phone.to_u64())?;
                 Ok(Link::New)
             }
         }
@@ -209,15 +214,16 @@ impl Writer<'_> {
     pub fn bsuid_phone(&self, bsuid: &str) -> Result<Option<Phone>, Error> {
         Ok(self
             .bsuid_phone
+            .read()?
             .get(bsuid)?
             .map(|g| Phone::from_u64(g.value())))
     }
 
     pub fn record_hint(&mut self, sender: &str, at: i64) -> Result<(), Error> {
-        if let Some(before) = self.hints.insert(sender, at)?.map(|g| g.value()) {
-            self.hints_by_time.remove((before, sender))?;
+        if let Some(before) = self.hints.write()?.insert(sender, at)?.map(|g| g.value()) {
+            self.hints_by_time.write()?.remove((before, sender))?;
         }
-        self.hints_by_time.insert((at, sender), ())?;
+        self.hints_by_time.write()?.insert((at, sender), ())?;
         Ok(())
     }
 
@@ -227,6 +233,7 @@ impl Writer<'_> {
         let mut old: Vec<(i64, String)> = Vec::new();
         for entry in self
             .hints_by_time
+            .read()?
             .range((i64::MIN, "")..(cutoff, ""))?
             .take(limit)
         {
@@ -235,24 +242,27 @@ impl Writer<'_> {
             old.push((at, sender.to_owned()));
         }
         for (at, sender) in &old {
-            self.hints_by_time.remove((*at, sender.as_str()))?;
-            self.hints.remove(sender.as_str())?;
+            self.hints_by_time.write()?.remove((*at, sender.as_str()))?;
+            self.hints.write()?.remove(sender.as_str())?;
         }
         Ok(old.len())
     }
 
     /// Queues a reply, due now; returns its seq.
     pub fn enqueue(&mut self, outbound: &Outbound, now_ms: u64) -> Result<u64, Error> {
-        let seq = next_seq(&self.outbox)?;
+        let seq = next_seq(self.outbox.read()?)?;
         self.outbox
+            .write()?
             .insert(seq, codec::encode(outbound).as_slice())?;
-        self.outbox_due.insert((now_ms, seq), ())?;
+        self.outbox_due.write()?.insert((now_ms, seq), ())?;
         Ok(seq)
     }
 
     pub fn record_event(&mut self, event: &Event) -> Result<u64, Error> {
-        let seq = next_seq(&self.events)?;
-        self.events.insert(seq, codec::encode(event).as_slice())?;
+        let seq = next_seq(self.events.read()?)?;
+        self.events
+            .write()?
+            .insert(seq, codec::encode(event).as_slice())?;
         Ok(seq)
     }
 
@@ -261,11 +271,15 @@ impl Writer<'_> {
     pub fn quarantine(&mut self, seq: u64, due_ms: Option<u64>, why: &str) -> Result<(), Error> {
         tracing::error!(seq, error = why, "outbox row does not decode; quarantined");
         if let Some(due_ms) = due_ms {
-            self.outbox_due.remove((due_ms, seq))?;
+            self.outbox_due.write()?.remove((due_ms, seq))?;
         }
-        let raw = self.outbox.remove(seq)?.map(|g| g.value().to_vec());
+        let raw = self
+            .outbox
+            .write()?
+            .remove(seq)?
+            .map(|g| g.value().to_vec());
         if let Some(raw) = raw {
-            self.quarantine.insert(seq, raw.as_slice())?;
+            self.quarantine.write()?.insert(seq, raw.as_slice())?;
         }
         Ok(())
     }
@@ -297,10 +311,11 @@ impl Writer<'_> {
         if let Attempt::Held = attempt {
             self.hold(&mut outbound, due_ms)?;
             self.outbox
+                .write()?
                 .insert(seq, codec::encode(&outbound).as_slice())?;
             return Ok(());
         }
-        self.outbox_due.remove((due_ms, seq))?;
+        self.outbox_due.write()?.remove((due_ms, seq))?;
         outbound.attempts += 1;
         match attempt {
             Attempt::Sent { wamid } | Attempt::SentTemplate { wamid } => {
@@ -310,11 +325,11 @@ impl Writer<'_> {
                 outbound.state = outbound.state.max(State::Sent);
                 outbound.wamid = Some(wamid.clone());
                 outbound.last_error = None;
-                self.outbound_wamid.insert(wamid.as_str(), seq)?;
+                self.outbound_wamid.write()?.insert(wamid.as_str(), seq)?;
             }
             Attempt::RetryAt { at_ms, error } => {
                 outbound.last_error = Some(error.clone());
-                self.outbox_due.insert((*at_ms, seq), ())?;
+                self.outbox_due.write()?.insert((*at_ms, seq), ())?;
             }
             Attempt::Failed { error } => {
                 outbound.state = State::Failed;
@@ -323,11 +338,12 @@ impl Writer<'_> {
             Attempt::Switch { error } => {
                 outbound.templated = true;
                 outbound.last_error = Some(error.clone());
-                self.outbox_due.insert((due_ms, seq), ())?;
+                self.outbox_due.write()?.insert((due_ms, seq), ())?;
             }
             Attempt::Quarantine { .. } | Attempt::Held => unreachable!("handled above"),
         }
         self.outbox
+            .write()?
             .insert(seq, codec::encode(&outbound).as_slice())?;
         Ok(())
     }
@@ -340,7 +356,7 @@ impl Writer<'_> {
         state: DeliveryState,
         error_code: Option<i64>,
     ) -> Result<bool, Error> {
-        let Some(seq) = self.outbound_wamid.get(wamid)?.map(|g| g.value()) else {
+        let Some(seq) = self.outbound_wamid.read()?.get(wamid)?.map(|g| g.value()) else {
             return Ok(false);
         };
         let Some(mut outbound) = self.outbound_or_quarantine(seq, None)? else {
@@ -363,8 +379,11 @@ impl Writer<'_> {
             outbound.wamid = None;
             outbound.last_error = Some(format!("delivery failed: error {WINDOW_CLOSED}"));
             self.outbox
+                .write()?
                 .insert(seq, codec::encode(&outbound).as_slice())?;
-            self.outbox_due.insert((crate::writer::now_ms(), seq), ())?;
+            self.outbox_due
+                .write()?
+                .insert((crate::writer::now_ms(), seq), ())?;
             return Ok(true);
         }
         let next = State::from_delivery(state);
@@ -374,6 +393,7 @@ impl Writer<'_> {
                 outbound.last_error = Some(format!("delivery failed: error {code}"));
             }
             self.outbox
+                .write()?
                 .insert(seq, codec::encode(&outbound).as_slice())?;
         }
         Ok(true)
@@ -386,6 +406,7 @@ impl Writer<'_> {
 
     fn outbound(&self, seq: u64) -> Result<Option<Outbound>, Error> {
         self.outbox
+            .read()?
             .get(seq)?
             .map(|g| codec::decode(seq, g.value()))
             .transpose()
@@ -552,7 +573,7 @@ mod tests {
                 assert_eq!(w.last_hint("447911000001")?, None);
                 assert_eq!(w.last_hint("447911000002")?, None);
                 assert_eq!(w.last_hint("US.3")?, Some(9_000));
-                assert_eq!(w.hints_by_time.len()?, 1);
+                assert_eq!(w.hints_by_time.read()?.len()?, 1);
                 Ok::<_, Error>(())
             })
             .unwrap();

@@ -99,7 +99,7 @@ impl Writer<'_> {
         let mut removed = 0;
         for _ in 0..FIRMS_PER_PASS {
             // The next firm with a log, from the cursor on (wrapping).
-            let next = match self.message_log.range((cursor.firm, 0)..)?.next() {
+            let next = match self.message_log.read()?.range((cursor.firm, 0)..)?.next() {
                 Some(entry) => Some(entry?.0.value().0),
                 None if cursor.firm == 0 => None,
                 None => {
@@ -110,6 +110,7 @@ impl Writer<'_> {
             let Some(firm) = next else { break };
             let Some(last) = self
                 .message_log
+                .read()?
                 .range((firm, 0)..=(firm, u64::MAX))?
                 .next_back()
                 .transpose()?
@@ -118,7 +119,7 @@ impl Writer<'_> {
                 break;
             };
             let mut old = Vec::new();
-            for entry in self.message_log.range((firm, 0)..(firm, last))? {
+            for entry in self.message_log.read()?.range((firm, 0)..(firm, last))? {
                 let (key, value) = entry?;
                 let (_, seq) = key.value();
                 let logged: Logged = codec::decode(key.value(), value.value())?;
@@ -128,7 +129,7 @@ impl Writer<'_> {
                 old.push(seq);
             }
             for seq in &old {
-                self.message_log.remove((firm, *seq))?;
+                self.message_log.write()?.remove((firm, *seq))?;
             }
             removed += old.len();
             if removed >= limit {
@@ -147,12 +148,12 @@ impl Writer<'_> {
         cursor: &mut Cursor,
         limit: usize,
     ) -> Result<usize, Error> {
-        let Some(last) = self.outbox.last()?.map(|(k, _)| k.value()) else {
+        let Some(last) = self.outbox.read()?.last()?.map(|(k, _)| k.value()) else {
             return Ok(0);
         };
         let mut old: Vec<(u64, Option<String>)> = Vec::new();
         let mut next = cursor.outbox;
-        for entry in self.outbox.range(cursor.outbox..last)?.take(limit) {
+        for entry in self.outbox.read()?.range(cursor.outbox..last)?.take(limit) {
             let (key, value) = entry?;
             let seq = key.value();
             // A row that does not decode is the sender's to quarantine.
@@ -171,10 +172,10 @@ impl Writer<'_> {
         }
         cursor.outbox = next;
         for (seq, wamid) in &old {
-            self.outbox.remove(*seq)?;
-            self.outbox_firm.remove(*seq)?;
+            self.outbox.write()?.remove(*seq)?;
+            self.outbox_firm.write()?.remove(*seq)?;
             if let Some(wamid) = wamid {
-                self.outbound_wamid.remove(wamid.as_str())?;
+                self.outbound_wamid.write()?.remove(wamid.as_str())?;
             }
         }
         Ok(old.len())
@@ -182,11 +183,11 @@ impl Writer<'_> {
 
     /// The change feed's oldest events.
     fn prune_feed(&mut self, cutoff: i64, limit: usize) -> Result<usize, Error> {
-        let Some(last) = self.feed.last()?.map(|(k, _)| k.value()) else {
+        let Some(last) = self.feed.read()?.last()?.map(|(k, _)| k.value()) else {
             return Ok(0);
         };
         let mut old = Vec::new();
-        for entry in self.feed.range(..last)?.take(limit) {
+        for entry in self.feed.read()?.range(..last)?.take(limit) {
             let (key, value) = entry?;
             let event: Event = codec::decode(key.value(), value.value())?;
             if event.at.unix_seconds() >= cutoff {
@@ -195,19 +196,19 @@ impl Writer<'_> {
             old.push((event.firm.to_u128(), key.value()));
         }
         for (firm, seq) in &old {
-            self.feed.remove(*seq)?;
-            self.feed_by_firm.remove((*firm, *seq))?;
+            self.feed.write()?.remove(*seq)?;
+            self.feed_by_firm.write()?.remove((*firm, *seq))?;
         }
         Ok(old.len())
     }
 
     /// The audit trail's oldest events.
     fn prune_audit(&mut self, cutoff: i64, limit: usize) -> Result<usize, Error> {
-        let Some(last) = self.events.last()?.map(|(k, _)| k.value()) else {
+        let Some(last) = self.events.read()?.last()?.map(|(k, _)| k.value()) else {
             return Ok(0);
         };
         let mut old = Vec::new();
-        for entry in self.events.range(..last)?.take(limit) {
+        for entry in self.events.read()?.range(..last)?.take(limit) {
             let (key, value) = entry?;
             let event: AuditEvent = codec::decode(key.value(), value.value())?;
             if event.at >= cutoff {
@@ -216,7 +217,7 @@ impl Writer<'_> {
             old.push(key.value());
         }
         for seq in &old {
-            self.events.remove(*seq)?;
+            self.events.write()?.remove(*seq)?;
         }
         Ok(old.len())
     }
@@ -224,10 +225,10 @@ impl Writer<'_> {
     /// Rows in the tables retention prunes (for tests and `/metrics`).
     pub fn retained_rows(&self) -> Result<[u64; 4], Error> {
         Ok([
-            self.message_log.len()?,
-            self.outbox.len()?,
-            self.feed.len()?,
-            self.events.len()?,
+            self.message_log.read()?.len()?,
+            self.outbox.read()?.len()?,
+            self.feed.read()?.len()?,
+            self.events.read()?.len()?,
         ])
     }
 }

@@ -28,24 +28,33 @@ impl Writer<'_> {
     /// Records that `who` wrote to `number` at `at` (the message's own
     /// timestamp); an older, redelivered message never moves it back.
     pub fn record_inbound(&mut self, number: u64, who: &str, at: i64) -> Result<(), Error> {
-        let before = self.last_inbound.get((number, who))?.map(|g| g.value());
+        let before = self
+            .last_inbound
+            .read()?
+            .get((number, who))?
+            .map(|g| g.value());
         if before.is_none_or(|b| at > b) {
-            self.last_inbound.insert((number, who), at)?;
+            self.last_inbound.write()?.insert((number, who), at)?;
         }
         Ok(())
     }
 
     pub fn last_inbound(&self, number: u64, who: &str) -> Result<Option<i64>, Error> {
-        Ok(self.last_inbound.get((number, who))?.map(|g| g.value()))
+        Ok(self
+            .last_inbound
+            .read()?
+            .get((number, who))?
+            .map(|g| g.value()))
     }
 
     /// Puts a notification on hold: out of the due queue, remembered under
     /// its recipient and number.
     pub fn hold(&mut self, outbound: &mut Outbound, due_ms: u64) -> Result<(), Error> {
-        self.outbox_due.remove((due_ms, outbound.seq))?;
+        self.outbox_due.write()?.remove((due_ms, outbound.seq))?;
         outbound.state = State::Held;
         let number = outbound.phone_number_id.parse::<u64>().unwrap_or(0);
         self.held
+            .write()?
             .insert((number, outbound.to.as_str(), outbound.seq), ())?;
         Ok(())
     }
@@ -55,16 +64,18 @@ impl Writer<'_> {
     pub fn release_held(&mut self, number: u64, who: &str, now_ms: u64) -> Result<usize, Error> {
         let seqs: Vec<u64> = self
             .held
+            .read()?
             .range((number, who, 0)..=(number, who, u64::MAX))?
             .map(|entry| entry.map(|(k, _)| k.value().2))
             .collect::<Result<_, _>>()?;
         for &seq in &seqs {
-            self.held.remove((number, who, seq))?;
+            self.held.write()?.remove((number, who, seq))?;
             if let Some(mut outbound) = self.outbound_row(seq)? {
                 outbound.state = State::Pending;
                 self.outbox
+                    .write()?
                     .insert(seq, codec::encode(&outbound).as_slice())?;
-                self.outbox_due.insert((now_ms, seq), ())?;
+                self.outbox_due.write()?.insert((now_ms, seq), ())?;
             }
         }
         Ok(seqs.len())
@@ -79,6 +90,7 @@ impl Writer<'_> {
         let key = template_key(firm, kind);
         let old: Option<Template> = self
             .templates
+            .read()?
             .get(key)?
             .map(|g| codec::decode(key, g.value()))
             .transpose()?;
@@ -86,6 +98,7 @@ impl Writer<'_> {
             return Ok(super::Put::Unchanged);
         }
         self.templates
+            .write()?
             .insert(key, codec::encode(template).as_slice())?;
         Ok(if old.is_some() {
             super::Put::Updated
@@ -99,7 +112,11 @@ impl Writer<'_> {
         firm: Option<FirmId>,
         kind: TemplateKind,
     ) -> Result<bool, Error> {
-        Ok(self.templates.remove(template_key(firm, kind))?.is_some())
+        Ok(self
+            .templates
+            .write()?
+            .remove(template_key(firm, kind))?
+            .is_some())
     }
 }
 

@@ -6,7 +6,9 @@
 //! in any committed state. Ids never move between firms (or milestones
 //! between projects); such a write is refused with [`Error::Conflict`].
 
-use redb::{ReadableTable, Table, WriteTransaction};
+use std::cell::OnceCell;
+
+use redb::{ReadableTable, Table, TableDefinition, WriteTransaction};
 
 use crate::domain::{
     Firm, FirmId, Member, MemberId, Milestone, MilestoneId, Phone, Project, ProjectId,
@@ -19,41 +21,74 @@ use super::codec;
 use super::read;
 use super::tables::*;
 
-/// The open tables of one write transaction.
+/// A table of a write transaction, opened on first use: a transaction
+/// opens only the tables it touches (a delivery touches about ten of the
+/// thirty-odd), and redb updates the table tree only for those.
+pub(super) struct Lazy<'txn, K: redb::Key + 'static, V: redb::Value + 'static> {
+    txn: &'txn WriteTransaction,
+    def: TableDefinition<'static, K, V>,
+    table: OnceCell<Table<'txn, K, V>>,
+}
+
+impl<'txn, K: redb::Key + 'static, V: redb::Value + 'static> Lazy<'txn, K, V> {
+    fn new(txn: &'txn WriteTransaction, def: TableDefinition<'static, K, V>) -> Self {
+        Self {
+            txn,
+            def,
+            table: OnceCell::new(),
+        }
+    }
+
+    /// The table, to read.
+    pub(super) fn read(&self) -> Result<&Table<'txn, K, V>, Error> {
+        if self.table.get().is_none() {
+            let _ = self.table.set(self.txn.open_table(self.def)?);
+        }
+        Ok(self.table.get().expect("just opened"))
+    }
+
+    /// The table, to change.
+    pub(super) fn write(&mut self) -> Result<&mut Table<'txn, K, V>, Error> {
+        self.read()?;
+        Ok(self.table.get_mut().expect("just opened"))
+    }
+}
+
+/// The tables of one write transaction, each opened on first use.
 pub struct Writer<'txn> {
-    pub(super) firms: Table<'txn, u128, Bytes>,
-    pub(super) members: Table<'txn, (u128, u128), Bytes>,
-    pub(super) projects: Table<'txn, (u128, u128), Bytes>,
-    pub(super) milestones: Table<'txn, (u128, u128, u128), Bytes>,
-    pub(super) phone_roles: Table<'txn, RoleKey, ()>,
-    pub(super) member_projects: Table<'txn, MemberProjectKey, ()>,
-    pub(super) project_firm: Table<'txn, u128, u128>,
-    pub(super) member_firm: Table<'txn, u128, u128>,
-    pub(super) milestone_owner: Table<'txn, u128, (u128, u128)>,
-    pub(super) firm_by_number: Table<'txn, u64, u128>,
-    pub(super) seen: Table<'txn, &'static str, u64>,
-    pub(super) seen_by_time: Table<'txn, (u64, &'static str), ()>,
-    pub(super) outbox: Table<'txn, u64, Bytes>,
-    pub(super) outbox_due: Table<'txn, (u64, u64), ()>,
-    pub(super) outbound_wamid: Table<'txn, &'static str, u64>,
-    pub(super) events: Table<'txn, u64, Bytes>,
-    pub(super) bsuid_phone: Table<'txn, &'static str, u64>,
-    pub(super) hints: Table<'txn, &'static str, i64>,
-    pub(super) hints_by_time: Table<'txn, (i64, &'static str), ()>,
-    pub(super) feed: Table<'txn, u64, Bytes>,
-    pub(super) feed_by_firm: Table<'txn, (u128, u64), ()>,
-    pub(super) tokens: Table<'txn, (u128, u128), Bytes>,
-    pub(super) token_by_hash: Table<'txn, &'static [u8], (u128, u128)>,
-    pub(super) hooks: Table<'txn, u128, Bytes>,
-    pub(super) quarantine: Table<'txn, u64, Bytes>,
-    pub(super) meta: Table<'txn, &'static str, u32>,
-    pub(super) last_inbound: Table<'txn, (u64, &'static str), i64>,
-    pub(super) held: Table<'txn, (u64, &'static str, u64), ()>,
-    pub(super) templates: Table<'txn, (u128, u8), Bytes>,
-    pub(super) message_log: Table<'txn, (u128, u64), Bytes>,
-    pub(super) outbox_firm: Table<'txn, u64, u128>,
-    pub(super) pushes: Table<'txn, u64, Bytes>,
-    pub(super) push_due: Table<'txn, (u64, u64), ()>,
+    pub(super) firms: Lazy<'txn, u128, Bytes>,
+    pub(super) members: Lazy<'txn, (u128, u128), Bytes>,
+    pub(super) projects: Lazy<'txn, (u128, u128), Bytes>,
+    pub(super) milestones: Lazy<'txn, (u128, u128, u128), Bytes>,
+    pub(super) phone_roles: Lazy<'txn, RoleKey, ()>,
+    pub(super) member_projects: Lazy<'txn, MemberProjectKey, ()>,
+    pub(super) project_firm: Lazy<'txn, u128, u128>,
+    pub(super) member_firm: Lazy<'txn, u128, u128>,
+    pub(super) milestone_owner: Lazy<'txn, u128, (u128, u128)>,
+    pub(super) firm_by_number: Lazy<'txn, u64, u128>,
+    pub(super) seen: Lazy<'txn, &'static str, u64>,
+    pub(super) seen_by_time: Lazy<'txn, (u64, &'static str), ()>,
+    pub(super) outbox: Lazy<'txn, u64, Bytes>,
+    pub(super) outbox_due: Lazy<'txn, (u64, u64), ()>,
+    pub(super) outbound_wamid: Lazy<'txn, &'static str, u64>,
+    pub(super) events: Lazy<'txn, u64, Bytes>,
+    pub(super) bsuid_phone: Lazy<'txn, &'static str, u64>,
+    pub(super) hints: Lazy<'txn, &'static str, i64>,
+    pub(super) hints_by_time: Lazy<'txn, (i64, &'static str), ()>,
+    pub(super) feed: Lazy<'txn, u64, Bytes>,
+    pub(super) feed_by_firm: Lazy<'txn, (u128, u64), ()>,
+    pub(super) tokens: Lazy<'txn, (u128, u128), Bytes>,
+    pub(super) token_by_hash: Lazy<'txn, &'static [u8], (u128, u128)>,
+    pub(super) hooks: Lazy<'txn, u128, Bytes>,
+    pub(super) quarantine: Lazy<'txn, u64, Bytes>,
+    pub(super) meta: Lazy<'txn, &'static str, u32>,
+    pub(super) last_inbound: Lazy<'txn, (u64, &'static str), i64>,
+    pub(super) held: Lazy<'txn, (u64, &'static str, u64), ()>,
+    pub(super) templates: Lazy<'txn, (u128, u8), Bytes>,
+    pub(super) message_log: Lazy<'txn, (u128, u64), Bytes>,
+    pub(super) outbox_firm: Lazy<'txn, u64, u128>,
+    pub(super) pushes: Lazy<'txn, u64, Bytes>,
+    pub(super) push_due: Lazy<'txn, (u64, u64), ()>,
     /// Only in an import's transaction ([`Store::import`](super::Store)).
     pub(super) import_ids: Option<Table<'txn, (u8, u128), ()>>,
 }
@@ -69,39 +104,39 @@ pub enum Put {
 impl<'txn> Writer<'txn> {
     pub(super) fn open(txn: &'txn WriteTransaction, import: bool) -> Result<Self, Error> {
         Ok(Self {
-            firms: txn.open_table(FIRMS)?,
-            members: txn.open_table(MEMBERS)?,
-            projects: txn.open_table(PROJECTS)?,
-            milestones: txn.open_table(MILESTONES)?,
-            phone_roles: txn.open_table(PHONE_ROLES)?,
-            member_projects: txn.open_table(MEMBER_PROJECTS)?,
-            project_firm: txn.open_table(PROJECT_FIRM)?,
-            member_firm: txn.open_table(MEMBER_FIRM)?,
-            milestone_owner: txn.open_table(MILESTONE_OWNER)?,
-            firm_by_number: txn.open_table(FIRM_BY_NUMBER)?,
-            seen: txn.open_table(SEEN)?,
-            seen_by_time: txn.open_table(SEEN_BY_TIME)?,
-            outbox: txn.open_table(OUTBOX)?,
-            outbox_due: txn.open_table(OUTBOX_DUE)?,
-            outbound_wamid: txn.open_table(OUTBOUND_WAMID)?,
-            events: txn.open_table(EVENTS)?,
-            bsuid_phone: txn.open_table(BSUID_PHONE)?,
-            hints: txn.open_table(HINTS)?,
-            hints_by_time: txn.open_table(HINTS_BY_TIME)?,
-            feed: txn.open_table(FEED)?,
-            feed_by_firm: txn.open_table(FEED_BY_FIRM)?,
-            tokens: txn.open_table(TOKENS)?,
-            token_by_hash: txn.open_table(TOKEN_BY_HASH)?,
-            hooks: txn.open_table(HOOKS)?,
-            quarantine: txn.open_table(QUARANTINE)?,
-            meta: txn.open_table(META)?,
-            last_inbound: txn.open_table(LAST_INBOUND)?,
-            held: txn.open_table(HELD)?,
-            templates: txn.open_table(TEMPLATES)?,
-            message_log: txn.open_table(MESSAGE_LOG)?,
-            outbox_firm: txn.open_table(OUTBOX_FIRM)?,
-            pushes: txn.open_table(PUSHES)?,
-            push_due: txn.open_table(PUSH_DUE)?,
+            firms: Lazy::new(txn, FIRMS),
+            members: Lazy::new(txn, MEMBERS),
+            projects: Lazy::new(txn, PROJECTS),
+            milestones: Lazy::new(txn, MILESTONES),
+            phone_roles: Lazy::new(txn, PHONE_ROLES),
+            member_projects: Lazy::new(txn, MEMBER_PROJECTS),
+            project_firm: Lazy::new(txn, PROJECT_FIRM),
+            member_firm: Lazy::new(txn, MEMBER_FIRM),
+            milestone_owner: Lazy::new(txn, MILESTONE_OWNER),
+            firm_by_number: Lazy::new(txn, FIRM_BY_NUMBER),
+            seen: Lazy::new(txn, SEEN),
+            seen_by_time: Lazy::new(txn, SEEN_BY_TIME),
+            outbox: Lazy::new(txn, OUTBOX),
+            outbox_due: Lazy::new(txn, OUTBOX_DUE),
+            outbound_wamid: Lazy::new(txn, OUTBOUND_WAMID),
+            events: Lazy::new(txn, EVENTS),
+            bsuid_phone: Lazy::new(txn, BSUID_PHONE),
+            hints: Lazy::new(txn, HINTS),
+            hints_by_time: Lazy::new(txn, HINTS_BY_TIME),
+            feed: Lazy::new(txn, FEED),
+            feed_by_firm: Lazy::new(txn, FEED_BY_FIRM),
+            tokens: Lazy::new(txn, TOKENS),
+            token_by_hash: Lazy::new(txn, TOKEN_BY_HASH),
+            hooks: Lazy::new(txn, HOOKS),
+            quarantine: Lazy::new(txn, QUARANTINE),
+            meta: Lazy::new(txn, META),
+            last_inbound: Lazy::new(txn, LAST_INBOUND),
+            held: Lazy::new(txn, HELD),
+            templates: Lazy::new(txn, TEMPLATES),
+            message_log: Lazy::new(txn, MESSAGE_LOG),
+            outbox_firm: Lazy::new(txn, OUTBOX_FIRM),
+            pushes: Lazy::new(txn, PUSHES),
+            push_due: Lazy::new(txn, PUSH_DUE),
             import_ids: if import {
                 Some(txn.open_table(IMPORT_IDS)?)
             } else {
@@ -130,8 +165,47 @@ impl<'txn> Writer<'txn> {
 
     /// Refuses a file of a newer format; marks an older (or new) one as
     /// this build's, whose writes it is about to make.
+    /// Opens, and so creates, every table: done once when a writer opens
+    /// the file, so readers can open any table unconditionally.
+    pub(super) fn create_tables(&self) -> Result<(), Error> {
+        self.firms.read()?;
+        self.members.read()?;
+        self.projects.read()?;
+        self.milestones.read()?;
+        self.phone_roles.read()?;
+        self.member_projects.read()?;
+        self.project_firm.read()?;
+        self.member_firm.read()?;
+        self.milestone_owner.read()?;
+        self.firm_by_number.read()?;
+        self.seen.read()?;
+        self.seen_by_time.read()?;
+        self.outbox.read()?;
+        self.outbox_due.read()?;
+        self.outbound_wamid.read()?;
+        self.events.read()?;
+        self.bsuid_phone.read()?;
+        self.hints.read()?;
+        self.hints_by_time.read()?;
+        self.feed.read()?;
+        self.feed_by_firm.read()?;
+        self.tokens.read()?;
+        self.token_by_hash.read()?;
+        self.hooks.read()?;
+        self.quarantine.read()?;
+        self.meta.read()?;
+        self.last_inbound.read()?;
+        self.held.read()?;
+        self.templates.read()?;
+        self.message_log.read()?;
+        self.outbox_firm.read()?;
+        self.pushes.read()?;
+        self.push_due.read()?;
+        Ok(())
+    }
+
     pub(super) fn claim_format(&mut self) -> Result<(), Error> {
-        let txn_meta = &mut self.meta;
+        let txn_meta = self.meta.write()?;
         let found = txn_meta.get("format")?.map(|g| g.value());
         match found {
             Some(found) if found > super::FORMAT => Err(Error::NewerFormat { found }),
@@ -144,15 +218,15 @@ impl<'txn> Writer<'txn> {
     }
 
     pub fn firm(&self, firm: FirmId) -> Result<Option<Firm>, Error> {
-        get(&self.firms, firm.to_u128())
+        get(self.firms.read()?, firm.to_u128())
     }
 
     pub fn member(&self, firm: FirmId, member: MemberId) -> Result<Option<Member>, Error> {
-        get(&self.members, (firm.to_u128(), member.to_u128()))
+        get(self.members.read()?, (firm.to_u128(), member.to_u128()))
     }
 
     pub fn project(&self, firm: FirmId, project: ProjectId) -> Result<Option<Project>, Error> {
-        get(&self.projects, (firm.to_u128(), project.to_u128()))
+        get(self.projects.read()?, (firm.to_u128(), project.to_u128()))
     }
 
     pub fn milestone(
@@ -162,27 +236,27 @@ impl<'txn> Writer<'txn> {
         milestone: MilestoneId,
     ) -> Result<Option<Milestone>, Error> {
         let key = (firm.to_u128(), project.to_u128(), milestone.to_u128());
-        get(&self.milestones, key)
+        get(self.milestones.read()?, key)
     }
 
     pub fn project_firm(&self, project: ProjectId) -> Result<Option<FirmId>, Error> {
-        let found = self.project_firm.get(project.to_u128())?;
+        let found = self.project_firm.read()?.get(project.to_u128())?;
         Ok(found.map(|g| FirmId::from_u128(g.value())))
     }
 
     pub fn member_firm(&self, member: MemberId) -> Result<Option<FirmId>, Error> {
-        let found = self.member_firm.get(member.to_u128())?;
+        let found = self.member_firm.read()?.get(member.to_u128())?;
         Ok(found.map(|g| FirmId::from_u128(g.value())))
     }
 
     pub fn firm_by_number(&self, number: u64) -> Result<Option<FirmId>, Error> {
-        let found = self.firm_by_number.get(number)?;
+        let found = self.firm_by_number.read()?.get(number)?;
         Ok(found.map(|g| FirmId::from_u128(g.value())))
     }
 
     pub fn put_firm(&mut self, firm: &Firm) -> Result<Put, Error> {
         let key = firm.id.to_u128();
-        let old: Option<Firm> = get(&self.firms, key)?;
+        let old: Option<Firm> = get(self.firms.read()?, key)?;
         if old.as_ref() == Some(firm) {
             return Ok(Put::Unchanged);
         }
@@ -195,11 +269,13 @@ impl<'txn> Writer<'txn> {
             )));
         }
         if let Some(number) = old.as_ref().and_then(|f| f.phone_number_id) {
-            self.firm_by_number.remove(number)?;
+            self.firm_by_number.write()?.remove(number)?;
         }
-        self.firms.insert(key, codec::encode(firm).as_slice())?;
+        self.firms
+            .write()?
+            .insert(key, codec::encode(firm).as_slice())?;
         if let Some(number) = firm.phone_number_id {
-            self.firm_by_number.insert(number, key)?;
+            self.firm_by_number.write()?.insert(number, key)?;
         }
         Ok(if old.is_some() {
             Put::Updated
@@ -211,18 +287,23 @@ impl<'txn> Writer<'txn> {
     pub fn put_member(&mut self, member: &Member) -> Result<Put, Error> {
         let (f, m) = (member.firm_id.to_u128(), member.id.to_u128());
         self.claim(&self.member_firm(member.id)?, member.firm_id, "member", m)?;
-        let old: Option<Member> = get(&self.members, (f, m))?;
+        let old: Option<Member> = get(self.members.read()?, (f, m))?;
         if old.as_ref() == Some(member) {
             return Ok(Put::Unchanged);
         }
         if let Some(phone) = old.as_ref().and_then(|m| m.whatsapp_phone) {
-            self.phone_roles.remove(member_role_key(phone, f, m))?;
+            self.phone_roles
+                .write()?
+                .remove(member_role_key(phone, f, m))?;
         }
         self.members
+            .write()?
             .insert((f, m), codec::encode(member).as_slice())?;
-        self.member_firm.insert(m, f)?;
+        self.member_firm.write()?.insert(m, f)?;
         if let Some(phone) = member.whatsapp_phone {
-            self.phone_roles.insert(member_role_key(phone, f, m), ())?;
+            self.phone_roles
+                .write()?
+                .insert(member_role_key(phone, f, m), ())?;
         }
         Ok(if old.is_some() {
             Put::Updated
@@ -239,26 +320,27 @@ impl<'txn> Writer<'txn> {
             "project",
             p,
         )?;
-        let old: Option<Project> = get(&self.projects, (f, p))?;
+        let old: Option<Project> = get(self.projects.read()?, (f, p))?;
         if old.as_ref() == Some(project) {
             return Ok(Put::Unchanged);
         }
         if let Some(old) = &old {
             for key in project_role_keys(old) {
-                self.phone_roles.remove(key)?;
+                self.phone_roles.write()?.remove(key)?;
             }
             if let Some(key) = member_project_key(old) {
-                self.member_projects.remove(key)?;
+                self.member_projects.write()?.remove(key)?;
             }
         }
         self.projects
+            .write()?
             .insert((f, p), codec::encode(project).as_slice())?;
-        self.project_firm.insert(p, f)?;
+        self.project_firm.write()?.insert(p, f)?;
         for key in project_role_keys(project) {
-            self.phone_roles.insert(key, ())?;
+            self.phone_roles.write()?.insert(key, ())?;
         }
         if let Some(key) = member_project_key(project) {
-            self.member_projects.insert(key, ())?;
+            self.member_projects.write()?.insert(key, ())?;
         }
         Ok(if old.is_some() {
             Put::Updated
@@ -274,7 +356,7 @@ impl<'txn> Writer<'txn> {
             milestone.project_id.to_u128(),
             milestone.id.to_u128(),
         );
-        if let Some(owner) = self.milestone_owner.get(m)? {
+        if let Some(owner) = self.milestone_owner.read()?.get(m)? {
             let (of, op) = owner.value();
             if (of, op) != (f, p) {
                 return Err(Error::Conflict(format!(
@@ -283,13 +365,14 @@ impl<'txn> Writer<'txn> {
                 )));
             }
         }
-        let old: Option<Milestone> = get(&self.milestones, (f, p, m))?;
+        let old: Option<Milestone> = get(self.milestones.read()?, (f, p, m))?;
         if old.as_ref() == Some(milestone) {
             return Ok(Put::Unchanged);
         }
         self.milestones
+            .write()?
             .insert((f, p, m), codec::encode(milestone).as_slice())?;
-        self.milestone_owner.insert(m, (f, p))?;
+        self.milestone_owner.write()?.insert(m, (f, p))?;
         Ok(if old.is_some() {
             Put::Updated
         } else {
@@ -325,7 +408,7 @@ impl Directory for Writer<'_> {
     }
 
     fn phone_roles(&self, phone: Phone) -> Result<Vec<RoleEntry>, Error> {
-        read::phone_roles_in(&self.phone_roles, phone)
+        read::phone_roles_in(self.phone_roles.read()?, phone)
     }
 
     fn latest_member_project(
@@ -333,7 +416,8 @@ impl Directory for Writer<'_> {
         firm: FirmId,
         member: MemberId,
     ) -> Result<Option<(u64, ProjectId)>, Error> {
-        read::member_projects_in(&self.member_projects, firm, member, 1).map(|v| v.first().copied())
+        read::member_projects_in(self.member_projects.read()?, firm, member, 1)
+            .map(|v| v.first().copied())
     }
 
     fn project_name(&self, firm: FirmId, project: ProjectId) -> Result<Option<String>, Error> {
@@ -362,10 +446,14 @@ impl Data for Writer<'_> {
         &self,
         milestone: MilestoneId,
     ) -> Result<Option<(FirmId, ProjectId)>, Error> {
-        Ok(self.milestone_owner.get(milestone.to_u128())?.map(|g| {
-            let (firm, project) = g.value();
-            (FirmId::from_u128(firm), ProjectId::from_u128(project))
-        }))
+        Ok(self
+            .milestone_owner
+            .read()?
+            .get(milestone.to_u128())?
+            .map(|g| {
+                let (firm, project) = g.value();
+                (FirmId::from_u128(firm), ProjectId::from_u128(project))
+            }))
     }
 
     fn milestone(
@@ -378,7 +466,7 @@ impl Data for Writer<'_> {
     }
 
     fn milestones_of(&self, firm: FirmId, project: ProjectId) -> Result<Vec<Milestone>, Error> {
-        read::milestones_in(&self.milestones, firm, project)
+        read::milestones_in(self.milestones.read()?, firm, project)
     }
 
     fn member_projects(
@@ -387,12 +475,12 @@ impl Data for Writer<'_> {
         member: MemberId,
         limit: usize,
     ) -> Result<Vec<ProjectId>, Error> {
-        let found = read::member_projects_in(&self.member_projects, firm, member, limit)?;
+        let found = read::member_projects_in(self.member_projects.read()?, firm, member, limit)?;
         Ok(found.into_iter().map(|(_, project)| project).collect())
     }
 
     fn last_hint(&self, sender: &str) -> Result<Option<i64>, Error> {
-        Ok(self.hints.get(sender)?.map(|g| g.value()))
+        Ok(self.hints.read()?.get(sender)?.map(|g| g.value()))
     }
 
     fn firm_lang(&self, firm: FirmId) -> Result<crate::flow::text::Lang, Error> {

@@ -497,6 +497,17 @@ fn compact_gives_pruned_space_back() {
                 })
                 .unwrap();
         }
+        // Recent ones after them in the file: the pruned space is in the
+        // middle, where only `compact` gives it back (redb trims a free
+        // tail by itself).
+        store
+            .write(|w| {
+                for i in 0..10_000 {
+                    w.mark_seen(&format!("wamid.new.{i}.{}", "x".repeat(40)), 10 * 24 * 3600)?;
+                }
+                Ok::<_, firmhook::store::Error>(())
+            })
+            .unwrap();
         while store
             .write(|w| w.prune_seen(10 * 24 * 3600, 8 * 24 * 3600, 50_000))
             .unwrap()
