@@ -102,7 +102,8 @@ pub async fn run_with_store(
         },
         metrics.clone(),
         wake,
-    );
+    )
+    .context("reading the seen log")?;
     let stop = Arc::new(AtomicBool::new(false));
     let sender = Sender {
         store: store.clone(),

@@ -29,7 +29,9 @@ use redb::{ConcurrencyMode, Database, ReadOnlyDatabase, ReadableDatabase};
 pub use admin::{Page, PushResult, Refusal};
 pub use backup::{Backup, backup};
 pub use check::{Problem, Totals, check};
-pub use outbox::{Attempt, Event, Link, Outbound, SEEN_KEEP_SECONDS, State, WINDOW_CLOSED};
+pub use outbox::{
+    Attempt, Event, Link, Outbound, SEEN_KEEP_SECONDS, State, WINDOW_CLOSED, wamid_key,
+};
 pub use read::Reader;
 pub use retention::{Cursor as RetentionCursor, DAY, Pruned, Retention};
 pub use write::{Put, Writer};
@@ -37,7 +39,7 @@ pub use write::{Put, Writer};
 /// The file format this build writes: raised whenever a stored layout
 /// gains a version (2: firm language, outbox purpose). Older files are read
 /// and upgraded row by row; a newer file is refused, never misread.
-pub const FORMAT: u32 = 2;
+pub const FORMAT: u32 = 3;
 
 /// The page cache a writer gets unless told otherwise: small enough for a
 /// 1 GB VPS, large enough to keep the indexes' upper levels hot.

@@ -160,40 +160,77 @@ pub enum Link {
     Conflict(Phone),
 }
 
-impl Writer<'_> {
-    pub fn is_seen(&self, wamid: &str) -> Result<bool, Error> {
-        Ok(self.seen.read()?.get(wamid)?.is_some())
-    }
+/// A wamid's key in the seen log: the first 16 bytes of its SHA-256 (two
+/// different wamids share one with a chance of 2^-128).
+pub fn wamid_key(wamid: &str) -> u128 {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(wamid.as_bytes());
+    u128::from_be_bytes(digest[..16].try_into().expect("16 of 32 bytes"))
+}
 
-    /// Records a wamid as processed; the first sighting's time is kept.
-    pub fn mark_seen(&mut self, wamid: &str, at: u64) -> Result<(), Error> {
-        if self.seen.read()?.get(wamid)?.is_none() {
-            self.seen.write()?.insert(wamid, at)?;
-            self.seen_by_time.write()?.insert((at, wamid), ())?;
-        }
+impl Writer<'_> {
+    /// Appends a processed wamid (its [`wamid_key`]) to the seen log, at
+    /// `at` or, if the clock went back, at the log's last time: the log
+    /// only ever grows at its end.
+    pub fn log_seen(&mut self, key: u128, at: u64) -> Result<(), Error> {
+        let last = self.seen_log.read()?.last()?.map(|(k, _)| k.value());
+        let (at, seq) = match last {
+            Some((last_at, seq)) => (at.max(last_at), seq + 1),
+            None => (at, 0),
+        };
+        self.seen_log.write()?.insert((at, seq), key)?;
         Ok(())
     }
 
-    /// Forgets seen wamids older than `keep` seconds, at most `limit` of
-    /// them; returns how many went.
-    pub fn prune_seen(&mut self, now: u64, keep: u64, limit: usize) -> Result<usize, Error> {
+    /// [`log_seen`](Self::log_seen) by wamid (tests and tools).
+    pub fn mark_seen(&mut self, wamid: &str, at: u64) -> Result<(), Error> {
+        self.log_seen(wamid_key(wamid), at)
+    }
+
+    /// Every processed wamid's key still kept: the seen log's and the older
+    /// formats' (read once, by the writer thread, when it starts).
+    pub fn seen_keys(&self) -> Result<Vec<u128>, Error> {
+        let mut keys = Vec::new();
+        for entry in self.seen_log.read()?.iter()? {
+            keys.push(entry?.1.value());
+        }
+        for entry in self.seen.read()?.iter()? {
+            keys.push(wamid_key(entry?.0.value()));
+        }
+        Ok(keys)
+    }
+
+    /// Forgets processed wamids older than `keep` seconds, at most `limit`
+    /// from the log and from the older tables each; returns their keys.
+    pub fn prune_seen(&mut self, now: u64, keep: u64, limit: usize) -> Result<Vec<u128>, Error> {
         let cutoff = now.saturating_sub(keep);
-        let mut old: Vec<(u64, String)> = Vec::new();
+        let mut old: Vec<((u64, u64), u128)> = Vec::new();
+        for entry in self.seen_log.read()?.range(..(cutoff, 0))?.take(limit) {
+            let (key, value) = entry?;
+            old.push((key.value(), value.value()));
+        }
+        for (key, _) in &old {
+            self.seen_log.write()?.remove(*key)?;
+        }
+        let mut keys: Vec<u128> = old.into_iter().map(|(_, key)| key).collect();
+        // The first formats' tables, until they are empty.
+        let mut legacy: Vec<(u64, String)> = Vec::new();
         for entry in self
             .seen_by_time
             .read()?
             .range((0, "")..(cutoff, ""))?
             .take(limit)
         {
-            let (key, ()) = (entry?.0, ());
+            let key = entry?.0;
             let (at, wamid) = key.value();
-            old.push((at, wamid.to_owned()));
+            legacy.push((at, wamid.to_owned()));
         }
-        for (at, wamid) in &old {
+        for (at, wamid) in &legacy {
             self.seen_by_time.write()?.remove((*at, wamid.as_str()))?;
             self.seen.write()?.remove(wamid.as_str())?;
+            keys.push(wamid_key(wamid));
         }
-        Ok(old.len())
+        Ok(keys)
     }
 
     /// Remembers that `bsuid` is `phone`, unless it is already linked to
@@ -506,8 +543,24 @@ impl Reader {
             .map(|g| Phone::from_u64(g.value())))
     }
 
+    /// Whether `wamid` was processed (a scan of the seen log: for tests
+    /// and tools; the writer answers from memory).
     pub fn is_seen(&self, wamid: &str) -> Result<bool, Error> {
-        Ok(self.table(SEEN)?.get(wamid)?.is_some())
+        if let Some(old) = self.table_if_exists(SEEN)?
+            && old.get(wamid)?.is_some()
+        {
+            return Ok(true);
+        }
+        let key = wamid_key(wamid);
+        let Some(log) = self.table_if_exists(SEEN_LOG)? else {
+            return Ok(false);
+        };
+        for entry in log.iter()? {
+            if entry?.1.value() == key {
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 
     /// The audit trail, oldest first.
@@ -536,18 +589,29 @@ mod tests {
                 w.mark_seen("wamid.old", now - 9 * day)?;
                 w.mark_seen("wamid.week", now - 7 * day)?;
                 w.mark_seen("wamid.new", now)?;
-                w.mark_seen("wamid.new", now + 5)?; // a second sighting changes nothing
+                // The clock went back: logged at the last time, not before.
+                w.mark_seen("wamid.late", now - 20 * day)?;
+                // The first formats' tables, as an upgraded file has them.
+                for (wamid, at) in [("wamid.v2.old", now - 9 * day), ("wamid.v2.new", now)] {
+                    w.seen.write()?.insert(wamid, at)?;
+                    w.seen_by_time.write()?.insert((at, wamid), ())?;
+                }
                 Ok::<_, Error>(())
             })
             .unwrap();
+        let keys = store.write(|w| w.seen_keys()).unwrap();
+        assert_eq!(keys.len(), 6);
+        assert!(keys.contains(&wamid_key("wamid.v2.new")));
         let pruned = store
             .write(|w| w.prune_seen(now, SEEN_KEEP_SECONDS, 100))
             .unwrap();
-        assert_eq!(pruned, 1);
+        assert_eq!(pruned, [wamid_key("wamid.old"), wamid_key("wamid.v2.old")]);
         let reader = store.read().unwrap();
         assert!(!reader.is_seen("wamid.old").unwrap());
-        assert!(reader.is_seen("wamid.week").unwrap());
-        assert!(reader.is_seen("wamid.new").unwrap());
+        assert!(!reader.is_seen("wamid.v2.old").unwrap());
+        for kept in ["wamid.week", "wamid.new", "wamid.late", "wamid.v2.new"] {
+            assert!(reader.is_seen(kept).unwrap(), "{kept}");
+        }
         let (_, problems) = crate::store::check(&reader).unwrap();
         assert_eq!(problems, vec![]);
     }

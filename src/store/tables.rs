@@ -50,7 +50,16 @@ pub const FIRM_BY_NUMBER: TableDefinition<u64, u128> = TableDefinition::new("fir
 /// Written in the same transaction as the message's effects (exactly once).
 pub const SEEN: TableDefinition<&str, u64> = TableDefinition::new("seen_messages");
 /// (received_at, wamid) → (): prunes `SEEN` oldest first.
+///
+/// `SEEN` and `SEEN_BY_TIME` are the first two formats' record of
+/// processed wamids: format 3 writes `SEEN_LOG` instead, and only prunes
+/// these until they are empty (8 days after an upgrade).
 pub const SEEN_BY_TIME: TableDefinition<(u64, &str), ()> = TableDefinition::new("seen_by_time");
+/// (received_at, seq) → the first 16 bytes of a processed wamid's SHA-256:
+/// every inbound message processed in the last 8 days, in the order they
+/// came. An append-only log (one page per commit, not one per message); the
+/// writer thread keeps its keys in memory to answer "seen?" (format 3).
+pub const SEEN_LOG: TableDefinition<(u64, u64), u128> = TableDefinition::new("seen_log");
 /// seq → Outbound: every reply we queued, with its delivery state.
 pub const OUTBOX: TableDefinition<u64, Bytes> = TableDefinition::new("outbox");
 /// (due at, Unix ms, seq) → (): the replies still to send, soonest first.

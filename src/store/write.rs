@@ -68,6 +68,7 @@ pub struct Writer<'txn> {
     pub(super) firm_by_number: Lazy<'txn, u64, u128>,
     pub(super) seen: Lazy<'txn, &'static str, u64>,
     pub(super) seen_by_time: Lazy<'txn, (u64, &'static str), ()>,
+    pub(super) seen_log: Lazy<'txn, (u64, u64), u128>,
     pub(super) outbox: Lazy<'txn, u64, Bytes>,
     pub(super) outbox_due: Lazy<'txn, (u64, u64), ()>,
     pub(super) outbound_wamid: Lazy<'txn, &'static str, u64>,
@@ -116,6 +117,7 @@ impl<'txn> Writer<'txn> {
             firm_by_number: Lazy::new(txn, FIRM_BY_NUMBER),
             seen: Lazy::new(txn, SEEN),
             seen_by_time: Lazy::new(txn, SEEN_BY_TIME),
+            seen_log: Lazy::new(txn, SEEN_LOG),
             outbox: Lazy::new(txn, OUTBOX),
             outbox_due: Lazy::new(txn, OUTBOX_DUE),
             outbound_wamid: Lazy::new(txn, OUTBOUND_WAMID),
@@ -180,6 +182,7 @@ impl<'txn> Writer<'txn> {
         self.firm_by_number.read()?;
         self.seen.read()?;
         self.seen_by_time.read()?;
+        self.seen_log.read()?;
         self.outbox.read()?;
         self.outbox_due.read()?;
         self.outbound_wamid.read()?;
