@@ -508,11 +508,10 @@ fn compact_gives_pruned_space_back() {
                 Ok::<_, firmhook::store::Error>(())
             })
             .unwrap();
-        while store
+        while !store
             .write(|w| w.prune_seen(10 * 24 * 3600, 8 * 24 * 3600, 50_000))
             .unwrap()
-            .len()
-            > 0
+            .is_empty()
         {}
     }
     let before = std::fs::metadata(&db).unwrap().len();
