@@ -86,8 +86,8 @@ fn main() {
         grouped_work.writer_us, grouped_work.http_us
     );
     println!(
-        "| written per commit, group commit | {:.1} pages of 4 KiB ({:.1} deliveries per commit) |",
-        grouped_work.pages_per_commit, grouped_work.jobs_per_commit
+        "| written per commit, group commit | {:.1} pages of 4 KiB ({:.1} deliveries, {:.1} jobs per commit) |",
+        grouped_work.pages_per_commit, grouped_work.deliveries_per_commit, grouped_work.jobs_per_commit
     );
     println!(
         "| bare hyper ceiling | {:.0} (p50 {} µs, p99 {} µs) |",
@@ -125,8 +125,8 @@ fn report(name: &str, r: &load::Result) {
 
 fn report_work(name: &str, w: &load::PerDelivery) {
     println!(
-        "ingest/{name:<30} writer {:>6.1} µs  http {:>6.1} µs CPU per delivery  {:>6.1} pages and {:>6.1} deliveries per commit",
-        w.writer_us, w.http_us, w.pages_per_commit, w.jobs_per_commit
+        "ingest/{name:<30} writer {:>6.1} µs  http {:>6.1} µs CPU per delivery  {:>5.1} pages, {:>5.1} deliveries, {:>5.1} jobs per commit",
+        w.writer_us, w.http_us, w.pages_per_commit, w.deliveries_per_commit, w.jobs_per_commit
     );
 }
 

@@ -307,6 +307,7 @@ impl Work {
             http_us: after.http_ns.saturating_sub(self.http_ns) as f64 / 1000.0 / n,
             pages_per_commit: after.written.saturating_sub(self.written) as f64 / 4096.0 / commits,
             jobs_per_commit: after.jobs.saturating_sub(self.jobs) as f64 / commits,
+            deliveries_per_commit: deliveries as f64 / commits,
         }
     }
 }
@@ -317,5 +318,7 @@ pub struct PerDelivery {
     pub http_us: f64,
     /// Bytes the process wrote per commit, in 4 KiB pages.
     pub pages_per_commit: f64,
+    /// Jobs of any kind (deliveries, send results, API changes) per commit.
     pub jobs_per_commit: f64,
+    pub deliveries_per_commit: f64,
 }
