@@ -87,7 +87,9 @@ fn main() {
     );
     println!(
         "| written per commit, group commit | {:.1} pages of 4 KiB ({:.1} deliveries, {:.1} jobs per commit) |",
-        grouped_work.pages_per_commit, grouped_work.deliveries_per_commit, grouped_work.jobs_per_commit
+        grouped_work.pages_per_commit,
+        grouped_work.deliveries_per_commit,
+        grouped_work.jobs_per_commit
     );
     println!(
         "| bare hyper ceiling | {:.0} (p50 {} µs, p99 {} µs) |",

@@ -37,6 +37,10 @@ pub const DEFAULT_MAX_BATCH: usize = 512;
 const QUEUE: usize = 8192;
 /// Seen wamids pruned per commit at most, so pruning never stalls a batch.
 const PRUNE_PER_COMMIT: usize = 256;
+/// How long a batch waits, once, for more jobs when the queue is empty and
+/// the batch before it had at least [`GATHER_FROM`] jobs (never when idle).
+const GATHER: Duration = Duration::from_micros(500);
+const GATHER_FROM: usize = 4;
 /// Retention runs in at most one commit a second, removing at most this
 /// many rows from each table it prunes.
 const RETAIN_PER_PASS: usize = 256;
@@ -229,6 +233,7 @@ fn run(
     let max_batch = config.max_batch.max(1);
     let mut next = None;
     let mut retention = store::RetentionCursor::default();
+    let mut last_batch = 0;
     let seen = &mut seen;
     let mut retain_next = Instant::now();
     while let Some(first) = next.take().or_else(|| queue.blocking_recv()) {
@@ -244,17 +249,24 @@ fn run(
             continue;
         }
         let mut jobs = vec![first];
-        while jobs.len() < max_batch {
+        // Under load (the last batch was not alone), wait a moment for
+        // more before committing: a commit costs far more than a delivery
+        // (its fsync and page writes), so fuller batches cost less each.
+        let mut gather = last_batch >= GATHER_FROM;
+        while jobs.len() < max_batch && next.is_none() {
             match queue.try_recv() {
                 // An import waits for the batch before it to commit.
-                Ok(job @ Job::Import { .. }) => {
-                    next = Some(job);
-                    break;
-                }
+                Ok(job @ Job::Import { .. }) => next = Some(job),
                 Ok(job) => jobs.push(job),
+                // One nap, not a spin: a wakeup costs CPU too.
+                Err(_) if gather => {
+                    gather = false;
+                    std::thread::sleep(GATHER);
+                }
                 Err(_) => break,
             }
         }
+        last_batch = jobs.len();
         let started = Instant::now();
         let retain = started >= retain_next;
         let mut cursor = retention.clone();
