@@ -45,17 +45,21 @@ fn main() {
         let work = before.per_delivery(&after, result.requests);
         (result, work)
     };
-    let (grouped, grouped_work) = with_server(
-        &tmp.path().join("grouped.redb"),
-        &csv,
-        DEFAULT_MAX_BATCH,
-        measured,
-    );
+    // `FIRMHOOK_BENCH_PROFILE=single`: one transaction per delivery only,
+    // to see a commit's fixed cost in a profile.
+    let profile = std::env::var("FIRMHOOK_BENCH_PROFILE").ok();
+    let batch = if profile.as_deref() == Some("single") {
+        1
+    } else {
+        DEFAULT_MAX_BATCH
+    };
+    let (grouped, grouped_work) =
+        with_server(&tmp.path().join("grouped.redb"), &csv, batch, measured);
     report("group commit", &grouped);
     report_work("group commit", &grouped_work);
     // `FIRMHOOK_BENCH_PROFILE=1`: the group-commit run only, for a profiler
     // (README, "Where the writer's time goes").
-    if std::env::var_os("FIRMHOOK_BENCH_PROFILE").is_some() {
+    if profile.is_some() {
         return;
     }
     let (single, single_work) = with_server(&tmp.path().join("single.redb"), &csv, 1, measured);
