@@ -63,17 +63,7 @@ fn main() {
         import_dir(&store, &csv, &ImportOptions::new(Mode::Apply, &statuses)).unwrap();
     }
     // (firm, project) pairs spread over the file, for the reads.
-    let pairs: Vec<(String, String)> = std::fs::read_to_string(csv.join("projects.csv"))
-        .unwrap()
-        .lines()
-        .skip(1)
-        .step_by((projects as usize / 1000).max(1))
-        .map(|line| {
-            let mut cells = line.split(',');
-            let project = cells.next().unwrap().to_owned();
-            (cells.next().unwrap().to_owned(), project)
-        })
-        .collect();
+    let pairs: Vec<(String, String)> = synth::project_pairs(&csv, projects);
     std::fs::remove_dir_all(&csv).unwrap();
     let more = tmp.path().join("more");
     std::fs::create_dir(&more).unwrap();

@@ -227,13 +227,7 @@ fn memory(dir: &Path, duration: Duration) -> (u64, u64, f64) {
     load::wait_listening(addr);
     let result = load::run(addr, &load::script(&samples), CONNECTIONS, duration);
     report("serve binary, large database", &result);
-    let status = std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap();
-    let kib = status
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap();
+    let kib = synth::peak_rss_kib_of(&child.id().to_string());
     println!("memory/serve_peak_rss_mib {}", kib / 1024);
     let _ = std::process::Command::new("kill")
         .args(["-TERM", &child.id().to_string()])

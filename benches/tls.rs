@@ -45,17 +45,7 @@ fn main() {
     std::fs::create_dir(&csv).unwrap();
     let (_, samples) = synth::write_csv(&csv, projects, SEED, synth::Milestones::With).unwrap();
     let script = load::script(&samples);
-    let pairs: Vec<(String, String)> = std::fs::read_to_string(csv.join("projects.csv"))
-        .unwrap()
-        .lines()
-        .skip(1)
-        .step_by((projects as usize / 1000).max(1))
-        .map(|line| {
-            let mut cells = line.split(',');
-            let project = cells.next().unwrap().to_owned();
-            (cells.next().unwrap().to_owned(), project)
-        })
-        .collect();
+    let pairs: Vec<(String, String)> = synth::project_pairs(&csv, projects);
     let db = tmp.path().join("tls.redb");
     {
         let mut store = Store::open(&db, store::DEFAULT_CACHE_BYTES).unwrap();
@@ -117,13 +107,7 @@ struct Server {
 
 impl Server {
     fn peak_rss_kib(&self) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
-        status
-            .lines()
-            .find(|l| l.starts_with("VmHWM:"))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|v| v.parse().ok())
-            .unwrap()
+        synth::peak_rss_kib_of(&self.child.id().to_string())
     }
 
     /// SIGTERM, and wait: the file is free for the next server.

@@ -239,7 +239,12 @@ pub fn write_csv(
 
 /// Peak resident memory of this process so far, in KiB (`VmHWM`).
 pub fn peak_rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
+    peak_rss_kib_of("self")
+}
+
+/// Peak resident memory of process `pid` (or `self`) so far, in KiB.
+pub fn peak_rss_kib_of(pid: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
         .and_then(|s| {
             s.lines()
@@ -247,4 +252,20 @@ pub fn peak_rss_kib() -> u64 {
                 .and_then(|l| l.split_whitespace().nth(1).map(|v| v.parse().unwrap_or(0)))
         })
         .unwrap_or(0)
+}
+
+/// (firm, project) id pairs spread over `projects.csv` in `csv` (about a
+/// thousand), for benches that read projects.
+pub fn project_pairs(csv: &Path, projects: u64) -> Vec<(String, String)> {
+    std::fs::read_to_string(csv.join("projects.csv"))
+        .unwrap()
+        .lines()
+        .skip(1)
+        .step_by((projects as usize / 1000).max(1))
+        .map(|line| {
+            let mut cells = line.split(',');
+            let project = cells.next().unwrap().to_owned();
+            (cells.next().unwrap().to_owned(), project)
+        })
+        .collect()
 }

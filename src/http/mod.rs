@@ -171,6 +171,30 @@ pub(crate) struct Door {
     closing: tokio::sync::watch::Receiver<bool>,
 }
 
+impl Door {
+    /// A whole request body within `limits` (the deadline, the size, the
+    /// shared memory budget). An early refusal (too large, busy) first
+    /// reads and discards the rest, so the client reads the answer.
+    async fn read_body(
+        &self,
+        request: Request<Incoming>,
+        limits: &Limits,
+    ) -> Result<body::Held, body::Refusal> {
+        let (_, mut incoming) = request.into_parts();
+        let mut body = body::Request {
+            body: &mut incoming,
+            until: tokio::time::Instant::now() + limits.deadline,
+            limits,
+            closing: self.closing.clone(),
+        };
+        let read = body.read(&self.budget).await;
+        if let Err(body::Refusal::TooLarge | body::Refusal::Busy) = read {
+            body.drain().await;
+        }
+        read
+    }
+}
+
 async fn route(request: Request<Incoming>, door: Door) -> Result<Response<Body>, Infallible> {
     let state = &door.state;
     let response = match (request.method(), request.uri().path()) {

@@ -20,7 +20,7 @@ use hyper::header::{CONTENT_TYPE, HeaderValue, WWW_AUTHENTICATE};
 use hyper::{Method, Request, Response, StatusCode};
 use serde_json::{Value, json};
 
-use super::body::{self, Refusal};
+use super::body::Refusal;
 use super::{Body, Door, Query, json as json_response};
 use crate::command::CommandError;
 use crate::domain::ids::Id;
@@ -322,24 +322,7 @@ async fn json_body(
             "send Content-Type: application/json",
         ));
     }
-    let limits = door.state.limits;
-    let (_, mut incoming) = request.into_parts();
-    let mut body = body::Request {
-        body: &mut incoming,
-        until: tokio::time::Instant::now() + limits.deadline,
-        limits: &limits,
-        closing: door.closing.clone(),
-    };
-    let refused = match body.read(&door.budget).await {
-        Ok(held) => Ok(held),
-        Err(refusal @ (Refusal::TooLarge | Refusal::Busy)) => {
-            // Read and discard the rest, so the client reads the answer.
-            body.drain().await;
-            Err(refusal)
-        }
-        Err(refusal) => Err(refusal),
-    };
-    let held = match refused {
+    let held = match door.read_body(request, &door.state.limits).await {
         Ok(held) => held,
         Err(Refusal::TooLarge) => {
             return Err(ApiError::new(

@@ -78,6 +78,33 @@ fn firm_of(reader: &crate::store::Reader, scope: &FirmScope) -> Result<Firm, Pro
     reader.firm(scope.firm())?.ok_or(Problem::NotFound)
 }
 
+/// Where a new milestone goes: after the last.
+fn next_position(milestones: &[crate::domain::Milestone]) -> u32 {
+    milestones.iter().map(|m| m.position + 1).max().unwrap_or(1)
+}
+
+/// 400 when the page shows an input it refused, 200 otherwise.
+fn status(refused: bool) -> StatusCode {
+    if refused {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::OK
+    }
+}
+
+/// `?phone=` as typed, and the number it reads as with the firm's country
+/// (`Ok(None)` when empty, `Err` with why it does not read).
+fn phone_param(query: &Query, firm: &Firm) -> (String, Result<Option<Phone>, String>) {
+    let typed = query.get("phone").unwrap_or("").trim().to_owned();
+    let phone = match typed.as_str() {
+        "" => Ok(None),
+        text => Phone::parse(text, Some(firm.country))
+            .map(|parsed| Some(parsed.phone))
+            .map_err(|err| err.to_string()),
+    };
+    (typed, phone)
+}
+
 // ---------------------------------------------------------------- projects
 
 pub(crate) struct ProjectRow {
@@ -230,7 +257,7 @@ pub fn project_page(
             .unwrap_or_default(),
     };
     let milestones = reader.milestones_of(scope.firm(), project)?;
-    let next_position = milestones.iter().map(|m| m.position + 1).max().unwrap_or(1);
+    let next_position = next_position(&milestones);
     let done = match query.get("done") {
         Some("ready") => Some("Marked ready: the client has been asked on WhatsApp to approve it."),
         Some("status") => Some("Status changed."),
@@ -238,11 +265,7 @@ pub fn project_page(
         Some("saved") => Some("Milestone saved."),
         _ => None,
     };
-    let status = if problem.is_some() {
-        StatusCode::BAD_REQUEST
-    } else {
-        StatusCode::OK
-    };
+    let status = status(problem.is_some());
     let view = ProjectPage {
         nav: page.nav(Some((&firm, "projects"))),
         firm_id: firm.id.to_string(),
@@ -290,12 +313,12 @@ pub async fn project_form(
             "/console/firms/{firm}/projects/{project}?done={done}"
         )))
     };
-    let (stored, milestones) = {
+    let milestones = {
         let reader = page.door.state.store.read()?;
-        let Some(stored) = reader.project(firm, project)? else {
+        if reader.project(firm, project)?.is_none() {
             return Err(Problem::NotFound);
-        };
-        (stored, reader.milestones_of(firm, project)?)
+        }
+        reader.milestones_of(firm, project)?
     };
     let refused = |name: String, err: FieldError| {
         project_page(
@@ -322,7 +345,7 @@ pub async fn project_form(
             back("status")
         }
         ["milestones"] => {
-            let position = milestones.iter().map(|m| m.position + 1).max().unwrap_or(1);
+            let position = next_position(&milestones);
             let mut values = HashMap::new();
             values.insert("title", form.get("title").unwrap_or("").to_owned());
             values.insert("status", "pending".to_owned());
@@ -393,10 +416,7 @@ pub async fn project_form(
                 Err(err) => Err(err.into()),
             }
         }
-        _ => {
-            let _ = stored;
-            Err(Problem::NotFound)
-        }
+        _ => Err(Problem::NotFound),
     }
 }
 
@@ -438,13 +458,10 @@ pub(crate) struct Messages {
 pub fn messages(page: &Page, scope: &FirmScope, query: &Query) -> Answer {
     let reader = page.door.state.store.read()?;
     let firm = firm_of(&reader, scope)?;
-    let typed = query.get("phone").unwrap_or("").trim().to_owned();
-    let (phone, error) = match typed.as_str() {
-        "" => (None, None),
-        text => match Phone::parse(text, Some(firm.country)) {
-            Ok(parsed) => (Some(parsed.phone), None),
-            Err(err) => (None, Some(err.to_string())),
-        },
+    let (typed, phone) = phone_param(query, &firm);
+    let (phone, error) = match phone {
+        Ok(phone) => (phone, None),
+        Err(why) => (None, Some(why)),
     };
     let (items, _) = reader.messages_page(scope.firm(), None, MESSAGE_ROWS, |logged| {
         phone.is_none_or(|p| Phone::from_wa_id(&logged.peer).ok() == Some(p))
@@ -481,13 +498,8 @@ pub fn messages(page: &Page, scope: &FirmScope, query: &Query) -> Answer {
     } else {
         Vec::new()
     };
-    let status = if error.is_some() {
-        StatusCode::BAD_REQUEST
-    } else {
-        StatusCode::OK
-    };
     Ok(html(
-        status,
+        status(error.is_some()),
         &Messages {
             nav: page.nav(Some((&firm, "messages"))),
             firm_id: firm.id.to_string(),
@@ -520,28 +532,21 @@ pub(crate) struct Who {
 pub fn who(page: &Page, scope: &FirmScope, query: &Query) -> Answer {
     let reader = page.door.state.store.read()?;
     let firm = firm_of(&reader, scope)?;
-    let typed = query.get("phone").unwrap_or("").trim().to_owned();
-    let (explanation, error) = match typed.as_str() {
-        "" => (None, None),
-        text => match Phone::parse(text, Some(firm.country)) {
-            Ok(parsed) => {
-                let within = WithinFirm {
-                    dir: &reader,
-                    firm: scope.firm(),
-                };
-                let resolution = resolve(&within, parsed.phone, firm.phone_number_id)?;
-                (Some(resolution.to_string()), None)
-            }
-            Err(err) => (None, Some(err.to_string())),
-        },
-    };
-    let status = if error.is_some() {
-        StatusCode::BAD_REQUEST
-    } else {
-        StatusCode::OK
+    let (typed, phone) = phone_param(query, &firm);
+    let (explanation, error) = match phone {
+        Ok(None) => (None, None),
+        Ok(Some(phone)) => {
+            let within = WithinFirm {
+                dir: &reader,
+                firm: scope.firm(),
+            };
+            let resolution = resolve(&within, phone, firm.phone_number_id)?;
+            (Some(resolution.to_string()), None)
+        }
+        Err(why) => (None, Some(why)),
     };
     Ok(html(
-        status,
+        status(error.is_some()),
         &Who {
             nav: page.nav(Some((&firm, "who"))),
             phone: typed,
@@ -638,11 +643,7 @@ pub fn settings(page: &Page, scope: &FirmScope, query: &Query, shown: Option<Sho
             last_used: t.last_used.map(minute).unwrap_or_else(|| "never".into()),
         })
         .collect();
-    let status = if shown.problem.is_some() {
-        StatusCode::BAD_REQUEST
-    } else {
-        StatusCode::OK
-    };
+    let status = status(shown.problem.is_some());
     let view = Settings {
         nav: page.nav(Some((&firm, "settings"))),
         firm_id: firm.id.to_string(),

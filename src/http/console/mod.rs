@@ -36,7 +36,6 @@ use hyper::header::{
 use hyper::{Method, Request, Response, StatusCode};
 
 use super::api::{ApiError, Scope, hash, scope_of, still_valid};
-use super::body::{self, Refusal};
 use super::{Body, Door, Query};
 use crate::domain::ids::Id;
 use crate::writer::ChangeError;
@@ -260,19 +259,8 @@ async fn form(page: &Page<'_>, request: Request<Incoming>) -> Result<Query, Prob
 async fn read_form(door: &Door, request: Request<Incoming>) -> Result<Query, Problem> {
     let mut limits = door.state.limits;
     limits.body = FORM_LIMIT;
-    let (_, mut incoming) = request.into_parts();
-    let mut body = body::Request {
-        body: &mut incoming,
-        until: tokio::time::Instant::now() + limits.deadline,
-        limits: &limits,
-        closing: door.closing.clone(),
-    };
-    match body.read(&door.budget).await {
+    match door.read_body(request, &limits).await {
         Ok(held) => Ok(Query::parse(&String::from_utf8_lossy(&held.bytes))),
-        Err(refusal @ (Refusal::TooLarge | Refusal::Busy)) => {
-            body.drain().await;
-            Err(Problem::BadForm(format!("{refusal:?}")))
-        }
         Err(refusal) => Err(Problem::BadForm(format!("{refusal:?}"))),
     }
 }
