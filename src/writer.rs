@@ -35,8 +35,13 @@ use crate::whatsapp::outbound::{Body, Recipient};
 pub const DEFAULT_MAX_BATCH: usize = 512;
 /// Jobs that may wait for the writer before senders wait too.
 const QUEUE: usize = 8192;
-/// Seen wamids pruned per commit at most, so pruning never stalls a batch.
-const PRUNE_PER_COMMIT: usize = 256;
+/// Seen-log rows and registration hints past their time are pruned in at
+/// most one commit every [`PRUNE_EVERY`], at most this many of each, so
+/// pruning never stalls a batch and most commits skip it (looking costs a
+/// commit two more tables): 2,560 rows a second, and a seen-log row holds
+/// a whole commit's wamids.
+const PRUNE_PER_PASS: usize = 256;
+const PRUNE_EVERY: Duration = Duration::from_millis(100);
 /// How long a batch waits, once, for more jobs when the queue is empty and
 /// the batch before it had at least [`GATHER_FROM`] jobs (never when idle).
 const GATHER: Duration = Duration::from_micros(500);
@@ -236,6 +241,7 @@ fn run(
     let mut last_batch = 0;
     let seen = &mut seen;
     let mut retain_next = Instant::now();
+    let mut prune_next = Instant::now();
     while let Some(first) = next.take().or_else(|| queue.blocking_recv()) {
         if let Job::Import {
             dir,
@@ -245,7 +251,9 @@ fn run(
         } = first
         {
             let _ = done.send(import(store, config, &dir, mode, scope));
-            publish_feed(store, feed);
+            if let Ok(last) = store.read().and_then(|r| r.feed_last()) {
+                publish_feed(feed, last);
+            }
             continue;
         }
         let mut jobs = vec![first];
@@ -269,6 +277,7 @@ fn run(
         last_batch = jobs.len();
         let started = Instant::now();
         let retain = started >= retain_next;
+        let prune = started >= prune_next;
         let mut cursor = retention.clone();
         let mut pruned = store::Pruned::default();
         let mut pruned_seen = Vec::new();
@@ -314,18 +323,27 @@ fn run(
                 }
             }
             let now = now_seconds();
-            pruned_seen = w.prune_seen(now as u64, config.seen_keep_seconds, PRUNE_PER_COMMIT)?;
-            w.prune_hints(now - flow::HINT_EVERY_SECONDS, PRUNE_PER_COMMIT)?;
+            w.log_seen(&seen.batch(), now as u64)?;
+            if prune {
+                pruned_seen = w.prune_seen(now as u64, config.seen_keep_seconds, PRUNE_PER_PASS)?;
+                w.prune_hints(now - flow::HINT_EVERY_SECONDS, PRUNE_PER_PASS)?;
+            }
             if retain {
                 pruned = w.prune_retained(now, config.retention, &mut cursor, RETAIN_PER_PASS)?;
             }
-            Ok::<_, store::Error>(queued)
+            Ok::<_, store::Error>((queued, w.feed_appended()))
         });
         let took = started.elapsed();
         metrics.commit(jobs.len(), took);
         let ok = match result {
-            Ok(queued) => {
+            Ok((queued, feed_appended)) => {
                 seen.committed(&pruned_seen);
+                if prune {
+                    prune_next = started + PRUNE_EVERY;
+                }
+                if let Some(last) = feed_appended {
+                    publish_feed(feed, last);
+                }
                 if retain {
                     retention = cursor;
                     retain_next = started + RETAIN_EVERY;
@@ -360,9 +378,6 @@ fn run(
                 false
             }
         };
-        if ok {
-            publish_feed(store, feed);
-        }
         let mut changes = changes.into_iter();
         for job in jobs {
             match job {
@@ -405,15 +420,13 @@ fn import(
     import::import_dir(store, dir, &options)
 }
 
-/// Tells long-polling readers of the feed that it may have grown.
-fn publish_feed(store: &Store, feed: &watch::Sender<u64>) {
-    if let Ok(last) = store.read().and_then(|r| r.feed_last()) {
-        feed.send_if_modified(|seen| {
-            let grew = last > *seen;
-            *seen = last.max(*seen);
-            grew
-        });
-    }
+/// Tells long-polling readers of the feed that it grew to `last`.
+fn publish_feed(feed: &watch::Sender<u64>, last: u64) {
+    feed.send_if_modified(|seen| {
+        let grew = last > *seen;
+        *seen = last.max(*seen);
+        grew
+    });
 }
 
 /// One line per inbound message, written after the commit.
@@ -466,12 +479,15 @@ pub fn apply(
     metrics: &Metrics,
 ) -> Result<usize, store::Error> {
     let mut seen = Seen::from_keys(w.seen_keys()?);
-    apply_delivery(w, delivery, config, metrics, &mut seen, &mut Vec::new())
+    let queued = apply_delivery(w, delivery, config, metrics, &mut seen, &mut Vec::new())?;
+    w.log_seen(&seen.batch(), now_seconds() as u64)?;
+    Ok(queued)
 }
 
 /// The wamids processed in the last 8 days, answering "seen?" from
-/// memory: the durable record is the seen log (`store::SEEN_LOG`), written
-/// in the same transaction as each message's effects; this set is built
+/// memory: the durable record is the seen log (`store::SEEN_BATCHES`, one
+/// row per commit), written in the same transaction as the messages'
+/// effects; this set is built
 /// from it when the writer starts and follows its commits. Keys of a
 /// batch join the set only once the batch has committed, so a failed
 /// commit forgets them with everything else. About 40 bytes a message:
@@ -492,6 +508,11 @@ impl Seen {
     /// Notes `key` in the batch; false if it was processed before.
     fn first_sighting(&mut self, key: u128) -> bool {
         !self.committed.contains(&key) && self.batch.insert(key)
+    }
+
+    /// The keys noted since the last commit, for the seen log.
+    fn batch(&self) -> Vec<u128> {
+        self.batch.iter().copied().collect()
     }
 
     /// The batch committed; `pruned` left the log with it.
@@ -541,7 +562,6 @@ fn apply_message(
         metrics.duplicates.fetch_add(1, Relaxed);
         return Ok(0);
     }
-    w.log_seen(key, now as u64)?;
 
     // Who: the phone as received, or through a remembered BSUID link.
     let mut sender = message.sender.clone();

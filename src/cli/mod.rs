@@ -20,7 +20,7 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 
 /// `firmhook --version`: the release and the file format it writes.
-const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (file format 3)");
+const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (file format 4)");
 
 /// Exit code for `check` when it finds problems.
 pub const EXIT_PROBLEMS: u8 = 1;

@@ -24,11 +24,34 @@ use phonenumber::Mode;
 pub struct Country(phonenumber::country::Id);
 
 impl Country {
+    /// An ISO 3166 alpha-2 code, in either case. Every stored firm record
+    /// holds one, so this is a table lookup, not a search of the 245 codes.
     pub fn parse(text: &str) -> Result<Self, PhoneError> {
-        let code = text.trim().to_ascii_uppercase();
-        phonenumber::country::Id::from_str(&code)
-            .map(Self)
-            .map_err(|_| PhoneError::UnknownCountry(text.to_owned()))
+        let unknown = || PhoneError::UnknownCountry(text.to_owned());
+        let &[a, b] = text.trim().as_bytes() else {
+            return Err(unknown());
+        };
+        let letter = |c: u8| {
+            let c = c.to_ascii_uppercase();
+            c.is_ascii_uppercase().then(|| usize::from(c - b'A'))
+        };
+        let (Some(a), Some(b)) = (letter(a), letter(b)) else {
+            return Err(unknown());
+        };
+        Self::codes()[a * 26 + b].map(Self).ok_or_else(unknown)
+    }
+
+    /// Every pair of letters → its country, if it names one.
+    fn codes() -> &'static [Option<phonenumber::country::Id>; 26 * 26] {
+        static CODES: std::sync::OnceLock<[Option<phonenumber::country::Id>; 26 * 26]> =
+            std::sync::OnceLock::new();
+        CODES.get_or_init(|| {
+            std::array::from_fn(|i| {
+                let code = [b'A' + (i / 26) as u8, b'A' + (i % 26) as u8];
+                let code = std::str::from_utf8(&code).expect("ASCII letters");
+                phonenumber::country::Id::from_str(code).ok()
+            })
+        })
     }
 }
 
@@ -302,8 +325,17 @@ impl serde::Serialize for Country {
 
 impl<'de> serde::Deserialize<'de> for Country {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let code = String::deserialize(deserializer)?;
-        Self::parse(&code).map_err(serde::de::Error::custom)
+        struct Code;
+        impl serde::de::Visitor<'_> for Code {
+            type Value = Country;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an ISO 3166 alpha-2 country code")
+            }
+            fn visit_str<E: serde::de::Error>(self, code: &str) -> Result<Country, E> {
+                Country::parse(code).map_err(E::custom)
+            }
+        }
+        deserializer.deserialize_str(Code)
     }
 }
 
@@ -460,9 +492,24 @@ mod tests {
     #[test]
     fn countries_are_iso_alpha_2() {
         assert_eq!(Country::parse("gb").unwrap().to_string(), "GB");
+        assert_eq!(Country::parse(" Br ").unwrap().to_string(), "BR");
         assert_eq!(
             Country::parse("UK").unwrap_err().to_string(),
             r#"unknown country code "UK" (expected ISO 3166 alpha-2, like GB)"#
         );
+        for bad in ["", "G", "GBR", "G1", "é", "[A"] {
+            assert!(Country::parse(bad).is_err(), "{bad:?}");
+        }
+        // The table agrees with the library on every pair of letters.
+        for a in b'A'..=b'Z' {
+            for b in b'A'..=b'Z' {
+                let code = String::from_utf8(vec![a, b]).unwrap();
+                assert_eq!(
+                    Country::parse(&code).ok().map(|c| c.0),
+                    phonenumber::country::Id::from_str(&code).ok(),
+                    "{code}"
+                );
+            }
+        }
     }
 }

@@ -53,6 +53,7 @@ impl Writer<'_> {
         self.feed_by_firm
             .write()?
             .insert((event.firm.to_u128(), seq), ())?;
+        self.feed_appended = Some(seq);
         if self.hooks.read()?.get(event.firm.to_u128())?.is_some() {
             let push = self
                 .pushes

@@ -118,6 +118,7 @@ fn copy_all(src: &ReadTransaction, dst: &WriteTransaction) -> Result<(), Error> 
     copy(src, dst, SEEN)?;
     copy(src, dst, SEEN_BY_TIME)?;
     copy(src, dst, SEEN_LOG)?;
+    copy(src, dst, SEEN_BATCHES)?;
     copy(src, dst, OUTBOX)?;
     copy(src, dst, OUTBOX_DUE)?;
     copy(src, dst, OUTBOUND_WAMID)?;

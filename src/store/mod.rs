@@ -37,9 +37,10 @@ pub use retention::{Cursor as RetentionCursor, DAY, Pruned, Retention};
 pub use write::{Put, Writer};
 
 /// The file format this build writes: raised whenever a stored layout
-/// gains a version (2: firm language, outbox purpose). Older files are read
+/// gains a version (2: firm language, outbox purpose; 3: a seen log of
+/// hashed wamids; 4: that log one row per commit). Older files are read
 /// and upgraded row by row; a newer file is refused, never misread.
-pub const FORMAT: u32 = 3;
+pub const FORMAT: u32 = 4;
 
 /// The page cache a writer gets unless told otherwise: small enough for a
 /// 1 GB VPS, large enough to keep the indexes' upper levels hot.

@@ -168,29 +168,46 @@ pub fn wamid_key(wamid: &str) -> u128 {
     u128::from_be_bytes(digest[..16].try_into().expect("16 of 32 bytes"))
 }
 
+/// The keys of one row of the seen log (a trailing part shorter than a
+/// key, which no build writes, is ignored).
+fn batch_keys(bytes: &[u8]) -> impl Iterator<Item = u128> + '_ {
+    bytes
+        .chunks_exact(16)
+        .map(|key| u128::from_be_bytes(key.try_into().expect("16 bytes")))
+}
+
 impl Writer<'_> {
-    /// Appends a processed wamid (its [`wamid_key`]) to the seen log, at
-    /// `at` or, if the clock went back, at the log's last time: the log
-    /// only ever grows at its end.
-    pub fn log_seen(&mut self, key: u128, at: u64) -> Result<(), Error> {
-        let last = self.seen_log.read()?.last()?.map(|(k, _)| k.value());
+    /// Appends the keys ([`wamid_key`]) of the wamids one commit processed
+    /// to the seen log as one row, at `at` or, if the clock went back, at
+    /// the log's last time: the log only ever grows at its end.
+    pub fn log_seen(&mut self, keys: &[u128], at: u64) -> Result<(), Error> {
+        if keys.is_empty() {
+            return Ok(());
+        }
+        let last = self.seen_batches.read()?.last()?.map(|(k, _)| k.value());
         let (at, seq) = match last {
             Some((last_at, seq)) => (at.max(last_at), seq + 1),
             None => (at, 0),
         };
-        self.seen_log.write()?.insert((at, seq), key)?;
+        let bytes: Vec<u8> = keys.iter().flat_map(|key| key.to_be_bytes()).collect();
+        self.seen_batches
+            .write()?
+            .insert((at, seq), bytes.as_slice())?;
         Ok(())
     }
 
-    /// [`log_seen`](Self::log_seen) by wamid (tests and tools).
+    /// [`log_seen`](Self::log_seen) of one wamid (tests and tools).
     pub fn mark_seen(&mut self, wamid: &str, at: u64) -> Result<(), Error> {
-        self.log_seen(wamid_key(wamid), at)
+        self.log_seen(&[wamid_key(wamid)], at)
     }
 
     /// Every processed wamid's key still kept: the seen log's and the older
     /// formats' (read once, by the writer thread, when it starts).
     pub fn seen_keys(&self) -> Result<Vec<u128>, Error> {
         let mut keys = Vec::new();
+        for entry in self.seen_batches.read()?.iter()? {
+            keys.extend(batch_keys(entry?.1.value()));
+        }
         for entry in self.seen_log.read()?.iter()? {
             keys.push(entry?.1.value());
         }
@@ -201,9 +218,21 @@ impl Writer<'_> {
     }
 
     /// Forgets processed wamids older than `keep` seconds, at most `limit`
-    /// from the log and from the older tables each; returns their keys.
+    /// rows from the log and from each older format's tables; returns
+    /// their keys.
     pub fn prune_seen(&mut self, now: u64, keep: u64, limit: usize) -> Result<Vec<u128>, Error> {
         let cutoff = now.saturating_sub(keep);
+        let mut batches: Vec<(u64, u64)> = Vec::new();
+        let mut keys: Vec<u128> = Vec::new();
+        for entry in self.seen_batches.read()?.range(..(cutoff, 0))?.take(limit) {
+            let (key, value) = entry?;
+            batches.push(key.value());
+            keys.extend(batch_keys(value.value()));
+        }
+        for key in batches {
+            self.seen_batches.write()?.remove(key)?;
+        }
+        // Format 3's log, until it is empty.
         let mut old: Vec<((u64, u64), u128)> = Vec::new();
         for entry in self.seen_log.read()?.range(..(cutoff, 0))?.take(limit) {
             let (key, value) = entry?;
@@ -212,7 +241,7 @@ impl Writer<'_> {
         for (key, _) in &old {
             self.seen_log.write()?.remove(*key)?;
         }
-        let mut keys: Vec<u128> = old.into_iter().map(|(_, key)| key).collect();
+        keys.extend(old.into_iter().map(|(_, key)| key));
         // The first formats' tables, until they are empty.
         let mut legacy: Vec<(u64, String)> = Vec::new();
         for entry in self
@@ -552,12 +581,18 @@ impl Reader {
             return Ok(true);
         }
         let key = wamid_key(wamid);
-        let Some(log) = self.table_if_exists(SEEN_LOG)? else {
-            return Ok(false);
-        };
-        for entry in log.iter()? {
-            if entry?.1.value() == key {
-                return Ok(true);
+        if let Some(log) = self.table_if_exists(SEEN_LOG)? {
+            for entry in log.iter()? {
+                if entry?.1.value() == key {
+                    return Ok(true);
+                }
+            }
+        }
+        if let Some(log) = self.table_if_exists(SEEN_BATCHES)? {
+            for entry in log.iter()? {
+                if batch_keys(entry?.1.value()).any(|k| k == key) {
+                    return Ok(true);
+                }
             }
         }
         Ok(false)
@@ -586,12 +621,25 @@ mod tests {
         let now = 100 * day;
         store
             .write(|w| {
-                w.mark_seen("wamid.old", now - 9 * day)?;
+                // One commit's batch: one row, pruned as one.
+                let batch = [wamid_key("wamid.old"), wamid_key("wamid.old.2")];
+                w.log_seen(&batch, now - 9 * day)?;
                 w.mark_seen("wamid.week", now - 7 * day)?;
                 w.mark_seen("wamid.new", now)?;
                 // The clock went back: logged at the last time, not before.
                 w.mark_seen("wamid.late", now - 20 * day)?;
-                // The first formats' tables, as an upgraded file has them.
+                // Nothing processed, nothing logged.
+                w.log_seen(&[], now)?;
+                // Format 3's log and the first formats' tables, as an
+                // upgraded file has them.
+                for (i, (wamid, at)) in [("wamid.v3.old", now - 9 * day), ("wamid.v3.new", now)]
+                    .into_iter()
+                    .enumerate()
+                {
+                    w.seen_log
+                        .write()?
+                        .insert((at, i as u64), wamid_key(wamid))?;
+                }
                 for (wamid, at) in [("wamid.v2.old", now - 9 * day), ("wamid.v2.new", now)] {
                     w.seen.write()?.insert(wamid, at)?;
                     w.seen_by_time.write()?.insert((at, wamid), ())?;
@@ -600,16 +648,39 @@ mod tests {
             })
             .unwrap();
         let keys = store.write(|w| w.seen_keys()).unwrap();
-        assert_eq!(keys.len(), 6);
+        assert_eq!(keys.len(), 9);
         assert!(keys.contains(&wamid_key("wamid.v2.new")));
+        assert!(keys.contains(&wamid_key("wamid.v3.new")));
+        let rows = store
+            .write(|w| {
+                use redb::ReadableTableMetadata;
+                Ok::<_, Error>(w.seen_batches.read()?.len()?)
+            })
+            .unwrap();
+        assert_eq!(rows, 4, "one row per batch");
         let pruned = store
             .write(|w| w.prune_seen(now, SEEN_KEEP_SECONDS, 100))
             .unwrap();
-        assert_eq!(pruned, [wamid_key("wamid.old"), wamid_key("wamid.v2.old")]);
+        assert_eq!(
+            pruned,
+            [
+                wamid_key("wamid.old"),
+                wamid_key("wamid.old.2"),
+                wamid_key("wamid.v3.old"),
+                wamid_key("wamid.v2.old")
+            ]
+        );
         let reader = store.read().unwrap();
-        assert!(!reader.is_seen("wamid.old").unwrap());
-        assert!(!reader.is_seen("wamid.v2.old").unwrap());
-        for kept in ["wamid.week", "wamid.new", "wamid.late", "wamid.v2.new"] {
+        for gone in ["wamid.old", "wamid.old.2", "wamid.v3.old", "wamid.v2.old"] {
+            assert!(!reader.is_seen(gone).unwrap(), "{gone}");
+        }
+        for kept in [
+            "wamid.week",
+            "wamid.new",
+            "wamid.late",
+            "wamid.v3.new",
+            "wamid.v2.new",
+        ] {
             assert!(reader.is_seen(kept).unwrap(), "{kept}");
         }
         let (_, problems) = crate::store::check(&reader).unwrap();

@@ -55,11 +55,17 @@ pub const SEEN: TableDefinition<&str, u64> = TableDefinition::new("seen_messages
 /// processed wamids: format 3 writes `SEEN_LOG` instead, and only prunes
 /// these until they are empty (8 days after an upgrade).
 pub const SEEN_BY_TIME: TableDefinition<(u64, &str), ()> = TableDefinition::new("seen_by_time");
-/// (received_at, seq) → the first 16 bytes of a processed wamid's SHA-256:
-/// every inbound message processed in the last 8 days, in the order they
-/// came. An append-only log (one page per commit, not one per message); the
-/// writer thread keeps its keys in memory to answer "seen?" (format 3).
+/// (received_at, seq) → the first 16 bytes of a processed wamid's SHA-256,
+/// one row per message: format 3's record of processed wamids. Format 4
+/// writes `SEEN_BATCHES` instead, and only prunes this until it is empty.
 pub const SEEN_LOG: TableDefinition<(u64, u64), u128> = TableDefinition::new("seen_log");
+/// (received_at, seq) → the keys of the inbound messages one commit
+/// processed, each the first 16 bytes of the wamid's SHA-256, big-endian,
+/// one after another: every message processed in the last 8 days. An
+/// append-only log of one row per commit (a batch of 15 messages is one
+/// insert, not 15); the writer thread keeps the keys in memory to answer
+/// "seen?" (format 4).
+pub const SEEN_BATCHES: TableDefinition<(u64, u64), Bytes> = TableDefinition::new("seen_batches");
 /// seq → Outbound: every reply we queued, with its delivery state.
 pub const OUTBOX: TableDefinition<u64, Bytes> = TableDefinition::new("outbox");
 /// (due at, Unix ms, seq) → (): the replies still to send, soonest first.

@@ -69,6 +69,7 @@ pub struct Writer<'txn> {
     pub(super) seen: Lazy<'txn, &'static str, u64>,
     pub(super) seen_by_time: Lazy<'txn, (u64, &'static str), ()>,
     pub(super) seen_log: Lazy<'txn, (u64, u64), u128>,
+    pub(super) seen_batches: Lazy<'txn, (u64, u64), Bytes>,
     pub(super) outbox: Lazy<'txn, u64, Bytes>,
     pub(super) outbox_due: Lazy<'txn, (u64, u64), ()>,
     pub(super) outbound_wamid: Lazy<'txn, &'static str, u64>,
@@ -92,6 +93,8 @@ pub struct Writer<'txn> {
     pub(super) push_due: Lazy<'txn, (u64, u64), ()>,
     /// Only in an import's transaction ([`Store::import`](super::Store)).
     pub(super) import_ids: Option<Table<'txn, (u8, u128), ()>>,
+    /// The seq of the last event this transaction appended to the feed.
+    pub(super) feed_appended: Option<u64>,
 }
 
 /// What a `put_*` did, for import counts.
@@ -118,6 +121,7 @@ impl<'txn> Writer<'txn> {
             seen: Lazy::new(txn, SEEN),
             seen_by_time: Lazy::new(txn, SEEN_BY_TIME),
             seen_log: Lazy::new(txn, SEEN_LOG),
+            seen_batches: Lazy::new(txn, SEEN_BATCHES),
             outbox: Lazy::new(txn, OUTBOX),
             outbox_due: Lazy::new(txn, OUTBOX_DUE),
             outbound_wamid: Lazy::new(txn, OUTBOUND_WAMID),
@@ -144,7 +148,15 @@ impl<'txn> Writer<'txn> {
             } else {
                 None
             },
+            feed_appended: None,
         })
+    }
+
+    /// The seq of the last event this transaction appended to the feed,
+    /// if it appended any (so the feed's readers hear of it without a read
+    /// transaction after the commit).
+    pub fn feed_appended(&self) -> Option<u64> {
+        self.feed_appended
     }
 
     /// Notes that this import used `id` of `kind`; false if it already
@@ -183,6 +195,7 @@ impl<'txn> Writer<'txn> {
         self.seen.read()?;
         self.seen_by_time.read()?;
         self.seen_log.read()?;
+        self.seen_batches.read()?;
         self.outbox.read()?;
         self.outbox_due.read()?;
         self.outbound_wamid.read()?;

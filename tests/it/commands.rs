@@ -452,7 +452,7 @@ fn a_failed_import_into_a_new_path_leaves_no_database_behind() {
 #[test]
 fn version_names_the_file_format_and_a_newer_file_is_refused() {
     let out = firmhook(&["--version"]);
-    assert_eq!(stdout(&out).trim(), "firmhook 0.1.0 (file format 3)");
+    assert_eq!(stdout(&out).trim(), "firmhook 0.1.0 (file format 4)");
     let (_tmp, db) = demo_db();
     {
         let file = redb::Database::builder()
@@ -475,7 +475,7 @@ fn version_names_the_file_format_and_a_newer_file_is_refused() {
         assert_eq!(out.status.code(), Some(2), "{args:?}");
         assert!(
             stderr(&out)
-                .contains("written by a newer firmhook (file format 99; this build reads up to 3)"),
+                .contains("written by a newer firmhook (file format 99; this build reads up to 4)"),
             "{args:?}: {}",
             stderr(&out)
         );

@@ -575,5 +575,5 @@ fn metrics_show_the_file_size_and_the_entries_of_each_table() {
         metric(&app, "firmhook_table_entries{table=\"milestones\"}"),
         11
     );
-    assert!(metric(&app, "firmhook_table_entries{table=\"seen_log\"}") >= 1);
+    assert!(metric(&app, "firmhook_table_entries{table=\"seen_batches\"}") >= 1);
 }
