@@ -58,7 +58,11 @@ pub fn script(samples: &super::synth::Samples) -> Script {
 }
 
 fn body(number: &str, wamid: &str, from: &str, content: &str) -> String {
-    let mut message = serde_json::json!({"from": from, "id": wamid, "timestamp": "1780000000"});
+    // Meta's own time of the message: now, as it would be.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let mut message = serde_json::json!({"from": from, "id": wamid, "timestamp": now.to_string()});
     if let Some(text) = content.strip_prefix("text:") {
         message["type"] = "text".into();
         message["text"] = serde_json::json!({"body": text});

@@ -8,9 +8,10 @@
 use redb::ReadableTable;
 
 use super::codec;
+use super::outbox::last_key;
 use super::read::{Reader, get, member_projects_in};
 use super::tables::*;
-use super::write::{member_project_key, member_role_key, project_role_keys};
+use super::write::{Next, member_project_key, member_role_key, project_role_keys};
 use super::{Error, Writer};
 use crate::domain::event::{Event, Hook, Logged, Push};
 use crate::domain::{
@@ -46,7 +47,8 @@ impl Writer<'_> {
     /// Appends an event to the feed, and queues its push when the firm has
     /// a webhook; returns its seq.
     pub fn record_change(&mut self, event: &Event, now_ms: u64) -> Result<u64, Error> {
-        let seq = self.feed.read()?.last()?.map_or(1, |(k, _)| k.value() + 1);
+        let feed = &self.feed;
+        let seq = Next::take(&mut self.next.feed, || last_key(feed))?;
         self.feed
             .write()?
             .insert(seq, codec::encode(event).as_slice())?;
@@ -55,11 +57,8 @@ impl Writer<'_> {
             .insert((event.firm.to_u128(), seq), ())?;
         self.feed_appended = Some(seq);
         if self.hooks.read()?.get(event.firm.to_u128())?.is_some() {
-            let push = self
-                .pushes
-                .read()?
-                .last()?
-                .map_or(1, |(k, _)| k.value() + 1);
+            let pushes = &self.pushes;
+            let push = Next::take(&mut self.next.pushes, || last_key(pushes))?;
             let record = Push {
                 seq: push,
                 firm: event.firm,
@@ -79,13 +78,24 @@ impl Writer<'_> {
     /// remembers its firm by outbox seq.
     pub fn log_message(&mut self, entry: &Logged) -> Result<(), Error> {
         let f = entry.firm.to_u128();
-        let seq = self
-            .message_log
-            .read()?
-            .range((f, 0)..=(f, u64::MAX))?
-            .next_back()
-            .transpose()?
-            .map_or(1, |(k, _)| k.value().1 + 1);
+        let tails = &mut self.next.message_log;
+        let seq = match tails.iter_mut().find(|(firm, _)| *firm == f) {
+            Some((_, next)) => {
+                *next += 1;
+                *next - 1
+            }
+            None => {
+                let seq = self
+                    .message_log
+                    .read()?
+                    .range((f, 0)..=(f, u64::MAX))?
+                    .next_back()
+                    .transpose()?
+                    .map_or(1, |(k, _)| k.value().1 + 1);
+                tails.push((f, seq + 1));
+                seq
+            }
+        };
         self.message_log
             .write()?
             .insert((f, seq), codec::encode(entry).as_slice())?;

@@ -16,6 +16,7 @@ use crate::whatsapp::outbound::{Body, Recipient};
 use super::codec::{self, Record};
 use super::stored;
 use super::tables::*;
+use super::write::{Lazy, Next};
 use super::{Error, Reader, Writer};
 use crate::notify::Purpose;
 
@@ -316,7 +317,8 @@ impl Writer<'_> {
 
     /// Queues a reply, due now; returns its seq.
     pub fn enqueue(&mut self, outbound: &Outbound, now_ms: u64) -> Result<u64, Error> {
-        let seq = next_seq(self.outbox.read()?)?;
+        let outbox = &self.outbox;
+        let seq = Next::take(&mut self.next.outbox, || last_key(outbox))?;
         self.outbox
             .write()?
             .insert(seq, codec::encode(outbound).as_slice())?;
@@ -325,7 +327,8 @@ impl Writer<'_> {
     }
 
     pub fn record_event(&mut self, event: &Event) -> Result<u64, Error> {
-        let seq = next_seq(self.events.read()?)?;
+        let events = &self.events;
+        let seq = Next::take(&mut self.next.events, || last_key(events))?;
         self.events
             .write()?
             .insert(seq, codec::encode(event).as_slice())?;
@@ -479,8 +482,9 @@ impl Writer<'_> {
     }
 }
 
-fn next_seq(table: &impl ReadableTable<u64, Bytes>) -> Result<u64, Error> {
-    Ok(table.last()?.map_or(1, |(k, _)| k.value() + 1))
+/// The last key of a table keyed by seq.
+pub(super) fn last_key(table: &Lazy<u64, Bytes>) -> Result<Option<u64>, Error> {
+    Ok(table.read()?.last()?.map(|(k, _)| k.value()))
 }
 
 impl Reader {

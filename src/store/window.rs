@@ -24,16 +24,27 @@ fn template_key(firm: Option<FirmId>, kind: TemplateKind) -> (u128, u8) {
     (firm.map_or(0, FirmId::to_u128), kind.to_u8())
 }
 
+/// How much newer a person's message must be than the time kept for them
+/// before it is written (see [`Writer::record_inbound`]).
+pub const INBOUND_REFRESH_SECONDS: i64 = 60;
+
 impl Writer<'_> {
     /// Records that `who` wrote to `number` at `at` (the message's own
     /// timestamp); an older, redelivered message never moves it back.
+    ///
+    /// A time less than [`INBOUND_REFRESH_SECONDS`] newer than the one
+    /// kept is not written: the messages of a conversation cost one write
+    /// a minute, not one each (a row keyed by person is a page of its own
+    /// in most commits). The kept time trails the last message by less
+    /// than that, and the window is closed 10 minutes early anyway
+    /// (`notify::WINDOW_MARGIN_SECONDS`), so it never looks open late.
     pub fn record_inbound(&mut self, number: u64, who: &str, at: i64) -> Result<(), Error> {
         let before = self
             .last_inbound
             .read()?
             .get((number, who))?
             .map(|g| g.value());
-        if before.is_none_or(|b| at > b) {
+        if before.is_none_or(|b| at >= b + INBOUND_REFRESH_SECONDS) {
             self.last_inbound.write()?.insert((number, who), at)?;
         }
         Ok(())
@@ -183,5 +194,47 @@ impl Reader {
             Some(table) => Ok(table.len()?),
             None => Ok(0),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Store;
+
+    #[test]
+    fn a_persons_time_moves_forward_at_most_once_a_minute() {
+        let store = Store::in_memory().unwrap();
+        let kept = |at: i64| {
+            store
+                .write(|w| {
+                    w.record_inbound(15550001, "447911123401", at)?;
+                    Ok::<_, Error>(())
+                })
+                .unwrap();
+            store
+                .read()
+                .unwrap()
+                .last_inbound(15550001, "447911123401")
+                .unwrap()
+        };
+        assert_eq!(kept(1_000), Some(1_000));
+        // The same conversation: not written again…
+        assert_eq!(kept(1_000 + INBOUND_REFRESH_SECONDS - 1), Some(1_000));
+        // …until the kept time is a minute old.
+        let later = 1_000 + INBOUND_REFRESH_SECONDS;
+        assert_eq!(kept(later), Some(later));
+        // A redelivered older message never moves it back.
+        assert_eq!(kept(500), Some(later));
+        // Another person, another number: their own rows.
+        store
+            .write(|w| w.record_inbound(15550002, "447911123401", 7))
+            .unwrap();
+        let reader = store.read().unwrap();
+        assert_eq!(
+            reader.last_inbound(15550002, "447911123401").unwrap(),
+            Some(7)
+        );
+        assert_eq!(reader.last_inbound(15550001, "447911123499").unwrap(), None);
     }
 }

@@ -95,6 +95,37 @@ pub struct Writer<'txn> {
     pub(super) import_ids: Option<Table<'txn, (u8, u128), ()>>,
     /// The seq of the last event this transaction appended to the feed.
     pub(super) feed_appended: Option<u64>,
+    /// The next seq of the tables appended to by seq, and of each firm's
+    /// message log: looked up once per transaction, then counted, so a
+    /// batch appending many rows seeks each table's end once.
+    pub(super) next: Next,
+}
+
+/// See [`Writer::next`].
+#[derive(Default)]
+pub(super) struct Next {
+    pub(super) outbox: Option<u64>,
+    pub(super) events: Option<u64>,
+    pub(super) feed: Option<u64>,
+    pub(super) pushes: Option<u64>,
+    /// (firm, the next seq of its message log)
+    pub(super) message_log: Vec<(u128, u64)>,
+}
+
+impl Next {
+    /// Takes the next seq of `cached`, seeking the table's last key
+    /// (`last`) only the first time.
+    pub(super) fn take(
+        cached: &mut Option<u64>,
+        last: impl FnOnce() -> Result<Option<u64>, Error>,
+    ) -> Result<u64, Error> {
+        let next = match *cached {
+            Some(next) => next,
+            None => last()?.map_or(1, |last| last + 1),
+        };
+        *cached = Some(next + 1);
+        Ok(next)
+    }
 }
 
 /// What a `put_*` did, for import counts.
@@ -149,6 +180,7 @@ impl<'txn> Writer<'txn> {
                 None
             },
             feed_appended: None,
+            next: Next::default(),
         })
     }
 
