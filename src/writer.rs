@@ -798,6 +798,7 @@ fn enqueue(
                 _ => Purpose::Reply,
             },
             templated: false,
+            firm: reply.firm,
         },
         now_ms(),
     )?;

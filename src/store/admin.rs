@@ -74,8 +74,7 @@ impl Writer<'_> {
         Ok(seq)
     }
 
-    /// Appends a message to its firm's log; an outbound one also
-    /// remembers its firm by outbox seq.
+    /// Appends a message to its firm's log.
     pub fn log_message(&mut self, entry: &Logged) -> Result<(), Error> {
         let f = entry.firm.to_u128();
         let tails = &mut self.next.message_log;
@@ -99,14 +98,15 @@ impl Writer<'_> {
         self.message_log
             .write()?
             .insert((f, seq), codec::encode(entry).as_slice())?;
-        if let Some(outbox) = entry.outbox {
-            self.outbox_firm.write()?.insert(outbox, f)?;
-        }
         Ok(())
     }
 
-    /// The firm a queued reply belongs to, if it was logged under one.
+    /// The firm a queued reply belongs to, if it was logged under one: in
+    /// its row, or for a row of an earlier format in `outbox_firm`.
     pub fn outbox_firm(&self, outbox: u64) -> Result<Option<FirmId>, Error> {
+        if let Some(firm) = self.outbound_row(outbox)?.and_then(|o| o.firm) {
+            return Ok(Some(firm));
+        }
         Ok(self
             .outbox_firm
             .read()?

@@ -38,7 +38,8 @@ pub use write::{Put, Writer};
 
 /// The file format this build writes: raised whenever a stored layout
 /// gains a version (2: firm language, outbox purpose; 3: a seen log of
-/// hashed wamids; 4: that log one row per commit). Older files are read
+/// hashed wamids; 4: that log one row per commit, and an outbox row names
+/// its firm). Older files are read
 /// and upgraded row by row; a newer file is refused, never misread.
 pub const FORMAT: u32 = 4;
 

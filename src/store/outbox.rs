@@ -59,7 +59,7 @@ impl State {
 /// A queued message. Stored through the frozen layouts of `stored.rs`
 /// (version 2; version 1 rows still decode), never as the wire types.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(into = "stored::Outbound2", try_from = "stored::Outbound2")]
+#[serde(into = "stored::Outbound3", try_from = "stored::Outbound3")]
 pub struct Outbound {
     #[serde(skip)]
     pub seq: u64,
@@ -80,17 +80,24 @@ pub struct Outbound {
     /// Switched to its template (the window was closed, or a free-form
     /// send was refused with 131047): never sent free-form again.
     pub templated: bool,
+    /// The firm whose message log has it, if any: its feed hears of the
+    /// message if it is given up.
+    pub firm: Option<FirmId>,
 }
 
 impl Record for Outbound {
-    const VERSION: u8 = 2;
+    const VERSION: u8 = 3;
     const NAME: &'static str = "outbound message";
     type Key = u64;
     fn fill_key(&mut self, seq: u64) {
         self.seq = seq;
     }
     fn decode_older(version: u8, bytes: &[u8]) -> Option<Result<Self, postcard::Error>> {
-        (version == 1).then(|| postcard::from_bytes::<stored::Outbound1>(bytes).map(Outbound::from))
+        match version {
+            1 => Some(postcard::from_bytes::<stored::Outbound1>(bytes).map(Outbound::from)),
+            2 => Some(postcard::from_bytes::<stored::FromOutbound2>(bytes).map(|v2| v2.0)),
+            _ => None,
+        }
     }
 }
 
@@ -719,6 +726,56 @@ mod tests {
     }
 
     #[test]
+    fn a_reply_names_its_firm_in_its_row_and_older_rows_in_outbox_firm() {
+        let store = Store::in_memory().unwrap();
+        let firm = FirmId::from_u128(7);
+        let reply = |firm| Outbound {
+            seq: 0,
+            phone_number_id: "1".into(),
+            to: Recipient::WaId("447911123401".into()),
+            body: Body::text("hi"),
+            in_reply_to: "wamid.in".into(),
+            created_at: 0,
+            attempts: 0,
+            state: State::Pending,
+            wamid: None,
+            last_error: None,
+            purpose: Purpose::Reply,
+            templated: false,
+            firm,
+        };
+        let (own, none, old) = store
+            .write(|w| {
+                let own = w.enqueue(&reply(Some(firm)), 5)?;
+                let none = w.enqueue(&reply(None), 5)?;
+                // A row as format 3 wrote it: version 2, its firm beside it.
+                let old = 100;
+                let v2 = stored::Outbound2::from(reply(None));
+                let mut bytes = vec![2];
+                bytes.extend(postcard::to_allocvec(&v2).unwrap());
+                w.outbox.write()?.insert(old, bytes.as_slice())?;
+                w.outbox_firm.write()?.insert(old, firm.to_u128())?;
+                Ok::<_, Error>((own, none, old))
+            })
+            .unwrap();
+        store
+            .write(|w| {
+                assert_eq!(w.outbox_firm(own)?, Some(firm));
+                assert_eq!(w.outbox_firm(none)?, None);
+                assert_eq!(w.outbox_firm(old)?, Some(firm));
+                assert_eq!(w.outbound_row(old)?.unwrap().body, Body::text("hi"));
+                use redb::ReadableTableMetadata;
+                assert_eq!(
+                    w.outbox_firm.read()?.len()?,
+                    1,
+                    "new rows need no side table"
+                );
+                Ok::<_, Error>(())
+            })
+            .unwrap();
+    }
+
+    #[test]
     fn delivery_state_never_moves_backwards() {
         let store = Store::in_memory().unwrap();
         let outbound = Outbound {
@@ -734,6 +791,7 @@ mod tests {
             last_error: None,
             purpose: Purpose::Reply,
             templated: false,
+            firm: None,
         };
         let seq = store.write(|w| w.enqueue(&outbound, 5)).unwrap();
         store

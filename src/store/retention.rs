@@ -232,3 +232,60 @@ impl Writer<'_> {
         ])
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::notify::Purpose;
+    use crate::store::{Attempt, Store};
+    use crate::whatsapp::outbound::{Body, Recipient};
+
+    #[test]
+    fn a_pruned_reply_takes_its_older_formats_firm_row_with_it() {
+        let store = Store::in_memory().unwrap();
+        let now = 1_000 * DAY;
+        let reply = |created_at| Outbound {
+            seq: 0,
+            phone_number_id: "1".into(),
+            to: Recipient::WaId("447911123401".into()),
+            body: Body::text("hi"),
+            in_reply_to: "wamid.in".into(),
+            created_at,
+            attempts: 0,
+            state: State::Pending,
+            wamid: None,
+            last_error: None,
+            purpose: Purpose::Reply,
+            templated: false,
+            firm: None,
+        };
+        store
+            .write(|w| {
+                for at in [now - 100 * DAY, now] {
+                    let seq = w.enqueue(&reply(at), 0)?;
+                    w.settle(
+                        seq,
+                        0,
+                        &Attempt::Sent {
+                            wamid: format!("wamid.{seq}"),
+                        },
+                    )?;
+                    // Where formats before 4 kept a reply's firm.
+                    w.outbox_firm.write()?.insert(seq, 7)?;
+                }
+                Ok::<_, Error>(())
+            })
+            .unwrap();
+        let pruned = store
+            .write(|w| w.prune_retained(now, Retention::default(), &mut Cursor::default(), 256))
+            .unwrap();
+        assert_eq!(pruned.outbox, 1);
+        store
+            .write(|w| {
+                assert_eq!(w.outbox_firm(1)?, None, "gone with its row");
+                assert_eq!(w.outbox_firm(2)?.map(|f| f.to_u128()), Some(7));
+                Ok::<_, Error>(())
+            })
+            .unwrap();
+    }
+}

@@ -4,8 +4,9 @@
 //! and `Recipient` may change with the Cloud API, these may not. Version 1
 //! was the wire types themselves in postcard (positional), so its layout is
 //! copied here as it was; version 2 adds why the message goes (reply or
-//! notification, with its template intent) and the `held` state. A new
-//! layout is a new version beside these, never an edit of one.
+//! notification, with its template intent) and the `held` state; version 3
+//! adds the firm whose message log has it. A new layout is a new version
+//! beside these, never an edit of one.
 
 use serde::{Deserialize, Serialize};
 
@@ -106,6 +107,47 @@ pub struct Outbound2 {
     pub templated: bool,
 }
 
+/// Version 3: version 2's fields, then the firm whose message log has the
+/// message (its feed hears if it is given up). Earlier versions kept that
+/// in the `outbox_firm` table, still read for their rows.
+#[derive(Serialize, Deserialize)]
+pub struct Outbound3 {
+    pub v2: Outbound2,
+    pub firm: Option<u128>,
+}
+
+/// Reads a version 2 row as an [`Outbound`] (its firm, if any, is in
+/// the `outbox_firm` table).
+#[derive(Deserialize)]
+#[serde(try_from = "Outbound2")]
+pub struct FromOutbound2(pub Outbound);
+
+impl TryFrom<Outbound2> for FromOutbound2 {
+    type Error = String;
+    fn try_from(v2: Outbound2) -> Result<Self, String> {
+        Outbound::try_from(v2).map(FromOutbound2)
+    }
+}
+
+impl TryFrom<Outbound3> for Outbound {
+    type Error = String;
+    fn try_from(v3: Outbound3) -> Result<Self, String> {
+        let mut outbound = Outbound::try_from(v3.v2)?;
+        outbound.firm = v3.firm.map(FirmId::from_u128);
+        Ok(outbound)
+    }
+}
+
+impl From<Outbound> for Outbound3 {
+    fn from(o: Outbound) -> Self {
+        let firm = o.firm.map(|f| f.to_u128());
+        Outbound3 {
+            v2: Outbound2::from(o),
+            firm,
+        }
+    }
+}
+
 fn choices_in(choices: Vec<Choice1>) -> Vec<Choice> {
     choices
         .into_iter()
@@ -190,6 +232,7 @@ impl From<Outbound1> for Outbound {
             // Version 1 knew replies only: whatever it queued is sent as is.
             purpose: Purpose::Reply,
             templated: false,
+            firm: None,
         }
     }
 }
@@ -230,6 +273,7 @@ impl TryFrom<Outbound2> for Outbound {
             last_error: v2.last_error,
             purpose,
             templated: v2.templated,
+            firm: None,
         })
     }
 }

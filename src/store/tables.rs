@@ -90,7 +90,9 @@ pub const TOKEN_BY_HASH: TableDefinition<&[u8], (u128, u128)> =
 /// (firm_id, seq) → Logged: a firm's inbound and outbound messages.
 pub const MESSAGE_LOG: TableDefinition<(u128, u64), Bytes> = TableDefinition::new("message_log");
 /// outbox seq → firm_id, for replies that belong to a firm (its feed hears
-/// of a reply given up).
+/// of a reply given up): formats before 4. Format 4 keeps the firm in the
+/// outbox row (`Outbound::firm`); this is read for older rows and pruned
+/// with them.
 pub const OUTBOX_FIRM: TableDefinition<u64, u128> = TableDefinition::new("outbox_firm");
 /// outbox seq → the raw bytes of an outbox row that could not be decoded:
 /// kept for a person to look at, out of the sender's way.

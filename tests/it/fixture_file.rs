@@ -196,6 +196,7 @@ fn write_outbox_fixture() {
                     // without them.
                     purpose: firmhook::notify::Purpose::Reply,
                     templated: false,
+                    firm: None,
                 },
                 0,
             )
