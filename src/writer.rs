@@ -618,10 +618,8 @@ fn apply_message(
         }
     }
     let phone = match (&sender.wa_id, &sender.bsuid) {
-        (Some(_), _) => sender
-            .wa_id
-            .as_deref()
-            .and_then(|wa| Phone::from_wa_id(wa).ok()),
+        // Still the message's own `wa_id`, read above.
+        (Some(_), _) => wa_phone,
         (None, Some(bsuid)) => w.bsuid_phone(bsuid)?,
         (None, None) => None,
     };
