@@ -201,10 +201,11 @@ impl Phone {
             return Err(PhoneError::NotWaId(text.to_owned()));
         }
         // Country codes are prefix-free: the first 1 to 3 digits that name
-        // one are it. A map lookup, not a parse: this runs for every message.
+        // one are it. A table lookup, not a parse: this runs for every
+        // message.
         let code = (1..=3)
             .filter_map(|len| digits[..len].parse::<u16>().ok())
-            .find(|code| phonenumber::metadata::DATABASE.by_code(code).is_some())
+            .find(|&code| calling_codes()[usize::from(code)])
             .ok_or_else(|| PhoneError::NotWaId(text.to_owned()))?;
         let canonical = canonical_digits(code, digits);
         Ok(Self(digits_to_u64(&canonical)))
@@ -231,6 +232,18 @@ impl Phone {
     pub fn from_u64(raw: u64) -> Self {
         Self(raw)
     }
+}
+
+/// Whether each number below 1000 is a country calling code.
+fn calling_codes() -> &'static [bool; 1000] {
+    static CODES: std::sync::OnceLock<[bool; 1000]> = std::sync::OnceLock::new();
+    CODES.get_or_init(|| {
+        std::array::from_fn(|code| {
+            phonenumber::metadata::DATABASE
+                .by_code(&(code as u16))
+                .is_some()
+        })
+    })
 }
 
 /// Applies the Brazil / Mexico / Argentina rules to E.164 digits.

@@ -131,9 +131,7 @@ impl Record for Token {
 }
 
 pub fn encode<T: Record>(record: &T) -> Vec<u8> {
-    let mut out = vec![T::VERSION];
-    postcard::to_io(record, &mut out).expect("serializing into a Vec cannot fail");
-    out
+    postcard::to_extend(record, vec![T::VERSION]).expect("serializing into a Vec cannot fail")
 }
 
 pub fn decode<T: Record>(key: T::Key, bytes: &[u8]) -> Result<T, Error> {
