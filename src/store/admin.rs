@@ -47,18 +47,15 @@ impl Writer<'_> {
     /// Appends an event to the feed, and queues its push when the firm has
     /// a webhook; returns its seq.
     pub fn record_change(&mut self, event: &Event, now_ms: u64) -> Result<u64, Error> {
-        let feed = &self.feed;
-        let seq = Next::take(&mut self.next.feed, || last_key(feed))?;
+        let seq = Next::take(&mut self.next.feed, || last_key(&self.feed))?;
         self.feed
             .write()?
             .insert(seq, codec::encode(event).as_slice())?;
         self.feed_by_firm
             .write()?
             .insert((event.firm.to_u128(), seq), ())?;
-        self.feed_appended = Some(seq);
         if self.hooks.read()?.get(event.firm.to_u128())?.is_some() {
-            let pushes = &self.pushes;
-            let push = Next::take(&mut self.next.pushes, || last_key(pushes))?;
+            let push = Next::take(&mut self.next.pushes, || last_key(&self.pushes))?;
             let record = Push {
                 seq: push,
                 firm: event.firm,
@@ -78,23 +75,22 @@ impl Writer<'_> {
     pub fn log_message(&mut self, entry: &Logged) -> Result<(), Error> {
         let f = entry.firm.to_u128();
         let tails = &mut self.next.message_log;
-        let seq = match tails.iter_mut().find(|(firm, _)| *firm == f) {
-            Some((_, next)) => {
-                *next += 1;
-                *next - 1
-            }
+        let tail = match tails.iter().position(|(firm, _)| *firm == f) {
+            Some(at) => at,
             None => {
-                let seq = self
-                    .message_log
-                    .read()?
-                    .range((f, 0)..=(f, u64::MAX))?
-                    .next_back()
-                    .transpose()?
-                    .map_or(1, |(k, _)| k.value().1 + 1);
-                tails.push((f, seq + 1));
-                seq
+                tails.push((f, None));
+                tails.len() - 1
             }
         };
+        let seq = Next::take(&mut tails[tail].1, || {
+            let last = self
+                .message_log
+                .read()?
+                .range((f, 0)..=(f, u64::MAX))?
+                .next_back()
+                .transpose()?;
+            Ok(last.map(|(k, _)| k.value().1))
+        })?;
         self.message_log
             .write()?
             .insert((f, seq), codec::encode(entry).as_slice())?;

@@ -324,8 +324,7 @@ impl Writer<'_> {
 
     /// Queues a reply, due now; returns its seq.
     pub fn enqueue(&mut self, outbound: &Outbound, now_ms: u64) -> Result<u64, Error> {
-        let outbox = &self.outbox;
-        let seq = Next::take(&mut self.next.outbox, || last_key(outbox))?;
+        let seq = Next::take(&mut self.next.outbox, || last_key(&self.outbox))?;
         self.outbox
             .write()?
             .insert(seq, codec::encode(outbound).as_slice())?;
@@ -334,8 +333,7 @@ impl Writer<'_> {
     }
 
     pub fn record_event(&mut self, event: &Event) -> Result<u64, Error> {
-        let events = &self.events;
-        let seq = Next::take(&mut self.next.events, || last_key(events))?;
+        let seq = Next::take(&mut self.next.events, || last_key(&self.events))?;
         self.events
             .write()?
             .insert(seq, codec::encode(event).as_slice())?;
@@ -621,6 +619,29 @@ impl Reader {
 }
 
 #[cfg(test)]
+impl Outbound {
+    /// A pending reply to 447911123401 created at `created_at`, for the
+    /// store's unit tests.
+    pub(crate) fn test_reply(created_at: i64) -> Self {
+        Outbound {
+            seq: 0,
+            phone_number_id: "1".into(),
+            to: Recipient::WaId("447911123401".into()),
+            body: Body::text("hi"),
+            in_reply_to: "wamid.in".into(),
+            created_at,
+            attempts: 0,
+            state: State::Pending,
+            wamid: None,
+            last_error: None,
+            purpose: Purpose::Reply,
+            templated: false,
+            firm: None,
+        }
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use crate::store::Store;
@@ -730,19 +751,8 @@ mod tests {
         let store = Store::in_memory().unwrap();
         let firm = FirmId::from_u128(7);
         let reply = |firm| Outbound {
-            seq: 0,
-            phone_number_id: "1".into(),
-            to: Recipient::WaId("447911123401".into()),
-            body: Body::text("hi"),
-            in_reply_to: "wamid.in".into(),
-            created_at: 0,
-            attempts: 0,
-            state: State::Pending,
-            wamid: None,
-            last_error: None,
-            purpose: Purpose::Reply,
-            templated: false,
             firm,
+            ..Outbound::test_reply(0)
         };
         let (own, none, old) = store
             .write(|w| {
@@ -778,21 +788,7 @@ mod tests {
     #[test]
     fn delivery_state_never_moves_backwards() {
         let store = Store::in_memory().unwrap();
-        let outbound = Outbound {
-            seq: 0,
-            phone_number_id: "1".into(),
-            to: Recipient::WaId("447911123401".into()),
-            body: Body::text("hi"),
-            in_reply_to: "wamid.in".into(),
-            created_at: 0,
-            attempts: 0,
-            state: State::Pending,
-            wamid: None,
-            last_error: None,
-            purpose: Purpose::Reply,
-            templated: false,
-            firm: None,
-        };
+        let outbound = Outbound::test_reply(0);
         let seq = store.write(|w| w.enqueue(&outbound, 5)).unwrap();
         store
             .write(|w| {

@@ -236,33 +236,16 @@ impl Writer<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::notify::Purpose;
     use crate::store::{Attempt, Store};
-    use crate::whatsapp::outbound::{Body, Recipient};
 
     #[test]
     fn a_pruned_reply_takes_its_older_formats_firm_row_with_it() {
         let store = Store::in_memory().unwrap();
         let now = 1_000 * DAY;
-        let reply = |created_at| Outbound {
-            seq: 0,
-            phone_number_id: "1".into(),
-            to: Recipient::WaId("447911123401".into()),
-            body: Body::text("hi"),
-            in_reply_to: "wamid.in".into(),
-            created_at,
-            attempts: 0,
-            state: State::Pending,
-            wamid: None,
-            last_error: None,
-            purpose: Purpose::Reply,
-            templated: false,
-            firm: None,
-        };
         store
             .write(|w| {
                 for at in [now - 100 * DAY, now] {
-                    let seq = w.enqueue(&reply(at), 0)?;
+                    let seq = w.enqueue(&Outbound::test_reply(at), 0)?;
                     w.settle(
                         seq,
                         0,

@@ -93,8 +93,6 @@ pub struct Writer<'txn> {
     pub(super) push_due: Lazy<'txn, (u64, u64), ()>,
     /// Only in an import's transaction ([`Store::import`](super::Store)).
     pub(super) import_ids: Option<Table<'txn, (u8, u128), ()>>,
-    /// The seq of the last event this transaction appended to the feed.
-    pub(super) feed_appended: Option<u64>,
     /// The next seq of the tables appended to by seq, and of each firm's
     /// message log: looked up once per transaction, then counted, so a
     /// batch appending many rows seeks each table's end once.
@@ -109,7 +107,7 @@ pub(super) struct Next {
     pub(super) feed: Option<u64>,
     pub(super) pushes: Option<u64>,
     /// (firm, the next seq of its message log)
-    pub(super) message_log: Vec<(u128, u64)>,
+    pub(super) message_log: Vec<(u128, Option<u64>)>,
 }
 
 impl Next {
@@ -179,7 +177,6 @@ impl<'txn> Writer<'txn> {
             } else {
                 None
             },
-            feed_appended: None,
             next: Next::default(),
         })
     }
@@ -188,7 +185,7 @@ impl<'txn> Writer<'txn> {
     /// if it appended any (so the feed's readers hear of it without a read
     /// transaction after the commit).
     pub fn feed_appended(&self) -> Option<u64> {
-        self.feed_appended
+        self.next.feed.map(|next| next - 1)
     }
 
     /// Notes that this import used `id` of `kind`; false if it already
