@@ -22,7 +22,8 @@ use crate::whatsapp::signature::Secret;
 use crate::writer::{self, Config};
 
 /// How long shutdown waits for the writer and sender to finish.
-const WORKERS_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
+/// With the HTTP drain (3 s), SIGTERM ends the process within 5 s.
+const WORKERS_GRACE: std::time::Duration = std::time::Duration::from_millis(1500);
 
 pub struct Options {
     pub db: PathBuf,
@@ -51,6 +52,9 @@ pub struct Options {
     pub admin_token: Option<Secret>,
     /// HTTPS on the listener; `None`: plain HTTP (behind a proxy).
     pub tls: Option<crate::tls::Tls>,
+    /// Whether event webhooks may reach private addresses
+    /// (`FIRMHOOK_ALLOW_PRIVATE_HOOKS=1`; dev mode).
+    pub hooks_reach: crate::push::Reach,
 }
 
 /// Runs the server on `listener` until `shutdown` resolves, then drains:
@@ -87,6 +91,17 @@ pub async fn run_with_store(
         }
         None => (None, None),
     };
+    if let Some(number) = &options.shared_number {
+        store.reserve_shared_number(number);
+        if let Some((number, firm)) = store.shared_number_holder()? {
+            tracing::error!(
+                %number, %firm,
+                "firm {firm} holds the shared business number {number} as its own: every message \
+                 to that number goes to that firm alone; give the firm another number (or none) \
+                 with the operator token"
+            );
+        }
+    }
     if let Some(dir) = &options.seed_dir {
         seed(&store, dir, &options.statuses)?;
     }
@@ -123,6 +138,7 @@ pub async fn run_with_store(
         writer: queue.clone(),
         metrics: metrics.clone(),
         stop: stop.clone(),
+        reach: options.hooks_reach,
     };
     let pusher = std::thread::Builder::new()
         .name("firmhook-pusher".into())
@@ -154,6 +170,8 @@ pub async fn run_with_store(
         data_dir,
         tls: options.tls.is_some(),
         sessions: Default::default(),
+        hooks_reach: options.hooks_reach,
+        long_polls: Arc::new(tokio::sync::Semaphore::new(http::MAX_LONG_POLLS)),
     });
     tracing::info!(
         addr = %listener.local_addr()?,

@@ -164,9 +164,9 @@ pub fn apply(w: &mut Writer, command: &Command, origin: Origin) -> Result<Applie
             if let Some(member) = project.designer_member_id
                 && w.member_firm(member)? != Some(project.firm_id)
             {
+                // Another firm's member reads as no member (DESIGN section 10).
                 return Err(CommandError::Conflict(format!(
-                    "designer_member_id: {member} is not a member of firm {}",
-                    project.firm_id
+                    "designer_member_id: unknown member {member}"
                 )));
             }
             Ok(put(put_project(w, project, origin)?))

@@ -113,7 +113,10 @@ impl Template {
         if !name_ok {
             return Err((
                 "name",
-                format!("not a template name (lowercase letters, digits and _): {name:?}"),
+                format!(
+                    "not a template name (lowercase letters, digits and _): {}",
+                    crate::domain::Clip(name)
+                ),
             ));
         }
         let (lang, region) = language.split_once('_').unwrap_or((language, ""));
@@ -124,7 +127,10 @@ impl Template {
         if !language_ok {
             return Err((
                 "language",
-                format!("not a WhatsApp language code (like en, pt_BR, es_MX): {language:?}"),
+                format!(
+                    "not a WhatsApp language code (like en, pt_BR, es_MX): {}",
+                    crate::domain::Clip(language)
+                ),
             ));
         }
         Ok(Self {

@@ -208,8 +208,10 @@ pub fn with_app<T>(
         retention: firmhook::store::Retention::default(),
         limits: firmhook::http::Limits::default(),
         shared_number: None,
-        admin_token: admin.map(Secret::new),
+        // `/metrics` needs the operator token: a bench always has one.
+        admin_token: Some(Secret::new(admin.unwrap_or(METRICS_TOKEN))),
         tls: None,
+        hooks_reach: firmhook::push::Reach::Private,
     };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = std::thread::spawn(move || {
@@ -252,6 +254,10 @@ pub fn wait_listening(addr: SocketAddr) {
 /// `/metrics`). Valid for the in-process server of [`with_app`], whose
 /// writer thread is `firmhook-writer` and whose HTTP workers are
 /// `firmhook-http`.
+/// The operator token of [`with_app`]'s server when the bench names none,
+/// which [`Work::read`] reads `/metrics` with.
+pub const METRICS_TOKEN: &str = "bench-metrics-token-0123456789abcdef0123";
+
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Work {
     pub writer_ns: u64,
@@ -284,6 +290,7 @@ impl Work {
             .and_then(|n| n.trim().parse().ok())
             .unwrap_or(0);
         let metrics = ureq::get(&format!("http://{addr}/metrics"))
+            .header("Authorization", &format!("Bearer {METRICS_TOKEN}"))
             .call()
             .ok()
             .and_then(|mut r| r.body_mut().read_to_string().ok())

@@ -47,6 +47,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     } else {
         Store::open(&args.db.path, store::DEFAULT_CACHE_BYTES)?
     };
+    // The operator's import too may not give a firm the shared number.
+    if let Ok(number) = std::env::var("WHATSAPP_PHONE_NUMBER_ID") {
+        store.reserve_shared_number(&number);
+    }
     let options = Options {
         progress: std::io::stderr().is_terminal(),
         ..Options::new(mode, &statuses)

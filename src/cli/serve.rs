@@ -148,6 +148,12 @@ fn limits() -> anyhow::Result<crate::http::Limits> {
     if let Some(secs) = env_number("FIRMHOOK_BODY_TIMEOUT_SECS")? {
         limits.deadline = std::time::Duration::from_secs(secs.max(1));
     }
+    if let Some(n) = env_number("FIRMHOOK_MAX_CONN_PER_IP")? {
+        limits.per_address = usize::try_from(n)?;
+    }
+    if let Some(secs) = env_number("FIRMHOOK_IMPORT_TIMEOUT_SECS")? {
+        limits.import_deadline = std::time::Duration::from_secs(secs.max(1));
+    }
     Ok(limits)
 }
 
@@ -202,6 +208,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 env.admin_token.unwrap_or_else(|| "dev-admin".into()),
             )),
             tls,
+            hooks_reach: crate::push::Reach::Private,
         }
     } else {
         let missing: Vec<&str> = [
@@ -245,6 +252,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 token => token.map(Secret::new),
             },
             tls,
+            hooks_reach: if std::env::var("FIRMHOOK_ALLOW_PRIVATE_HOOKS").as_deref() == Ok("1") {
+                crate::push::Reach::Private
+            } else {
+                crate::push::Reach::PublicOnly
+            },
         }
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()

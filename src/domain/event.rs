@@ -159,7 +159,7 @@ impl Hook {
         let host = rest.map(|r| r.split(['/', '?', '#']).next().unwrap_or(""));
         let printable = url.bytes().all(|b| b.is_ascii_graphic());
         if host.is_none_or(str::is_empty) || !printable || url.len() > 2048 {
-            return Err(format!("not an http(s) URL: {url:?}"));
+            return Err(format!("not an http(s) URL: {}", super::Clip(url)));
         }
         let secret: Vec<u8> = [uuid::Uuid::new_v4(), uuid::Uuid::new_v4()]
             .iter()

@@ -13,7 +13,7 @@ use std::str::FromStr;
 use uuid::Uuid;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("not a UUID: {value:?}")]
+#[error("not a UUID: {}", super::Clip(.value))]
 pub struct IdError {
     pub value: String,
 }

@@ -3,6 +3,7 @@
 //! Everything here is parsed once at the edge (CSV import, webhook) and
 //! trusted afterwards. Nothing in this module does I/O or knows about storage.
 
+mod clip;
 pub mod event;
 pub mod ids;
 mod lang;
@@ -10,6 +11,7 @@ mod phone;
 mod records;
 mod token;
 
+pub use clip::{Clip, QUOTED_CHARS};
 pub use ids::{FirmId, IdError, MemberId, MilestoneId, ProjectId, TokenId};
 pub use lang::Lang;
 pub use phone::{Country, Parsed, Phone, PhoneError, PhoneWarning};

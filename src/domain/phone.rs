@@ -19,6 +19,8 @@ use std::str::FromStr;
 
 use phonenumber::Mode;
 
+use super::Clip;
+
 /// ISO 3166 alpha-2 region used to read numbers written in national format.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Country(phonenumber::country::Id);
@@ -71,21 +73,21 @@ impl fmt::Debug for Country {
 pub enum PhoneError {
     #[error("empty phone number")]
     Empty,
-    #[error("not a phone number: {text:?}{}", ReadWith(*.region))]
+    #[error("not a phone number: {}{}", Clip(.text), ReadWith(*.region))]
     Unparseable {
         text: String,
         /// The default region, when the number was written without a
         /// country code and so was read with it.
         region: Option<Country>,
     },
-    #[error("not a possible number for its country (wrong length): {text:?}{}", ReadWith(*.region))]
+    #[error("not a possible number for its country (wrong length): {}{}", Clip(.text), ReadWith(*.region))]
     ImpossibleLength {
         text: String,
         region: Option<Country>,
     },
-    #[error("not a WhatsApp id (7 to 15 digits with a country code): {0:?}")]
+    #[error("not a WhatsApp id (7 to 15 digits with a country code): {}", Clip(.0))]
     NotWaId(String),
-    #[error("unknown country code {0:?} (expected ISO 3166 alpha-2, like GB)")]
+    #[error("unknown country code {} (expected ISO 3166 alpha-2, like GB)", Clip(.0))]
     UnknownCountry(String),
 }
 

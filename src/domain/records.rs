@@ -9,7 +9,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Country, FirmId, Lang, MemberId, MilestoneId, Phone, ProjectId};
+use super::{Clip, Country, FirmId, Lang, MemberId, MilestoneId, Phone, ProjectId};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Firm {
@@ -72,13 +72,17 @@ pub struct Milestone {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum StatusError {
-    #[error("unknown project status {value:?} (expected one of: {allowed})")]
+    #[error("unknown project status {} (expected one of: {allowed})", Clip(.value))]
     UnknownProject { value: String, allowed: String },
     #[error(
-        "unknown milestone status {0:?} (expected one of: pending, awaiting_approval, approved)"
+        "unknown milestone status {} (expected one of: pending, awaiting_approval, approved)",
+        Clip(.0)
     )]
     UnknownMilestone(String),
-    #[error("not a timestamp {0:?} (expected RFC 3339 like 2024-03-01T10:00:00Z, or 2024-03-01)")]
+    #[error(
+        "not a timestamp {} (expected RFC 3339 like 2024-03-01T10:00:00Z, or 2024-03-01)",
+        Clip(.0)
+    )]
     BadTimestamp(String),
 }
 

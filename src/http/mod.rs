@@ -7,7 +7,8 @@
 //! webhook itself is `webhook.rs`.
 
 pub(crate) mod api;
-mod body;
+pub(crate) mod body;
+mod clients;
 mod console;
 mod webhook;
 
@@ -40,8 +41,10 @@ pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 pub const MAX_CONNECTIONS: usize = 1024;
 /// The most one connection buffers of what it reads (headers included).
 const READ_BUFFER: usize = 16 * 1024;
-/// How long shutdown waits for requests in flight.
-const DRAIN: Duration = Duration::from_secs(30);
+/// How long shutdown waits for requests in flight: bodies still arriving
+/// and long-polls end at once, so this is for commits (DESIGN section 10:
+/// SIGTERM ends within 5 s).
+const DRAIN: Duration = Duration::from_secs(3);
 
 pub struct State {
     pub app_secret: Secret,
@@ -64,7 +67,16 @@ pub struct State {
     pub tls: bool,
     /// The web console's sessions.
     pub sessions: console::Sessions,
+    /// Slots for long-polls of the change feed (`wait`); one held per
+    /// waiting request.
+    pub long_polls: Arc<Semaphore>,
+    /// Whether event webhooks may reach private addresses.
+    pub hooks_reach: crate::push::Reach,
 }
+
+/// Long-polls waiting at once, all clients together: a quarter of the
+/// connection slots, so waiting clients cannot take them all.
+pub const MAX_LONG_POLLS: usize = MAX_CONNECTIONS / 4;
 
 type Body = Full<Bytes>;
 
@@ -81,13 +93,15 @@ pub async fn serve(
     let graceful = GracefulShutdown::new();
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     let budget = body::Budget::new(state.limits.memory);
+    let staging = body::Budget::new(usize::try_from(state.limits.import).unwrap_or(usize::MAX));
+    let clients = clients::Clients::new(state.limits.per_address, state.limits.unsigned_share);
     // Bodies still arriving when shutdown starts are abandoned at once.
     let (closing, closing_rx) = tokio::sync::watch::channel(false);
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
             accepted = listener.accept() => {
-                let (stream, _) = match accepted {
+                let (stream, peer) = match accepted {
                     Ok(pair) => pair,
                     Err(err) => {
                         // Out of file descriptors and the like: back off, keep serving.
@@ -96,7 +110,15 @@ pub async fn serve(
                         continue;
                     }
                 };
+                // An address over its share is refused before it takes one
+                // of the server's slots.
+                let Some(client) = clients.admit(peer.ip()) else {
+                    state.metrics.refused("per_address");
+                    drop(stream);
+                    continue;
+                };
                 let Ok(slot) = slots.clone().try_acquire_owned() else {
+                    state.metrics.refused("connections");
                     drop(stream); // over the connection limit
                     continue;
                 };
@@ -104,7 +126,9 @@ pub async fn serve(
                 let door = Door {
                     state: state.clone(),
                     budget: budget.clone(),
+                    staging: staging.clone(),
                     closing: closing_rx.clone(),
+                    client: Arc::new(client),
                 };
                 let watcher = graceful.watcher();
                 let tls = tls.clone();
@@ -135,7 +159,7 @@ pub async fn serve(
     let _ = closing.send(true);
     tokio::select! {
         () = graceful.shutdown() => {}
-        () = tokio::time::sleep(DRAIN) => tracing::warn!("shutdown: requests still in flight after 30 s"),
+        () = tokio::time::sleep(DRAIN) => tracing::warn!("shutdown: requests still in flight after 3 s"),
     }
     Ok(())
 }
@@ -168,7 +192,11 @@ where
 pub(crate) struct Door {
     state: Arc<State>,
     budget: body::Budget,
+    /// Bytes of online imports staged on disk, all requests together.
+    staging: body::Budget,
     closing: tokio::sync::watch::Receiver<bool>,
+    /// The connection's client address and what it holds.
+    client: Arc<clients::Connection>,
 }
 
 impl Door {
@@ -187,7 +215,7 @@ impl Door {
             limits,
             closing: self.closing.clone(),
         };
-        let read = body.read(&self.budget).await;
+        let read = body.read(&self.budget, None).await;
         if let Err(body::Refusal::TooLarge | body::Refusal::Busy) = read {
             body.drain().await;
         }
@@ -201,7 +229,26 @@ async fn route(request: Request<Incoming>, door: Door) -> Result<Response<Body>,
         (&Method::GET, "/webhook") => handshake(&request, state),
         (&Method::POST, "/webhook") => webhook::post(request, &door).await,
         (&Method::GET, "/healthz") => text(StatusCode::OK, "ok\n"),
-        (&Method::GET, "/metrics") => metrics(state),
+        (&Method::GET, "/metrics") => {
+            // Counts per firm are the operator's business (DESIGN section 10).
+            if operator_bearer(&request, state) {
+                metrics(state)
+            } else {
+                state
+                    .metrics
+                    .api_auth_failures
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let mut refused = text(
+                    StatusCode::UNAUTHORIZED,
+                    "/metrics needs the operator token\n",
+                );
+                refused.headers_mut().insert(
+                    hyper::header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Bearer"),
+                );
+                refused
+            }
+        }
         (&Method::GET, "/dev/messages") if state.dev => dev_messages(&request, state),
         (_, path) if path.starts_with("/api/v1/") => api::route(request, &door).await,
         (_, path) if path == "/console" || path.starts_with("/console/") => {
@@ -212,6 +259,14 @@ async fn route(request: Request<Incoming>, door: Door) -> Result<Response<Body>,
         }
         _ => text(StatusCode::NOT_FOUND, "not found\n"),
     };
+    let mut response = response;
+    if state.tls {
+        // Browsers that once reached the console over HTTPS keep to it.
+        response.headers_mut().insert(
+            hyper::header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000"),
+        );
+    }
     Ok(response)
 }
 
@@ -231,6 +286,20 @@ fn json(value: &serde_json::Value) -> Response<Body> {
         .headers_mut()
         .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     response
+}
+
+/// Whether the request carries the operator's bearer token.
+fn operator_bearer(request: &Request<Incoming>, state: &State) -> bool {
+    let token = request
+        .headers()
+        .get(hyper::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim);
+    match (&state.admin_token, token) {
+        (Some(admin), Some(token)) => admin.matches(token.as_bytes()),
+        _ => false,
+    }
 }
 
 /// `GET /webhook?hub.mode=subscribe&hub.verify_token=…&hub.challenge=…`

@@ -38,10 +38,18 @@ pub(super) async fn post(request: Request<Incoming>, door: &Door) -> Response<Bo
             return early(&mut body, StatusCode::UNAUTHORIZED, &format!("{err}\n")).await;
         }
     };
-    let held = match body.read(&door.budget).await {
+    // Until the signature is checked, the body's bytes also count against
+    // its address's share: strangers hold nothing that signed deliveries
+    // need (DESIGN section 10).
+    let mut unsigned = door.client.unsigned();
+    let held = match body.read(&door.budget, Some(&mut unsigned)).await {
         Ok(held) => held,
-        Err(refusal) => return refused(&mut body, refusal, door).await,
+        Err(refusal) => {
+            unsigned.release();
+            return refused(&mut body, refusal, door).await;
+        }
     };
+    unsigned.release();
     if let Err(err) = signature.verify(&state.app_secret, &held.bytes) {
         state.metrics.signature_failures.fetch_add(1, Relaxed);
         return text(StatusCode::UNAUTHORIZED, &format!("{err}\n"));

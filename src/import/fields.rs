@@ -15,8 +15,8 @@ use std::fmt;
 
 use crate::domain::ids::Id;
 use crate::domain::{
-    Country, Firm, FirmId, Lang, Member, MemberId, Milestone, MilestoneId, MilestoneStatus, Phone,
-    Project, ProjectId, ProjectStatus, Timestamp,
+    Clip, Country, Firm, FirmId, Lang, Member, MemberId, Milestone, MilestoneId, MilestoneStatus,
+    Phone, Project, ProjectId, ProjectStatus, Timestamp,
 };
 
 /// The columns of each record kind, required first (DESIGN section 7).
@@ -34,6 +34,11 @@ pub const PROJECT_COLUMNS: &[&str] = &[
     "created_at",
 ];
 pub const MILESTONE_COLUMNS: &[&str] = &["id", "project_id", "title", "status", "position"];
+
+/// The most characters a name or title may have (DESIGN section 10).
+pub const NAME_MAX: usize = 200;
+/// The most characters any other free-text field may have.
+pub const TEXT_MAX: usize = 1_000;
 
 /// Named text values of one record, from wherever they came.
 pub trait Fields {
@@ -95,6 +100,17 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// Free text of at most `max` characters, empty when absent.
+    pub fn text(&self, name: &'static str, max: usize) -> Result<&str, FieldError> {
+        let value = self.get(name);
+        within(name, value, max)
+    }
+
+    /// Required free text of at most `max` characters.
+    pub fn required_text(&self, name: &'static str, max: usize) -> Result<&str, FieldError> {
+        within(name, self.required(name)?, max)
+    }
+
     pub fn id<K>(&self, name: &'static str) -> Result<Id<K>, FieldError> {
         Id::parse(self.required(name)?).map_err(|err| FieldError::new(name, err))
     }
@@ -130,6 +146,18 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// `value` if it has at most `max` characters.
+pub fn within<'v>(name: &'static str, value: &'v str, max: usize) -> Result<&'v str, FieldError> {
+    // Bytes bound characters from above: only long values are counted.
+    if value.len() > max && value.chars().count() > max {
+        return Err(FieldError::new(
+            name,
+            format!("longer than {max} characters: {}", Clip(value)),
+        ));
+    }
+    Ok(value)
+}
+
 pub fn firm(r: &Reader, id: FirmId) -> Result<Firm, FieldError> {
     let country =
         Country::parse(r.required("country")?).map_err(|e| FieldError::new("country", e))?;
@@ -138,7 +166,10 @@ pub fn firm(r: &Reader, id: FirmId) -> Result<Firm, FieldError> {
         text => Some(text.parse::<u64>().map_err(|_| {
             FieldError::new(
                 "phone_number_id",
-                format!("not a WhatsApp phone_number_id (digits only): {text:?}"),
+                format!(
+                    "not a WhatsApp phone_number_id (digits only): {}",
+                    Clip(text)
+                ),
             )
         })?),
     };
@@ -147,13 +178,16 @@ pub fn firm(r: &Reader, id: FirmId) -> Result<Firm, FieldError> {
         code => Some(Lang::parse(code).ok_or_else(|| {
             FieldError::new(
                 "language",
-                format!("unknown language {code:?} (expected one of: en, pt_BR, es)"),
+                format!(
+                    "unknown language {} (expected one of: en, pt_BR, es)",
+                    Clip(code)
+                ),
             )
         })?),
     };
     Ok(Firm {
         id,
-        name: r.required("name")?.to_owned(),
+        name: r.required_text("name", NAME_MAX)?.to_owned(),
         country,
         phone_number_id,
         language,
@@ -166,12 +200,12 @@ pub fn member(
     firm_id: FirmId,
     country: Country,
 ) -> Result<Member, FieldError> {
-    let name = r.required("name")?.to_owned();
+    let name = r.required_text("name", NAME_MAX)?.to_owned();
     Ok(Member {
         id,
         firm_id,
         name,
-        role: r.get("role").to_owned(),
+        role: r.text("role", TEXT_MAX)?.to_owned(),
         whatsapp_phone: r.phone("whatsapp_phone", country)?,
     })
 }
@@ -185,7 +219,7 @@ pub fn project(
     designer_member_id: Option<MemberId>,
     statuses: &[String],
 ) -> Result<Project, FieldError> {
-    let name = r.required("name")?.to_owned();
+    let name = r.required_text("name", NAME_MAX)?.to_owned();
     let status = ProjectStatus::parse(r.required("status")?, statuses)
         .map_err(|e| FieldError::new("status", e))?;
     Ok(Project {
@@ -193,7 +227,7 @@ pub fn project(
         firm_id,
         name,
         status,
-        client_name: r.get("client_name").to_owned(),
+        client_name: r.text("client_name", NAME_MAX)?.to_owned(),
         client_phone: r.phone("client_phone", country)?,
         designer_member_id,
         designer_phone: r.phone("designer_phone", country)?,
@@ -207,7 +241,7 @@ pub fn milestone(
     id: MilestoneId,
     project_id: ProjectId,
 ) -> Result<Milestone, FieldError> {
-    let title = r.required("title")?.to_owned();
+    let title = r.required_text("title", NAME_MAX)?.to_owned();
     let status =
         MilestoneStatus::parse(r.required("status")?).map_err(|e| FieldError::new("status", e))?;
     let position = r.required("position")?;
@@ -217,7 +251,10 @@ pub fn milestone(
         title,
         status,
         position: position.parse().map_err(|_| {
-            FieldError::new("position", format!("not a whole number ≥ 0: {position:?}"))
+            FieldError::new(
+                "position",
+                format!("not a whole number ≥ 0: {}", Clip(position)),
+            )
         })?,
     })
 }

@@ -222,6 +222,8 @@ struct Import<'a> {
     row_warnings: Vec<(&'static str, String)>,
     report: Report,
     countries: HashMap<FirmId, Country>,
+    /// Row errors past [`ERRORS_MAX`], counted, not kept.
+    unlisted: u64,
 }
 
 /// The kinds of ids an import keeps track of, in the transaction's id
@@ -267,6 +269,7 @@ impl<'a> Import<'a> {
             row_warnings: Vec::new(),
             report: Report::default(),
             countries: HashMap::new(),
+            unlisted: 0,
         }
     }
 
@@ -311,6 +314,14 @@ impl<'a> Import<'a> {
             &["firm_id"],
             Self::template,
         )?;
+        if self.unlisted > 0 {
+            self.errors.push(RowError {
+                path: self.dir.to_owned(),
+                line: 0,
+                field: None,
+                reason: format!("and {} more row errors, not listed", self.unlisted),
+            });
+        }
         if self.errors.is_empty() {
             Ok(self.report)
         } else {
@@ -397,6 +408,24 @@ impl<'a> Import<'a> {
             if record.iter().all(|f| f.trim().is_empty()) {
                 continue;
             }
+            if let Some((i, cell)) = record.iter().enumerate().find(|(_, f)| f.len() > FIELD_MAX) {
+                let name = columns
+                    .iter()
+                    .find(|(_, at)| **at == i)
+                    .map(|(name, _)| *name);
+                self.error(
+                    &path,
+                    line,
+                    name,
+                    format!(
+                        "a cell of {} bytes (at most {} KiB): {}",
+                        cell.len(),
+                        FIELD_MAX >> 10,
+                        crate::domain::Clip(cell)
+                    ),
+                );
+                continue;
+            }
             let row = Row {
                 record: &record,
                 columns: &columns,
@@ -436,8 +465,9 @@ impl<'a> Import<'a> {
             field(
                 "kind",
                 format!(
-                    "unknown template kind {kind:?} (expected one of: milestone_ready, \
-                     milestone_approved, status_changed)"
+                    "unknown template kind {} (expected one of: milestone_ready, \
+                     milestone_approved, status_changed)",
+                    crate::domain::Clip(kind)
                 ),
             )
         })?;
@@ -463,15 +493,18 @@ impl<'a> Import<'a> {
     /// A firm token imports its own firm's rows only.
     fn in_scope(&self, name: &'static str, firm: FirmId) -> Result<(), Fail> {
         match self.options.scope {
-            Some(scope) if scope != firm => Err(field(
-                name,
-                format!("firm {firm} is not the firm of this token ({scope})"),
-            )),
+            // Answered as for an unknown firm: whether it exists is not
+            // the token's business.
+            Some(scope) if scope != firm => Err(field(name, format!("unknown firm {firm}"))),
             _ => Ok(()),
         }
     }
 
     fn error(&mut self, path: &Path, line: u64, field: Option<&'static str>, reason: String) {
+        if self.errors.len() >= ERRORS_MAX {
+            self.unlisted += 1;
+            return;
+        }
         self.errors.push(RowError {
             path: path.to_owned(),
             line,
@@ -501,7 +534,22 @@ impl<'a> Import<'a> {
             return Err(field("id", format!("duplicate firm id {id} in this file")));
         }
         self.in_scope("id", id)?;
-        let firm = fields::firm(&r, id)?;
+        let mut firm = fields::firm(&r, id)?;
+        if self.options.scope.is_some() {
+            // Business numbers are the operator's (DESIGN section 10): a
+            // firm's own import keeps the number it has.
+            let held = w.firm(id)?.and_then(|f| f.phone_number_id);
+            match firm.phone_number_id {
+                None => firm.phone_number_id = held,
+                Some(number) if Some(number) == held => {}
+                Some(_) => {
+                    return Err(field(
+                        "phone_number_id",
+                        "only the operator assigns business numbers",
+                    ));
+                }
+            }
+        }
         let put = w.put_firm(&firm)?;
         self.countries.insert(id, firm.country);
         Ok(put)
@@ -540,14 +588,10 @@ impl<'a> Import<'a> {
         if let Some(member) = designer_member_id {
             match w.member_firm(member)? {
                 Some(firm) if firm == firm_id => {}
-                Some(_) => {
-                    return Err(field(
-                        "designer_member_id",
-                        format!("member {member} is not a member of firm {firm_id}"),
-                    ));
-                }
+                // Another firm's member reads as no member: an id's
+                // existence elsewhere is not disclosed (DESIGN section 10).
                 None if w.import_used(MEMBER, member.to_u128())? => return Err(Fail::Quiet),
-                None => {
+                Some(_) | None => {
                     return Err(field(
                         "designer_member_id",
                         format!("unknown member {member}"),
@@ -604,7 +648,17 @@ struct Lines<R> {
     /// Newlines passed so far, and the offset of the last one.
     passed: u64,
     last_passed: Option<u64>,
+    /// The offset just past the last record read: a row that runs on past
+    /// [`ROW_MAX`] from here is refused before the CSV reader holds it.
+    record_end: u64,
 }
+
+/// The most bytes one cell may have (DESIGN section 7).
+pub const FIELD_MAX: usize = 64 * 1024;
+/// The most bytes one row may have: its cells are read into memory whole.
+pub const ROW_MAX: u64 = 1024 * 1024;
+/// Row errors listed at most; the rest are counted.
+pub const ERRORS_MAX: usize = 1_000;
 
 impl<R> Lines<R> {
     fn new(inner: R) -> Self {
@@ -614,12 +668,14 @@ impl<R> Lines<R> {
             pending: VecDeque::new(),
             passed: 0,
             last_passed: None,
+            record_end: 0,
         }
     }
 
     /// The line (1-based) on which a record starts, given the byte offset
     /// just past it and how many line breaks its quoted fields hold.
     fn record_start(&mut self, end: u64, inner_newlines: u64) -> u64 {
+        self.record_end = end;
         while let Some(&at) = self.pending.front().filter(|&&at| at < end) {
             self.pending.pop_front();
             self.passed += 1;
@@ -638,6 +694,13 @@ impl<R> Lines<R> {
 
 impl<R: Read> Read for Lines<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.read.saturating_sub(self.record_end) > ROW_MAX {
+            return Err(std::io::Error::other(format!(
+                "a row runs on for more than {} MiB (a cell is at most {} KiB; an unclosed quote?)",
+                ROW_MAX >> 20,
+                FIELD_MAX >> 10
+            )));
+        }
         let n = self.inner.read(buf)?;
         let start = self.read;
         self.pending.extend(

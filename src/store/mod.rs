@@ -109,6 +109,9 @@ pub struct Store {
     db: RwLock<Option<Database>>,
     /// Opens the same file again (for `reopen`); `None` in memory.
     opener: Option<Opener>,
+    /// The shared business number (`WHATSAPP_PHONE_NUMBER_ID`), which no
+    /// firm may have as its own; 0: none.
+    shared_number: std::sync::atomic::AtomicU64,
 }
 
 type Opener = Box<dyn Fn() -> Result<Database, Error> + Send + Sync>;
@@ -165,6 +168,7 @@ impl Store {
         let store = Self {
             db: RwLock::new(Some(db?)),
             opener,
+            shared_number: std::sync::atomic::AtomicU64::new(0),
         };
         store.write(|w| {
             w.create_tables()?;
@@ -194,6 +198,28 @@ impl Store {
         let guard = self.db()?;
         let db = guard.as_ref().ok_or(Error::Closed)?;
         Ok(Reader::new(db.begin_read()?))
+    }
+
+    /// Reserves the shared business number: from now on no firm may take
+    /// it as its own (DESIGN section 10). Not a number: nothing reserved.
+    pub fn reserve_shared_number(&self, number: &str) {
+        if let Ok(number) = number.trim().parse::<u64>() {
+            self.shared_number.store(number, Ordering::Relaxed);
+        }
+    }
+
+    /// The firm that holds the shared number as its own, if one does (a
+    /// file written before the number was reserved).
+    pub fn shared_number_holder(&self) -> Result<Option<(u64, crate::domain::FirmId)>, Error> {
+        let number = self.shared_number.load(Ordering::Relaxed);
+        if number == 0 {
+            return Ok(None);
+        }
+        use crate::resolve::Directory;
+        Ok(self
+            .read()?
+            .firm_by_number(number)?
+            .map(|firm| (number, firm)))
     }
 
     /// Closes and opens the file again, dropping whatever state an I/O error
@@ -258,6 +284,8 @@ impl Store {
         let txn = db.begin_write().map_err(Error::from)?;
         let result = {
             let mut writer = Writer::open(&txn, import)?;
+            writer.shared_number =
+                Some(self.shared_number.load(Ordering::Relaxed)).filter(|n| *n != 0);
             work(&mut writer)
         };
         if import {

@@ -97,6 +97,8 @@ pub struct Writer<'txn> {
     /// message log: looked up once per transaction, then counted, so a
     /// batch appending many rows seeks each table's end once.
     pub(super) next: Next,
+    /// The shared business number, which no firm may take as its own.
+    pub(super) shared_number: Option<u64>,
 }
 
 /// See [`Writer::next`].
@@ -178,6 +180,7 @@ impl<'txn> Writer<'txn> {
                 None
             },
             next: Next::default(),
+            shared_number: None,
         })
     }
 
@@ -304,6 +307,13 @@ impl<'txn> Writer<'txn> {
         let old: Option<Firm> = get(self.firms.read()?, key)?;
         if old.as_ref() == Some(firm) {
             return Ok(Put::Unchanged);
+        }
+        if firm.phone_number_id.is_some() && firm.phone_number_id == self.shared_number {
+            return Err(Error::Conflict(format!(
+                "phone_number_id {} is the shared business number (WHATSAPP_PHONE_NUMBER_ID) \
+                 and cannot be one firm's own",
+                self.shared_number.unwrap_or_default()
+            )));
         }
         if let Some(number) = firm.phone_number_id
             && let Some(owner) = self.firm_by_number(number)?

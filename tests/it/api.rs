@@ -249,7 +249,7 @@ fn missing_unknown_revoked_and_query_string_tokens_are_401() {
     );
     assert_eq!(revoked.0, 204);
     assert_eq!(api(&app, "GET", "/api/v1/firms", Some(&token), None).0, 401);
-    let (_, metrics) = get(&app.url("/metrics")).unwrap();
+    let metrics = crate::support::metrics(&app);
     assert!(
         metrics.contains("firmhook_api_auth_failures_total 4"),
         "{metrics}"
@@ -572,7 +572,7 @@ fn online_import_has_the_offline_semantics_and_a_firm_token_imports_its_own_rows
     assert_eq!(out.status.code(), Some(2));
     let errors = stderr(&out);
     assert!(
-        errors.contains("firms.csv:3: id: firm 0195a000-0000-7000-8000-0000000000f2 is not the firm of this token"),
+        errors.contains("firms.csv:3: id: unknown firm 0195a000-0000-7000-8000-0000000000f2"),
         "{errors}"
     );
     // The operator's import of the same data changes nothing: 27 unchanged.

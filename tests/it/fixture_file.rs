@@ -237,7 +237,7 @@ fn an_undecodable_outbox_row_is_quarantined_and_the_queue_moves_on() {
     // The results are settled after the batch: wait for the queue to empty.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
     let metrics = loop {
-        let (_, metrics) = crate::support::get(&app.url("/metrics")).unwrap();
+        let metrics = crate::support::metrics(&app);
         if metrics.contains("firmhook_outbox_depth 0") {
             break metrics;
         }

@@ -68,7 +68,7 @@ fn failed_commits_answer_500_keep_nothing_and_recover() {
         .filter(|r| r.text().starts_with("Approved"))
         .count();
     assert_eq!(approvals, 1, "the effect exists once");
-    let (_, metrics) = get(&app.url("/metrics")).unwrap();
+    let metrics = crate::support::metrics(&app);
     assert!(
         metrics.contains("firmhook_commit_failures_total 2"),
         "{metrics}"

@@ -299,6 +299,7 @@ pub fn spawn_app_limited(
         shared_number: Some(OTHER_NUMBER.to_owned()),
         admin_token: Some(Secret::new(ADMIN)),
         tls: None,
+        hooks_reach: firmhook::push::Reach::Private,
     };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let thread = std::thread::spawn(move || {
@@ -700,9 +701,20 @@ pub fn api(
     (status, serde_json::from_str(&text).unwrap_or_default())
 }
 
+/// The server's `/metrics`, read with the operator token.
+pub fn metrics(app: &App) -> String {
+    let mut response = agent()
+        .get(app.url("/metrics"))
+        .header("Authorization", format!("Bearer {ADMIN}"))
+        .call()
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    response.body_mut().read_to_string().unwrap()
+}
+
 /// A series of the server's `/metrics`, 0 when absent.
 pub fn metric(app: &App, series: &str) -> u64 {
-    let (_, text) = get(&app.url("/metrics")).unwrap();
+    let text = metrics(app);
     text.lines()
         .find_map(|l| l.strip_prefix(&format!("{series} ")))
         .map_or(0, |v| v.parse().unwrap())

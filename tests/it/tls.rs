@@ -310,7 +310,13 @@ fn the_handshake_and_a_signed_webhook_are_answered_over_tls_1_3_and_1_2() {
     }
     let config = client(ca.der(), TLS13_12);
     let mut tls = connect(server.addr, "localhost", &config).unwrap();
-    let (status, metrics) = request(&mut tls, "GET", "/metrics", &[], b"");
+    let (status, metrics) = request(
+        &mut tls,
+        "GET",
+        "/metrics",
+        &[("Authorization", "Bearer dev-admin")],
+        b"",
+    );
     assert_eq!(status, 200);
     assert!(metrics.contains("firmhook_deliveries_total 2"), "{metrics}");
     assert!(
@@ -530,7 +536,13 @@ fn old_tls_plain_http_and_silent_clients_are_refused_and_serving_goes_on() {
     // And the server still serves.
     let config = client(ca.der(), TLS13_12);
     let mut tls = connect(server.addr, "localhost", &config).unwrap();
-    let (status, metrics) = request(&mut tls, "GET", "/metrics", &[], b"");
+    let (status, metrics) = request(
+        &mut tls,
+        "GET",
+        "/metrics",
+        &[("Authorization", "Bearer dev-admin")],
+        b"",
+    );
     assert_eq!(status, 200);
     for reason in ["handshake", "plain_http", "handshake_timeout"] {
         assert!(

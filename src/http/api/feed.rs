@@ -37,6 +37,15 @@ pub async fn events(door: &Door, scope: Option<&FirmScope>, query: &Query) -> An
     {
         return Err(ApiError::not_found());
     }
+    // Long-polls have a cap of their own (DESIGN section 10): past it a
+    // request answers at once, as if its wait had run out.
+    let waiting = if wait > 0 {
+        door.state.long_polls.clone().try_acquire_owned().ok()
+    } else {
+        None
+    };
+    let wait = if waiting.is_some() { wait } else { 0 };
+    let _waiting = waiting;
     let mut committed = door.state.writer.feed();
     let until = tokio::time::Instant::now() + Duration::from_secs(wait);
     let mut closing = door.closing.clone();

@@ -18,7 +18,11 @@ pub async fn put(door: &Door, scope: &FirmScope, request: Request<Incoming>) -> 
         Some(_) => return Err(ApiError::invalid("url", "must be a string")),
         None => return Err(ApiError::invalid("url", "is required")),
     };
-    let hook = Hook::new(scope.firm(), url).map_err(|why| ApiError::invalid("url", why))?;
+    let hook = Hook::new(scope.firm(), url)
+        .and_then(|hook| {
+            crate::push::address::check_url(&hook.url, door.state.hooks_reach).map(|()| hook)
+        })
+        .map_err(|why| ApiError::invalid("url", why))?;
     door.state
         .writer
         .change(Command::SetHook(hook.clone()))

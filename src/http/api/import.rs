@@ -6,14 +6,17 @@
 //! import its own firm's rows only.
 
 use std::io::Write;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
-use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper::header::CONTENT_TYPE;
 use hyper::{Request, StatusCode};
 use serde_json::{Map, Value, json};
+use tokio::time::Instant;
 
 use super::{Answer, ApiError, Scope, ok, reply};
+use crate::http::body::{self, Refusal};
 use crate::http::{Door, Query};
 use crate::import::{FILES, ImportError, Mode};
 
@@ -41,17 +44,50 @@ pub async fn post(door: &Door, scope: &Scope, request: Request<Incoming>, query:
             )
         })?;
     let dir = Upload::new(&door.state.data_dir)?;
-    let limit = door.state.limits.import;
-    let stream = request.into_body().into_data_stream();
+    let limits = &door.state.limits;
+    let limit = limits.import;
+    // Every byte of the body counts, part headers and boundaries too; the
+    // body has a deadline as a whole and between chunks, and ends at
+    // shutdown (DESIGN section 10).
+    let arrived = Arc::new(AtomicU64::new(0));
+    let stream = {
+        let arrived = arrived.clone();
+        let stream = body::stream(
+            request.into_body(),
+            Instant::now() + limits.import_deadline,
+            limits.deadline,
+            limit + limits.drain,
+            door.closing.clone(),
+        );
+        futures_util::StreamExt::map(stream, move |chunk| {
+            if let Ok(chunk) = &chunk {
+                arrived.fetch_add(chunk.len() as u64, Relaxed);
+            }
+            chunk
+        })
+    };
     let mut parts = multer::Multipart::new(stream, boundary);
+    // Bytes handed on as parts' contents: what arrived beyond them sits in
+    // the multipart reader's buffer (part headers, boundaries), which may
+    // not grow past a small bound.
+    let mut passed = 0u64;
     let mut received = 0u64;
     let mut files = 0;
     let mut too_large = false;
-    while let Some(mut part) = parts
-        .next_field()
-        .await
-        .map_err(|e| ApiError::bad_request(format!("unreadable multipart body: {e}")))?
-    {
+    let mut staged: Option<tokio::sync::OwnedSemaphorePermit> = None;
+    loop {
+        let next = tokio::select! {
+            next = parts.next_field() => next,
+            () = buffered_over(&arrived, passed, PART_HEADERS_MAX) => {
+                return Err(ApiError::bad_request(format!(
+                    "a multipart part's headers run on past {} KiB",
+                    PART_HEADERS_MAX >> 10
+                )));
+            }
+        };
+        let Some(mut part) = next.map_err(unreadable)? else {
+            break;
+        };
         let name = part
             .file_name()
             .or(part.name())
@@ -69,11 +105,8 @@ pub async fn post(door: &Door, scope: &Scope, request: Request<Incoming>, query:
         }
         let path = dir.0.join(&name);
         let mut file = crate::private::create(&path).map_err(ApiError::internal)?;
-        while let Some(chunk) = part
-            .chunk()
-            .await
-            .map_err(|e| ApiError::bad_request(format!("unreadable part {name:?}: {e}")))?
-        {
+        while let Some(chunk) = part.chunk().await.map_err(unreadable)? {
+            passed += chunk.len() as u64;
             received += chunk.len() as u64;
             if received > limit {
                 // Read on (discarding) up to the drain bound, so a client
@@ -83,6 +116,18 @@ pub async fn post(door: &Door, scope: &Scope, request: Request<Incoming>, query:
                     break;
                 }
                 continue;
+            }
+            // What every import in flight stages is bounded together.
+            let more = door.staging.take(chunk.len()).ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "busy",
+                    "other imports are being received; retry later",
+                )
+            })?;
+            match &mut staged {
+                Some(held) => held.merge(more),
+                None => staged = Some(more),
             }
             file.write_all(&chunk).map_err(ApiError::internal)?;
         }
@@ -132,6 +177,50 @@ pub async fn post(door: &Door, scope: &Scope, request: Request<Incoming>, query:
         }
         Err(ImportError::Store(err)) => Err(ApiError::internal(err)),
     }
+}
+
+/// The most bytes of part headers (and boundaries) held at once.
+const PART_HEADERS_MAX: u64 = 64 * 1024;
+
+/// Resolves once more than `max` bytes have arrived beyond the `passed`
+/// bytes handed on as parts' contents.
+async fn buffered_over(arrived: &AtomicU64, passed: u64, max: u64) {
+    loop {
+        if arrived.load(Relaxed).saturating_sub(passed) > max {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+/// A multipart error in words, with the body's own refusals (too large,
+/// too slow, shutdown) told as such.
+fn unreadable(err: multer::Error) -> ApiError {
+    if let multer::Error::StreamReadFailed(cause) = &err
+        && let Some(refusal) = cause.downcast_ref::<Refusal>()
+    {
+        return match refusal {
+            Refusal::TooLarge => ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too_large",
+                "import over its limit (FIRMHOOK_IMPORT_LIMIT_MB)",
+            ),
+            Refusal::TimedOut => ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "timed_out",
+                "the import body took too long",
+            ),
+            Refusal::Closing => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "closing",
+                "the server is shutting down",
+            ),
+            Refusal::Busy | Refusal::Unreadable => {
+                ApiError::bad_request("unreadable multipart body")
+            }
+        };
+    }
+    ApiError::bad_request(format!("unreadable multipart body: {err}"))
 }
 
 /// A private directory for one upload, removed when dropped.

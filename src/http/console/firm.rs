@@ -744,7 +744,10 @@ pub async fn settings_form(
             back("template")
         }
         ["webhook"] => {
-            let hook = match Hook::new(firm_id, form.get("url").unwrap_or("")) {
+            let reach = page.door.state.hooks_reach;
+            let hook = Hook::new(firm_id, form.get("url").unwrap_or(""))
+                .and_then(|hook| crate::push::address::check_url(&hook.url, reach).map(|()| hook));
+            let hook = match hook {
                 Ok(hook) => hook,
                 Err(why) => return refused("webhook", FieldError::new("url", why)),
             };
@@ -770,7 +773,12 @@ pub async fn settings_form(
             let Some(hook) = hook else {
                 return refused("webhook", FieldError::new("url", "no event webhook is set"));
             };
-            let said = crate::push::send_test(hook).await;
+            let delivered = crate::push::send_test(hook, page.door.state.hooks_reach).await;
+            let said = if delivered {
+                "delivered."
+            } else {
+                "not delivered."
+            };
             settings(
                 page,
                 scope,

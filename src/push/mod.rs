@@ -16,6 +16,10 @@ use base64::engine::general_purpose::STANDARD;
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 
+pub mod address;
+
+pub use address::Reach;
+
 use crate::domain::event::Hook;
 use crate::metrics::Metrics;
 use crate::store::{PushResult, Store};
@@ -35,8 +39,8 @@ pub const RETRY_SCHEDULE: &[Duration] = &[
     Duration::from_secs(8 * 3600),
     Duration::from_secs(8 * 3600),
 ];
-/// One receiver gets this long to answer.
-const TIMEOUT: Duration = Duration::from_secs(5);
+/// One receiver gets this long to answer (DESIGN section 11).
+const TIMEOUT: Duration = Duration::from_secs(15);
 /// Pushes tried per round at most.
 const BATCH: usize = 32;
 const IDLE: Duration = Duration::from_millis(250);
@@ -77,8 +81,9 @@ fn post(agent: &ureq::Agent, hook: &Hook, id: &str, body: &str) -> Option<String
 }
 
 /// The console's "send a test event": one signed `webhook.test` event,
-/// sent now, not stored and not retried; says how it went.
-pub async fn send_test(hook: Hook) -> String {
+/// sent now, not stored and not retried; says only whether it was
+/// delivered, so the form cannot be used to scan the server's network.
+pub async fn send_test(hook: Hook, reach: Reach) -> bool {
     let body = serde_json::json!({
         "type": "webhook.test",
         "firm_id": hook.firm.to_string(),
@@ -88,35 +93,27 @@ pub async fn send_test(hook: Hook) -> String {
     .to_string();
     let id = uuid::Uuid::now_v7().to_string();
     let sent = tokio::task::spawn_blocking(move || {
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .timeout_global(Some(TIMEOUT))
-            .http_status_as_error(false)
-            .build()
-            .into();
+        let agent = address::agent(reach, TEST_TIMEOUT);
         post(&agent, &hook, &id, &body)
     })
     .await;
-    match sent {
-        Ok(None) => "your endpoint answered with success.".to_owned(),
-        Ok(Some(error)) => format!("it failed: {error}."),
-        Err(_) => "it could not be sent.".to_owned(),
-    }
+    matches!(sent, Ok(None))
 }
+
+/// The test event's wait for an answer: the console page waits with it.
+const TEST_TIMEOUT: Duration = Duration::from_secs(5);
 
 pub struct Pusher {
     pub store: Arc<Store>,
     pub writer: Queue,
     pub metrics: Arc<Metrics>,
     pub stop: Arc<AtomicBool>,
+    pub reach: Reach,
 }
 
 impl Pusher {
     pub fn run(self) {
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .timeout_global(Some(TIMEOUT))
-            .http_status_as_error(false)
-            .build()
-            .into();
+        let agent = address::agent(self.reach, TIMEOUT);
         while !self.stop.load(Relaxed) {
             let now = now_ms();
             let due = match self.store.read().and_then(|r| r.pushes_due(now, BATCH)) {
