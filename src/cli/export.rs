@@ -109,7 +109,7 @@ impl Sheet {
         let values: Vec<String> = record
             .columns()
             .into_iter()
-            .map(|(_, v)| v.unwrap_or_default())
+            .map(|(name, v)| crate::import::fields::escape_cell(name, v.unwrap_or_default()))
             .collect();
         let cells: Vec<&str> = values.iter().map(String::as_str).collect();
         self.row(&cells)

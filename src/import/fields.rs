@@ -40,6 +40,43 @@ pub const NAME_MAX: usize = 200;
 /// The most characters any other free-text field may have.
 pub const TEXT_MAX: usize = 1_000;
 
+/// The free-text columns: the only ones whose cells could start like a
+/// spreadsheet formula (the others are ids, phones, numbers and times).
+pub const FREE_TEXT: &[&str] = &["name", "client_name", "role", "title"];
+
+/// Whether a cell starting with `c` would be read as a formula by a
+/// spreadsheet (OWASP's CSV injection list).
+fn formula_start(c: char) -> bool {
+    matches!(c, '=' | '+' | '-' | '@' | '\t' | '\r')
+}
+
+/// A free-text cell as export writes it: one that a spreadsheet would run
+/// as a formula gets a leading `'`, which spreadsheets show as text.
+/// A value already starting with that `'` gets one more, so that import
+/// gives back exactly what was stored.
+pub fn escape_cell(column: &str, value: String) -> String {
+    if FREE_TEXT.contains(&column) && needs_escape(&value) {
+        format!("'{value}")
+    } else {
+        value
+    }
+}
+
+/// The reverse of [`escape_cell`], as import reads a cell.
+pub fn unescape_cell<'v>(column: &str, value: &'v str) -> &'v str {
+    match value.strip_prefix('\'') {
+        Some(rest) if FREE_TEXT.contains(&column) && needs_escape(rest) => rest,
+        _ => value,
+    }
+}
+
+fn needs_escape(value: &str) -> bool {
+    value.starts_with(formula_start)
+        || value
+            .strip_prefix('\'')
+            .is_some_and(|rest| rest.starts_with(formula_start))
+}
+
 /// Named text values of one record, from wherever they came.
 pub trait Fields {
     /// The trimmed value, empty when absent.
@@ -337,4 +374,35 @@ pub fn as_fields(record: &impl Columns) -> HashMap<&'static str, String> {
         .into_iter()
         .map(|(k, v)| (k, v.unwrap_or_default()))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formula_cells_are_escaped_on_export_and_read_back_as_typed() {
+        for value in [
+            "=HYPERLINK(\"x\")",
+            "+1",
+            "-2",
+            "@SUM(A1)",
+            "\tx",
+            "\rx",
+            "'=x",
+        ] {
+            let escaped = escape_cell("name", value.to_owned());
+            assert!(escaped.starts_with('\''), "{value:?} → {escaped:?}");
+            assert_eq!(unescape_cell("name", &escaped), value);
+        }
+        for plain in ["Lucy", "O'Brien", "'quoted'", ""] {
+            assert_eq!(escape_cell("title", plain.to_owned()), plain);
+            assert_eq!(unescape_cell("title", plain), plain);
+        }
+        // Phones and other structured columns are never touched.
+        assert_eq!(
+            escape_cell("client_phone", "+447911123403".into()),
+            "+447911123403"
+        );
+    }
 }

@@ -243,10 +243,12 @@ struct Row<'r> {
 impl Fields for Row<'_> {
     /// The trimmed value, empty when the column is absent.
     fn get(&self, name: &'static str) -> &str {
-        self.columns
+        let cell = self
+            .columns
             .get(name)
             .and_then(|&i| self.record.get(i))
-            .map_or("", str::trim)
+            .map_or("", str::trim);
+        fields::unescape_cell(name, cell)
     }
 }
 
@@ -315,8 +317,13 @@ impl<'a> Import<'a> {
             Self::template,
         )?;
         if self.unlisted > 0 {
+            let path = self
+                .errors
+                .last()
+                .map(|e| e.path.clone())
+                .unwrap_or_default();
             self.errors.push(RowError {
-                path: self.dir.to_owned(),
+                path,
                 line: 0,
                 field: None,
                 reason: format!("and {} more row errors, not listed", self.unlisted),

@@ -170,12 +170,13 @@ fn bodies_beyond_the_memory_budget_get_503_with_retry_after() {
         ..Limits::default()
     });
     let signature = sign(&Secret::new(SECRET), b"whatever");
-    // One stalled signed body holds most of the budget…
+    // One stalled signed body holds most of the budget with the bytes it
+    // sent (what it declares counts for nothing)…
     let mut holder = connect(&app);
     holder
         .write_all(head(800_000, Some(&signature)).as_bytes())
         .unwrap();
-    holder.write_all(b"{").unwrap();
+    holder.write_all(&vec![b' '; 799_999]).unwrap();
     std::thread::sleep(Duration::from_millis(200));
     // …so the next one is told to come back later, and reads why.
     let mut second = connect(&app);
@@ -241,4 +242,105 @@ fn a_request_followed_by_a_half_close_is_answered() {
             .is_seen("wamid.half")
             .unwrap()
     );
+}
+
+/// Issue 19, finding 2: 64 sockets with a well-formed but wrong signature
+/// declaring 1 MiB each and sending nothing held the whole 64 MiB budget,
+/// and every signed delivery got 503. Bytes are charged as they arrive.
+#[test]
+fn idle_connections_with_a_wrong_signature_hold_no_memory() {
+    let (_tmp, app) = start_with(Limits {
+        deadline: Duration::from_secs(30),
+        ..Limits::default()
+    });
+    let wrong = format!("sha256={}", "ab".repeat(32));
+    let idle: Vec<TcpStream> = (0..64)
+        .map(|_| {
+            let mut stream = connect_from(&app, "127.0.0.2").unwrap();
+            stream
+                .write_all(head(1024 * 1024, Some(&wrong)).as_bytes())
+                .unwrap();
+            stream
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    for i in 0..66 {
+        let body = webhook(ALBA_NUMBER, &[(&format!("wamid.idle{i}"), LUCY, "text:hi")]);
+        assert_eq!(app.post(&body).0, 200, "signed delivery {i}");
+    }
+    assert_eq!(
+        metric(&app, "firmhook_requests_refused_total{reason=\"busy\"}"),
+        0
+    );
+    drop(idle);
+}
+
+/// Unverified bytes count against their address's share: a stranger
+/// sending real bytes under a wrong signature on many connections is
+/// refused past its share, and other addresses are served.
+#[test]
+fn a_strangers_unverified_bytes_stop_at_its_share() {
+    let (_tmp, app) = start_with(Limits {
+        memory: 8 * 1024 * 1024,
+        unsigned_share: 2 * 1024 * 1024,
+        deadline: Duration::from_secs(30),
+        ..Limits::default()
+    });
+    let wrong = format!("sha256={}", "ab".repeat(32));
+    let mut sending: Vec<TcpStream> = (0..6)
+        .map(|_| {
+            let mut stream = connect_from(&app, "127.0.0.3").unwrap();
+            stream
+                .write_all(head(1_000_000, Some(&wrong)).as_bytes())
+                .unwrap();
+            // All but the last byte: each holds its body unfinished.
+            let _ = stream.write_all(&vec![b' '; 999_999]);
+            stream
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(500));
+    let body = webhook(ALBA_NUMBER, &[("wamid.share", LUCY, "text:hi")]);
+    assert_eq!(app.post(&body).0, 200);
+    // Two bodies fit the 2 MiB share; the rest were refused 503.
+    let mut statuses: Vec<u16> = sending
+        .iter_mut()
+        .map(|stream| {
+            let _ = stream.write_all(b" ");
+            status(stream)
+        })
+        .collect();
+    statuses.sort_unstable();
+    assert_eq!(statuses, [401, 401, 503, 503, 503, 503]);
+}
+
+/// One address holds at most `per_address` connections; the next is
+/// closed at once while other addresses connect as usual.
+#[test]
+fn one_address_cannot_take_every_connection() {
+    let (_tmp, app) = start_with(Limits {
+        per_address: 8,
+        ..Limits::default()
+    });
+    let held: Vec<TcpStream> = (0..8)
+        .map(|_| connect_from(&app, "127.0.0.4").unwrap())
+        .collect();
+    std::thread::sleep(Duration::from_millis(200));
+    let mut ninth = connect_from(&app, "127.0.0.4").unwrap();
+    let _ = ninth.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!(status(&mut ninth), 0, "closed without an answer");
+    assert!(healthy(&app), "another address is served");
+    assert_eq!(
+        metric(
+            &app,
+            "firmhook_requests_refused_total{reason=\"per_address\"}"
+        ),
+        1
+    );
+    drop(held);
+    std::thread::sleep(Duration::from_millis(200));
+    let mut again = connect_from(&app, "127.0.0.4").unwrap();
+    again
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    assert_eq!(status(&mut again), 200, "slots come back");
 }

@@ -23,6 +23,7 @@ mod language;
 mod parsers;
 mod resolve;
 mod retention;
+mod security;
 mod server;
 mod soak;
 mod storage;

@@ -270,6 +270,27 @@ pub fn spawn_app_limited(
     seen_keep_seconds: u64,
     limits: firmhook::http::Limits,
 ) -> App {
+    spawn_app_tuned(
+        db,
+        store,
+        graph_url,
+        max_batch,
+        seen_keep_seconds,
+        limits,
+        |_| {},
+    )
+}
+
+/// … with any other option set by `tune` (the test's own settings).
+pub fn spawn_app_tuned(
+    db: &Path,
+    store: Option<Arc<Store>>,
+    graph_url: Option<String>,
+    max_batch: usize,
+    seen_keep_seconds: u64,
+    limits: firmhook::http::Limits,
+    tune: impl FnOnce(&mut Options),
+) -> App {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     listener.set_nonblocking(true).unwrap();
     let addr = listener.local_addr().unwrap();
@@ -282,7 +303,7 @@ pub fn spawn_app_limited(
         },
         None => Transport::Dev,
     };
-    let options = Options {
+    let mut options = Options {
         db: db.to_owned(),
         app_secret: Secret::new(SECRET),
         verify_token: Secret::new(VERIFY),
@@ -301,6 +322,7 @@ pub fn spawn_app_limited(
         tls: None,
         hooks_reach: firmhook::push::Reach::Private,
     };
+    tune(&mut options);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let thread = std::thread::spawn(move || {
         let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -718,4 +740,16 @@ pub fn metric(app: &App, series: &str) -> u64 {
     text.lines()
         .find_map(|l| l.strip_prefix(&format!("{series} ")))
         .map_or(0, |v| v.parse().unwrap())
+}
+
+/// A connection from `source` (another loopback address) to the app.
+pub fn connect_from(app: &App, source: &str) -> std::io::Result<std::net::TcpStream> {
+    use socket2::{Domain, Socket, Type};
+    let socket = Socket::new(Domain::IPV4, Type::STREAM, None)?;
+    let from: std::net::SocketAddr = format!("{source}:0").parse().unwrap();
+    socket.bind(&from.into())?;
+    socket.connect(&app.addr.into())?;
+    let stream: std::net::TcpStream = socket.into();
+    stream.set_read_timeout(Some(Duration::from_secs(60)))?;
+    Ok(stream)
 }

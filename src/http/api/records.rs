@@ -34,9 +34,28 @@ fn record_json(record: &impl Columns) -> Value {
     Value::Object(out)
 }
 
+/// The most bytes of records one list answer carries, whatever `limit`
+/// says (DESIGN section 10): past it the page ends early and `next`
+/// continues after its last record.
+pub const PAGE_BYTES: usize = 1024 * 1024;
+
 fn page_json<T: Columns>(page: store::Page<T>) -> Value {
-    let items: Vec<Value> = page.items.iter().map(record_json).collect();
-    json!({"items": items, "next": page.next})
+    let mut items = Vec::with_capacity(page.items.len());
+    let mut bytes = 0;
+    let mut next = page.next;
+    for (i, record) in page.items.iter().enumerate() {
+        let item = record_json(record);
+        bytes += item.to_string().len();
+        if bytes > PAGE_BYTES && i > 0 {
+            next = items
+                .last()
+                .and_then(|last: &Value| last["id"].as_str())
+                .map(str::to_owned);
+            break;
+        }
+        items.push(item);
+    }
+    json!({"items": items, "next": next})
 }
 
 /// A JSON body's fields as text for the field builders: strings as they

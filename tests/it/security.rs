@@ -1,0 +1,468 @@
+//! Issue 19's findings, each through the real server: what a firm token or
+//! a stranger could open, and the bound that now closes it. The webhook
+//! door's own attacks (idle and slow bodies, per-address shares) are in
+//! `door.rs`.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::support::*;
+
+const ALBA: &str = "0195a000-0000-7000-8000-0000000000f1";
+const NORDLICHT: &str = "0195a000-0000-7000-8000-0000000000f3";
+const HAMPSTEAD: &str = "0195a000-0000-7000-8000-0000000000b3";
+
+fn start() -> (tempfile::TempDir, App) {
+    let tmp = tempfile::tempdir().unwrap();
+    let app = spawn_app(&tmp.path().join("db.redb"), None);
+    (tmp, app)
+}
+
+fn token_for(app: &App, firm: &str) -> String {
+    let (status, body) = api(
+        app,
+        "POST",
+        &format!("/api/v1/firms/{firm}/tokens"),
+        Some(ADMIN),
+        Some(&json!({"label": "test"})),
+    );
+    assert_eq!(status, 201, "{body}");
+    body["token"].as_str().unwrap().to_owned()
+}
+
+/// `POST /api/v1/import` with one part per (file name, contents).
+fn import(app: &App, token: &str, files: &[(&str, &str)]) -> (u16, Value) {
+    let mut body = String::new();
+    for (name, contents) in files {
+        body.push_str(&format!(
+            "--XX\r\nContent-Disposition: form-data; name=\"{name}\"; filename=\"{name}\"\r\n\r\n{contents}\r\n"
+        ));
+    }
+    body.push_str("--XX--\r\n");
+    let mut response = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .new_agent()
+        .post(&app.url("/api/v1/import"))
+        .header("Authorization", &format!("Bearer {token}"))
+        .header("Content-Type", "multipart/form-data; boundary=XX")
+        .send(&body)
+        .unwrap();
+    let status = response.status().as_u16();
+    let text = response.body_mut().read_to_string().unwrap_or_default();
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+fn errors(body: &Value) -> Vec<String> {
+    body["errors"]
+        .as_array()
+        .map(|list| {
+            list.iter()
+                .map(|e| e.as_str().unwrap().to_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Finding 1: a firm token's `firms.csv` row naming the shared number made
+/// that firm the owner of every message to it.
+#[test]
+fn a_firm_token_cannot_take_a_business_number_through_import() {
+    let (_tmp, app) = start();
+    let nordlicht = token_for(&app, NORDLICHT);
+    for number in [OTHER_NUMBER, "555000111222"] {
+        let row = format!(
+            "id,name,country,phone_number_id\n{NORDLICHT},Nordlicht Interiors,DE,{number}\n"
+        );
+        let (status, body) = import(&app, &nordlicht, &[("firms.csv", &row)]);
+        assert_eq!(status, 422, "{body}");
+        assert_eq!(
+            errors(&body),
+            ["firms.csv:2: phone_number_id: only the operator assigns business numbers"]
+        );
+    }
+    // Its own row without a number is its own business.
+    let row = format!("id,name,country\n{NORDLICHT},Nordlicht Interiors GmbH,DE\n");
+    assert_eq!(import(&app, &nordlicht, &[("firms.csv", &row)]).0, 200);
+    let (_, firm) = api(
+        &app,
+        "GET",
+        &format!("/api/v1/firms/{NORDLICHT}"),
+        Some(&nordlicht),
+        None,
+    );
+    assert_eq!(firm["name"], "Nordlicht Interiors GmbH");
+    assert_eq!(firm["phone_number_id"], Value::Null);
+
+    // The shared number is no firm's own, whoever asks.
+    let row = format!(
+        "id,name,country,phone_number_id\n{NORDLICHT},Nordlicht Interiors,DE,{OTHER_NUMBER}\n"
+    );
+    let (status, body) = import(&app, ADMIN, &[("firms.csv", &row)]);
+    assert_eq!(status, 422, "{body}");
+    assert!(
+        errors(&body)[0].contains("is the shared business number"),
+        "{body}"
+    );
+    let (status, body) = api(
+        &app,
+        "PUT",
+        &format!("/api/v1/firms/{NORDLICHT}"),
+        Some(ADMIN),
+        Some(&json!({"name": "Nordlicht", "country": "DE", "phone_number_id": OTHER_NUMBER})),
+    );
+    assert_eq!(status, 409, "{body}");
+    // The operator still assigns numbers.
+    let (status, body) = import(
+        &app,
+        ADMIN,
+        &[(
+            "firms.csv",
+            &format!(
+                "id,name,country,phone_number_id\n{NORDLICHT},Nordlicht Interiors,DE,555000111222\n"
+            ),
+        )],
+    );
+    assert_eq!(status, 200, "{body}");
+    // And a stranger on the shared number still gets the shared number's
+    // answer, not Nordlicht's.
+    assert_eq!(
+        app.post(&webhook(
+            OTHER_NUMBER,
+            &[("wamid.sec1", "447911999000", "text:hi")]
+        ))
+        .0,
+        200
+    );
+    let (_, log) = api(
+        &app,
+        "GET",
+        &format!("/api/v1/firms/{NORDLICHT}/messages"),
+        Some(ADMIN),
+        None,
+    );
+    assert_eq!(log["items"], json!([]), "{log}");
+}
+
+/// Finding 3: names of megabytes were stored and listed whole.
+#[test]
+fn names_and_titles_over_200_characters_are_refused_at_every_door() {
+    let (_tmp, app) = start();
+    let alba = token_for(&app, ALBA);
+    let project = |name: &str| json!({"name": name, "status": "Active", "created_at": "2025-01-01T00:00:00Z"});
+    let path = format!("/api/v1/firms/{ALBA}/projects/0195c000-0000-7000-8000-000000000001");
+    let (status, body) = api(
+        &app,
+        "PUT",
+        &path,
+        Some(&alba),
+        Some(&project(&"é".repeat(201))),
+    );
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"]["field"], "name");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("longer than 200 characters: \""),
+        "{message}"
+    );
+    assert!(
+        message.len() < 300,
+        "the value is quoted in part: {message}"
+    );
+    assert_eq!(
+        api(
+            &app,
+            "PUT",
+            &path,
+            Some(&alba),
+            Some(&project(&"é".repeat(200)))
+        )
+        .0,
+        201
+    );
+
+    let title = "t".repeat(201);
+    let milestones = format!(
+        "id,project_id,title,status,position\n0195c000-0000-7000-8000-000000000002,{HAMPSTEAD},{title},pending,9\n"
+    );
+    let (status, body) = import(&app, &alba, &[("milestones.csv", &milestones)]);
+    assert_eq!(status, 422);
+    assert!(
+        errors(&body)[0].starts_with("milestones.csv:2: title: longer than 200 characters"),
+        "{body}"
+    );
+    let members = format!(
+        "id,firm_id,name,role\n0195c000-0000-7000-8000-000000000003,{ALBA},Ana,{}\n",
+        "r".repeat(1001)
+    );
+    let (status, body) = import(&app, &alba, &[("firm_members.csv", &members)]);
+    assert_eq!(status, 422);
+    assert!(
+        errors(&body)[0].starts_with("firm_members.csv:2: role: longer than 1000 characters"),
+        "{body}"
+    );
+}
+
+/// Finding 3, import: a 100 MiB cell took 679 MiB, and 73 MB of bad rows
+/// 579 MiB, each error quoting its value whole.
+#[test]
+fn import_cells_rows_and_error_lists_are_bounded() {
+    let (_tmp, app) = start();
+    let alba = token_for(&app, ALBA);
+    // A cell over 64 KiB, quoted in part.
+    let big = "x".repeat(100 * 1024);
+    let rows = format!("id,firm_id,name\n0195c000-0000-7000-8000-000000000004,{ALBA},{big}\n");
+    let (status, body) = import(&app, &alba, &[("firm_members.csv", &rows)]);
+    assert_eq!(status, 422);
+    let listed = errors(&body);
+    assert!(
+        listed[0].starts_with(
+            "firm_members.csv:2: name: a cell of 102400 bytes (at most 64 KiB): \"xxx"
+        ),
+        "{listed:?}"
+    );
+    assert!(listed[0].len() < 200, "{}", listed[0].len());
+
+    // A row that never ends (an unclosed quote) stops at 1 MiB.
+    let runaway = format!(
+        "id,firm_id,name\n0195c000-0000-7000-8000-000000000005,{ALBA},\"{}\n",
+        "y".repeat(3 << 20)
+    );
+    let (status, body) = import(&app, &alba, &[("firm_members.csv", &runaway)]);
+    assert_eq!(status, 422);
+    assert!(
+        errors(&body)[0].contains("a row runs on for more than 1 MiB"),
+        "{:?}",
+        errors(&body)
+    );
+
+    // 2,000 bad rows with long bad values: 1,000 listed, the rest counted.
+    let mut many = String::from("id,firm_id,name\n");
+    for _ in 0..2000 {
+        many.push_str(&format!("{},{ALBA},x\n", "z".repeat(5000)));
+    }
+    let (status, body) = import(&app, &alba, &[("firm_members.csv", &many)]);
+    assert_eq!(status, 422);
+    let listed = errors(&body);
+    assert_eq!(listed.len(), 1001);
+    assert_eq!(
+        listed[1000],
+        "firm_members.csv:0: and 1000 more row errors, not listed"
+    );
+    assert!(listed.iter().all(|e| e.len() < 200), "{}", listed[0]);
+}
+
+/// Finding 3, multipart: a 300 MiB part header was buffered whole.
+#[test]
+fn multipart_part_headers_are_bounded() {
+    let (_tmp, app) = start();
+    let mut stream = std::net::TcpStream::connect(app.addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let length = 8 * 1024 * 1024;
+    write!(
+        stream,
+        "POST /api/v1/import HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {ADMIN}\r\n\
+         Content-Type: multipart/form-data; boundary=XX\r\nContent-Length: {length}\r\n\r\n\
+         --XX\r\nContent-Disposition: form-data; name=\"firms.csv\"; x=\""
+    )
+    .unwrap();
+    // Header bytes that never end; the server answers before it has them all.
+    let chunk = vec![b'h'; 64 * 1024];
+    for _ in 0..100 {
+        if stream.write_all(&chunk).is_err() {
+            break;
+        }
+    }
+    let mut answer = String::new();
+    let _ = stream.read_to_string(&mut answer);
+    assert!(
+        answer.starts_with("HTTP/1.1 400"),
+        "{}",
+        &answer[..answer.len().min(300)]
+    );
+    assert!(answer.contains("headers run on past 64 KiB"), "{answer}");
+}
+
+/// A loopback receiver answering every request with `answer`, counting
+/// the requests it read.
+fn receiver(answer: &'static str) -> (String, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let count = Arc::new(AtomicUsize::new(0));
+    let counted = count.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut length = 0;
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                    break;
+                }
+                let line = line.trim_end().to_ascii_lowercase();
+                if let Some(n) = line.strip_prefix("content-length:") {
+                    length = n.trim().parse().unwrap();
+                }
+                if line.is_empty() {
+                    break;
+                }
+            }
+            let mut body = vec![0; length];
+            let _ = reader.read_exact(&mut body);
+            counted.fetch_add(1, SeqCst);
+            let _ = stream.write_all(answer.as_bytes());
+        }
+    });
+    (url, count)
+}
+
+/// Finding 5: event webhook URLs reached loopback and the metadata
+/// address, redirects were followed, and the console's test event told a
+/// port scanner what it found.
+#[test]
+fn event_webhooks_reach_public_addresses_only_and_never_follow_redirects() {
+    let tmp = tempfile::tempdir().unwrap();
+    let app = spawn_app_tuned(
+        &tmp.path().join("db.redb"),
+        None,
+        None,
+        firmhook::writer::DEFAULT_MAX_BATCH,
+        firmhook::store::SEEN_KEEP_SECONDS,
+        firmhook::http::Limits::default(),
+        |options| options.hooks_reach = firmhook::push::Reach::PublicOnly,
+    );
+    let alba = token_for(&app, ALBA);
+    let hook = format!("/api/v1/firms/{ALBA}/webhook");
+    for literal in [
+        "http://127.0.0.1:9/x",
+        "http://169.254.169.254/latest/meta-data",
+        "https://[::1]/x",
+        "http://10.1.2.3/x",
+    ] {
+        let (status, body) = api(
+            &app,
+            "PUT",
+            &hook,
+            Some(&alba),
+            Some(&json!({"url": literal})),
+        );
+        assert_eq!(status, 400, "{literal}: {body}");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("private address"),
+            "{body}"
+        );
+    }
+    // Names are checked when a push connects: `localhost` and the decimal
+    // form of 127.0.0.1 resolve to loopback, and nothing is sent.
+    let (url, count) = receiver("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+    let port = url
+        .split(':')
+        .nth(2)
+        .unwrap()
+        .split('/')
+        .next()
+        .unwrap()
+        .to_owned();
+    for by_name in [
+        format!("http://localhost:{port}/hook"),
+        format!("http://2130706433:{port}/hook"),
+    ] {
+        let (status, body) = api(
+            &app,
+            "PUT",
+            &hook,
+            Some(&alba),
+            Some(&json!({"url": by_name})),
+        );
+        assert_eq!(status, 200, "{body}");
+        let (status, _) = api(
+            &app,
+            "PATCH",
+            &format!("/api/v1/firms/{ALBA}/projects/{HAMPSTEAD}"),
+            Some(&alba),
+            Some(
+                &json!({"status": if by_name.contains("localhost") { "On Hold" } else { "Active" }}),
+            ),
+        );
+        assert_eq!(status, 200);
+    }
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(count.load(SeqCst), 0, "no push reached loopback");
+    assert!(metric(&app, "firmhook_event_pushes_total{result=\"retry\"}") >= 2);
+}
+
+#[test]
+fn a_redirect_is_a_failed_push_and_is_not_followed() {
+    let (_tmp, app) = start();
+    let (target, reached) = receiver("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+    let redirect: &'static str = Box::leak(
+        format!("HTTP/1.1 302 Found\r\nLocation: {target}\r\nContent-Length: 0\r\n\r\n")
+            .into_boxed_str(),
+    );
+    let (url, asked) = receiver(redirect);
+    let alba = token_for(&app, ALBA);
+    let (status, _) = api(
+        &app,
+        "PUT",
+        &format!("/api/v1/firms/{ALBA}/webhook"),
+        Some(&alba),
+        Some(&json!({"url": url})),
+    );
+    assert_eq!(status, 200);
+    let (status, _) = api(
+        &app,
+        "PATCH",
+        &format!("/api/v1/firms/{ALBA}/projects/{HAMPSTEAD}"),
+        Some(&alba),
+        Some(&json!({"status": "On Hold"})),
+    );
+    assert_eq!(status, 200);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while asked.load(SeqCst) == 0 {
+        assert!(std::time::Instant::now() < deadline, "the push never came");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(reached.load(SeqCst), 0, "the redirect was not followed");
+    assert_eq!(
+        metric(&app, "firmhook_event_pushes_total{result=\"delivered\"}"),
+        0
+    );
+    assert_eq!(
+        metric(&app, "firmhook_event_pushes_total{result=\"retry\"}"),
+        1
+    );
+}
+
+/// Finding 12: `/metrics` was open to anyone, with counts per firm.
+#[test]
+fn metrics_need_the_operator_token() {
+    let (_tmp, app) = start();
+    assert_eq!(get(&app.url("/metrics")).map(|r| r.0).unwrap_or(0), 401);
+    let alba = token_for(&app, ALBA);
+    let response = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .new_agent()
+        .get(&app.url("/metrics"))
+        .header("Authorization", &format!("Bearer {alba}"))
+        .call()
+        .unwrap();
+    assert_eq!(
+        response.status().as_u16(),
+        401,
+        "a firm token is not enough"
+    );
+    assert!(metrics(&app).contains("firmhook_deliveries_total"));
+}
