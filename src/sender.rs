@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::metrics::Metrics;
 use crate::notify::{Purpose, Template, window_open};
@@ -127,6 +127,64 @@ pub fn next_step(verdict: Verdict, attempts_before: u32, now_ms: u64, jitter: f6
     }
 }
 
+/// A firm may use this share of its number's pace (DESIGN section 10:
+/// one firm's queue cannot hold up another's replies on a shared number).
+pub const FIRM_SHARE: u32 = 4;
+
+/// When each business number and each firm may send next: a number every
+/// `1 / pace` seconds, a firm every `FIRM_SHARE / pace`.
+#[derive(Debug)]
+pub struct Pacing {
+    gap_ms: u64,
+    numbers: HashMap<String, u64>,
+    firms: HashMap<Option<crate::domain::FirmId>, u64>,
+    /// The time handed to each firm's last deferred row: deferred rows are
+    /// spread at the firm's pace, not all due again at once.
+    tails: HashMap<Option<crate::domain::FirmId>, u64>,
+}
+
+impl Pacing {
+    pub fn new(pace_per_second: u32) -> Self {
+        Self {
+            gap_ms: 1000 / u64::from(pace_per_second.max(1)),
+            numbers: HashMap::new(),
+            firms: HashMap::new(),
+            tails: HashMap::new(),
+        }
+    }
+
+    /// Takes a send for `outbound` at `now_ms`, or says when to try again.
+    pub fn try_take(&mut self, outbound: &Outbound, now_ms: u64) -> Result<(), u64> {
+        let firm_gap = self.gap_ms * u64::from(FIRM_SHARE);
+        let firm_free = self.firms.get(&outbound.firm).copied().unwrap_or(0);
+        if firm_free > now_ms {
+            let tail = self.tails.entry(outbound.firm).or_insert(0);
+            *tail = (*tail).max(firm_free) + firm_gap;
+            return Err(*tail);
+        }
+        let number_free = self
+            .numbers
+            .get(&outbound.phone_number_id)
+            .copied()
+            .unwrap_or(0);
+        if number_free > now_ms {
+            return Err(number_free);
+        }
+        self.numbers
+            .insert(outbound.phone_number_id.clone(), now_ms + self.gap_ms);
+        // Replies with no firm (strangers' hints) share one slot of their own.
+        self.firms
+            .insert(outbound.firm, now_ms + self.gap_ms * u64::from(FIRM_SHARE));
+        // Forget what is long free, so the maps stay small.
+        if self.numbers.len() + self.firms.len() > 4096 {
+            self.numbers.retain(|_, at| *at > now_ms);
+            self.firms.retain(|_, at| *at > now_ms);
+            self.tails.retain(|_, at| *at > now_ms);
+        }
+        Ok(())
+    }
+}
+
 impl Sender {
     pub fn run(self) {
         let timeout = match &self.transport {
@@ -138,8 +196,7 @@ impl Sender {
             .http_status_as_error(false)
             .build()
             .into();
-        let mut last_send: HashMap<String, Instant> = HashMap::new();
-        let gap = Duration::from_secs(1) / self.pace_per_second.max(1);
+        let mut pacing = Pacing::new(self.pace_per_second);
         let mut halted = false;
         let mut seed = now_ms() | 1;
         while !self.stop.load(Relaxed) {
@@ -178,11 +235,11 @@ impl Sender {
                 if self.stop.load(Relaxed) {
                     break;
                 }
-                if let Some(last) = last_send.get(&outbound.phone_number_id) {
-                    let since = last.elapsed();
-                    if since < gap {
-                        std::thread::sleep(gap - since);
-                    }
+                // Paced by moving the row later, never by sleeping: one
+                // number's or one firm's queue holds up no one else's.
+                if let Err(at_ms) = pacing.try_take(&outbound, now_ms()) {
+                    results.push((outbound.seq, due_ms, Attempt::Paced { at_ms }));
+                    continue;
                 }
                 let how = match self.how(&outbound) {
                     Ok(how) => how,
@@ -211,7 +268,6 @@ impl Sender {
                             "notification outside the window: sent as its template");
                     }
                 }
-                last_send.insert(outbound.phone_number_id.clone(), Instant::now());
                 let verdict = self.send(&agent, &outbound, template);
                 if let Verdict::Halt(error) = &verdict {
                     halted = true;
@@ -249,6 +305,7 @@ impl Sender {
                     Attempt::Failed { .. } => "failed",
                     Attempt::Switch { .. } => "window_closed",
                     Attempt::Quarantine { .. } | Attempt::Held => "quarantined",
+                    Attempt::Paced { .. } => "paced",
                 });
                 match &step {
                     Attempt::Failed { error } => {
@@ -352,6 +409,43 @@ impl Sender {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Issue 19, finding 6: one firm's 3,000 notifications held another
+    /// firm's reply for 37.8 s, because the sender slept inline per number.
+    #[test]
+    fn one_firms_flood_holds_up_no_other_firms_reply() {
+        use crate::domain::FirmId;
+        let mut pacing = Pacing::new(DEFAULT_PACE);
+        let flooder = FirmId::from_u128(1);
+        let other = FirmId::from_u128(2);
+        let row = |firm, number: &str| Outbound {
+            firm: Some(firm),
+            phone_number_id: number.into(),
+            ..Outbound::test_reply(0)
+        };
+        let now = 1_000_000;
+        // The flood, all due now on the shared number: one goes, the rest
+        // are spread at the firm's share of the pace, never slept on.
+        assert_eq!(pacing.try_take(&row(flooder, "1"), now), Ok(()));
+        let firm_gap = 1000 / u64::from(DEFAULT_PACE) * u64::from(FIRM_SHARE);
+        let deferred: Vec<u64> = (0..3000)
+            .map(|_| pacing.try_take(&row(flooder, "1"), now).unwrap_err())
+            .collect();
+        assert_eq!(deferred[0], now + 2 * firm_gap);
+        assert!(deferred.windows(2).all(|w| w[1] == w[0] + firm_gap));
+        // Another firm on the same number waits one number gap at most.
+        let number_gap = 1000 / u64::from(DEFAULT_PACE);
+        assert_eq!(
+            pacing.try_take(&row(other, "1"), now),
+            Err(now + number_gap)
+        );
+        assert_eq!(pacing.try_take(&row(other, "1"), now + number_gap), Ok(()));
+        // A firm on a number of its own does not wait at all.
+        assert_eq!(
+            pacing.try_take(&row(FirmId::from_u128(3), "2"), now),
+            Ok(())
+        );
+    }
 
     fn error(code: i64) -> String {
         format!(r#"{{"error":{{"message":"m","type":"OAuthException","code":{code}}}}}"#)

@@ -151,6 +151,11 @@ pub enum Attempt {
     SentTemplate {
         wamid: String,
     },
+    /// Not tried: its business number or its firm has used its pace for
+    /// now. Due again at `at_ms`; no attempt is counted.
+    Paced {
+        at_ms: u64,
+    },
 }
 
 /// The Graph API's error for a free-form message outside the window.
@@ -382,6 +387,12 @@ impl Writer<'_> {
         let Some(mut outbound) = self.outbound_or_quarantine(seq, Some(due_ms))? else {
             return Ok(());
         };
+        if let Attempt::Paced { at_ms } = attempt {
+            let due = self.outbox_due.write()?;
+            due.remove((due_ms, seq))?;
+            due.insert((*at_ms, seq), ())?;
+            return Ok(());
+        }
         if let Attempt::Held = attempt {
             self.hold(&mut outbound, due_ms)?;
             self.outbox
@@ -414,7 +425,9 @@ impl Writer<'_> {
                 outbound.last_error = Some(error.clone());
                 self.outbox_due.write()?.insert((due_ms, seq), ())?;
             }
-            Attempt::Quarantine { .. } | Attempt::Held => unreachable!("handled above"),
+            Attempt::Quarantine { .. } | Attempt::Held | Attempt::Paced { .. } => {
+                unreachable!("handled above")
+            }
         }
         self.outbox
             .write()?
