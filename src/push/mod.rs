@@ -7,6 +7,7 @@
 //! own short timeout and a cap per round, so a dead endpoint can never slow
 //! WhatsApp replies; results go back through the writer thread.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::time::Duration;
@@ -111,12 +112,40 @@ pub struct Pusher {
     pub reach: Reach,
 }
 
+/// Pushes in flight at once, each to a different firm's endpoint.
+const IN_FLIGHT: usize = 8;
+/// How long a push waits while its firm has one in flight.
+const WAIT: Duration = Duration::from_secs(1);
+
+/// One attempt's outcome, from its thread.
+struct Done {
+    seq: u64,
+    due_ms: u64,
+    firm: crate::domain::FirmId,
+    result: PushResult,
+}
+
 impl Pusher {
+    /// Each firm's endpoint gets one push at a time, on a thread of its
+    /// own (at most [`IN_FLIGHT`]): a silent endpoint holds its own firm's
+    /// pushes for its timeout, never another firm's (DESIGN section 11).
     pub fn run(self) {
         let agent = address::agent(self.reach, TIMEOUT);
+        let (report, finished) = std::sync::mpsc::channel::<Done>();
+        let mut flying: HashMap<u64, crate::domain::FirmId> = HashMap::new();
         while !self.stop.load(Relaxed) {
+            let mut results = Vec::new();
+            while let Ok(done) = finished.try_recv() {
+                flying.remove(&done.seq);
+                self.record(&done);
+                results.push((done.seq, done.due_ms, done.result));
+            }
             let now = now_ms();
-            let due = match self.store.read().and_then(|r| r.pushes_due(now, BATCH)) {
+            let due = match self
+                .store
+                .read()
+                .and_then(|r| r.pushes_due(now, BATCH + flying.len()))
+            {
                 Ok(due) => due,
                 Err(err) => {
                     tracing::error!(error = %err, "reading the push queue failed");
@@ -124,46 +153,80 @@ impl Pusher {
                     continue;
                 }
             };
-            if due.is_empty() {
-                std::thread::sleep(IDLE);
-                continue;
-            }
-            let mut results = Vec::with_capacity(due.len());
+            let mut started = 0;
             for (due_ms, push, event, hook) in due {
-                let result = match (event, hook) {
+                if flying.contains_key(&push.seq) {
+                    continue;
+                }
+                let (event, hook) = match (event, hook) {
                     // The webhook was removed, or the event pruned: drop it.
-                    (None, _) | (_, None) => PushResult::GaveUp {
-                        error: "no webhook or no event any more".into(),
-                    },
-                    (Some(event), Some(hook)) => {
+                    (None, _) | (_, None) => {
+                        let error = "no webhook or no event any more".to_owned();
+                        self.metrics.push("failed");
+                        results.push((push.seq, due_ms, PushResult::GaveUp { error }));
+                        continue;
+                    }
+                    (Some(event), Some(hook)) => (event, hook),
+                };
+                let busy = flying.values().any(|firm| *firm == push.firm);
+                if busy || flying.len() >= IN_FLIGHT {
+                    let later = now + WAIT.as_millis() as u64;
+                    results.push((push.seq, due_ms, PushResult::Waiting { due_ms: later }));
+                    continue;
+                }
+                flying.insert(push.seq, push.firm);
+                started += 1;
+                let (agent, report) = (agent.clone(), report.clone());
+                let spawned = std::thread::Builder::new()
+                    .name("firmhook-push".into())
+                    .spawn(move || {
                         let body = event.to_json().to_string();
                         let id = uuid::Uuid::from_u128(event.id).to_string();
-                        match post(&agent, &hook, &id, &body) {
+                        let result = match post(&agent, &hook, &id, &body) {
                             None => PushResult::Delivered,
                             Some(error) => match next_try(push.attempts, now_ms()) {
                                 Some(due_ms) => PushResult::RetryAt { due_ms, error },
                                 None => PushResult::GaveUp { error },
                             },
-                        }
-                    }
-                };
-                self.metrics.push(match &result {
-                    PushResult::Delivered => "delivered",
-                    PushResult::RetryAt { .. } => "retry",
-                    PushResult::GaveUp { .. } => "failed",
-                });
-                if let PushResult::GaveUp { error } = &result {
-                    tracing::warn!(push = push.seq, firm = %push.firm, ?error, "event push given up");
-                }
-                results.push((push.seq, due_ms, result));
-                if self.stop.load(Relaxed) {
-                    break;
+                        };
+                        let _ = report.send(Done {
+                            seq: push.seq,
+                            due_ms,
+                            firm: push.firm,
+                            result,
+                        });
+                    });
+                if spawned.is_err() {
+                    flying.remove(&push.seq);
                 }
             }
-            if self.writer.pushed_blocking(results).is_err() {
+            if !results.is_empty() && self.writer.pushed_blocking(results).is_err() {
                 tracing::error!("recording push results failed; they will be tried again");
                 std::thread::sleep(IDLE);
             }
+            if started == 0 {
+                // Nothing new to start: wait for an attempt to end, or a while.
+                if let Ok(done) = finished.recv_timeout(IDLE) {
+                    flying.remove(&done.seq);
+                    self.record(&done);
+                    let results = vec![(done.seq, done.due_ms, done.result)];
+                    if self.writer.pushed_blocking(results).is_err() {
+                        tracing::error!("recording push results failed; they will be tried again");
+                    }
+                }
+            }
+        }
+    }
+
+    fn record(&self, done: &Done) {
+        self.metrics.push(match &done.result {
+            PushResult::Delivered => "delivered",
+            PushResult::RetryAt { .. } => "retry",
+            PushResult::GaveUp { .. } => "failed",
+            PushResult::Waiting { .. } => "waiting",
+        });
+        if let PushResult::GaveUp { error } = &done.result {
+            tracing::warn!(push = done.seq, firm = %done.firm, ?error, "event push given up");
         }
     }
 }

@@ -39,8 +39,18 @@ pub enum Refusal {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PushResult {
     Delivered,
-    RetryAt { due_ms: u64, error: String },
-    GaveUp { error: String },
+    RetryAt {
+        due_ms: u64,
+        error: String,
+    },
+    GaveUp {
+        error: String,
+    },
+    /// Not tried yet: its firm has a push in flight (or every slot is
+    /// taken). Due again at `due_ms`, no attempt counted.
+    Waiting {
+        due_ms: u64,
+    },
 }
 
 impl Writer<'_> {
@@ -130,6 +140,12 @@ impl Writer<'_> {
     /// Applies one push attempt's result to the push due at `due_ms`.
     pub fn settle_push(&mut self, seq: u64, due_ms: u64, result: &PushResult) -> Result<(), Error> {
         self.push_due.write()?.remove((due_ms, seq))?;
+        if let PushResult::Waiting { due_ms } = result {
+            if get::<_, Push>(self.pushes.read()?, seq)?.is_some() {
+                self.push_due.write()?.insert((*due_ms, seq), ())?;
+            }
+            return Ok(());
+        }
         let Some(mut push): Option<Push> = get(self.pushes.read()?, seq)? else {
             return Ok(());
         };
@@ -137,6 +153,7 @@ impl Writer<'_> {
             PushResult::Delivered | PushResult::GaveUp { .. } => {
                 self.pushes.write()?.remove(seq)?;
             }
+            PushResult::Waiting { .. } => unreachable!("handled above"),
             PushResult::RetryAt { due_ms, error } => {
                 push.attempts += 1;
                 push.last_error = Some(error.clone());

@@ -466,3 +466,78 @@ fn metrics_need_the_operator_token() {
     );
     assert!(metrics(&app).contains("firmhook_deliveries_total"));
 }
+
+/// Finding 7: one pusher thread, soonest first: a firm's silent endpoint
+/// and 40 status changes delayed another firm's push by 40.5 s. Each firm
+/// now has one push in flight of its own.
+#[test]
+fn a_silent_endpoint_delays_no_other_firms_events() {
+    let (_tmp, app) = start();
+    // Alba's endpoint takes connections and never answers.
+    let silent = TcpListener::bind("127.0.0.1:0").unwrap();
+    let silent_url = format!("http://{}/hook", silent.local_addr().unwrap());
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in silent.incoming().flatten() {
+            held.push(stream);
+        }
+    });
+    let (casa_url, casa_got) = receiver("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+    const CASA: &str = "0195a000-0000-7000-8000-0000000000f2";
+    for (firm, url) in [(ALBA, &silent_url), (CASA, &casa_url)] {
+        let path = format!("/api/v1/firms/{firm}/webhook");
+        assert_eq!(
+            api(&app, "PUT", &path, Some(ADMIN), Some(&json!({"url": url}))).0,
+            200
+        );
+    }
+    for i in 0..40 {
+        let status = if i % 2 == 0 { "On Hold" } else { "Active" };
+        let path = format!("/api/v1/firms/{ALBA}/projects/{HAMPSTEAD}");
+        assert_eq!(
+            api(
+                &app,
+                "PATCH",
+                &path,
+                Some(ADMIN),
+                Some(&json!({"status": status}))
+            )
+            .0,
+            200
+        );
+    }
+    let (_, projects) = api(
+        &app,
+        "GET",
+        &format!("/api/v1/firms/{CASA}/projects"),
+        Some(ADMIN),
+        None,
+    );
+    let casa_project = projects["items"][0]["id"].as_str().unwrap().to_owned();
+    let started = std::time::Instant::now();
+    let path = format!("/api/v1/firms/{CASA}/projects/{casa_project}");
+    assert_eq!(
+        api(
+            &app,
+            "PATCH",
+            &path,
+            Some(ADMIN),
+            Some(&json!({"status": "On Hold"}))
+        )
+        .0,
+        200
+    );
+    while casa_got.load(SeqCst) == 0 {
+        // Generous: the bug took 40 s; one silent attempt takes 15 s.
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "Casa Verde's event waited behind Alba's silent endpoint: {}",
+            metrics(&app)
+                .lines()
+                .filter(|l| l.contains("push"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
