@@ -319,6 +319,11 @@ impl Writer<'_> {
     }
 }
 
+/// Records one page request may look at (DESIGN section 10: no request
+/// scans a whole firm). A filter that matches little gives a short page
+/// whose `next` continues after the last record looked at.
+pub const EXAMINED_MAX: usize = 20_000;
+
 /// Up to `limit` values of a table from the key after `after`, and the next
 /// cursor when more follow.
 fn page<K: super::read::PlainKey, T: codec::Record<Key = K>>(
@@ -330,12 +335,21 @@ fn page<K: super::read::PlainKey, T: codec::Record<Key = K>>(
 ) -> Result<Page<T>, Error> {
     let mut items = Vec::new();
     let mut next = None;
-    for entry in table.range(range)? {
+    // The last record looked at and left out, while it is the last looked at.
+    let mut skipped: Option<T> = None;
+    for (examined, entry) in table.range(range)?.enumerate() {
+        if examined == EXAMINED_MAX {
+            // Records not looked at follow: go on after the last one that was.
+            next = skipped.as_ref().or(items.last()).map(&cursor);
+            break;
+        }
         let (key, value) = entry?;
         let record: T = codec::decode(key.value(), value.value())?;
         if !keep(&record) {
+            skipped = Some(record);
             continue;
         }
+        skipped = None;
         if items.len() == limit {
             next = items.last().map(&cursor);
             break;

@@ -26,7 +26,7 @@ use std::sync::{Arc, RwLock};
 
 use redb::{ConcurrencyMode, Database, ReadOnlyDatabase, ReadableDatabase};
 
-pub use admin::{Page, PushResult, Refusal};
+pub use admin::{EXAMINED_MAX, Page, PushResult, Refusal};
 pub use backup::{Backup, backup};
 pub use check::{Problem, Totals, check};
 pub use outbox::{

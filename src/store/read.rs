@@ -164,21 +164,6 @@ impl Reader {
         milestones_in(&self.table(MILESTONES)?, firm, project)
     }
 
-    /// Every milestone of a firm, by project, in one range scan (the
-    /// console's project list counts approvals waiting with it).
-    pub fn milestones_of_firm(&self, firm: FirmId) -> Result<Vec<Milestone>, Error> {
-        let f = firm.to_u128();
-        let mut out: Vec<Milestone> = Vec::new();
-        for entry in self
-            .table(MILESTONES)?
-            .range((f, 0, 0)..=(f, u128::MAX, u128::MAX))?
-        {
-            let (key, value) = entry?;
-            out.push(codec::decode(key.value(), value.value())?);
-        }
-        Ok(out)
-    }
-
     /// Calls `each` for every record of a table in key order (firm first).
     pub fn for_each_firm<E: From<Error>>(
         &self,

@@ -127,6 +127,9 @@ pub(crate) struct Projects {
     statuses: Vec<String>,
     rows: Vec<ProjectRow>,
     total: usize,
+    /// Not every project was looked at: the firm has more than `examined`.
+    partial: bool,
+    examined: usize,
 }
 
 /// `?q=` (a name, the client's name or digits of a phone) and `?status=`;
@@ -148,15 +151,19 @@ pub fn projects(page: &Page, scope: &FirmScope, query: &Query) -> Answer {
                     .is_some_and(|phone| phone.to_u64().to_string().contains(&digits)));
         by_status && by_text
     };
-    let projects = reader
-        .projects_page(scope.firm(), None, usize::MAX, matches)?
-        .items;
+    // At most EXAMINED_MAX projects are looked at (a firm of 600,000 must
+    // not stall the server for everyone); past that the page says so.
+    let found = reader.projects_page(scope.firm(), None, usize::MAX, matches)?;
+    let partial = found.next.is_some();
+    let projects = found.items;
     let mut counts: HashMap<ProjectId, (usize, usize)> = HashMap::new();
-    for milestone in reader.milestones_of_firm(scope.firm())? {
-        let entry = counts.entry(milestone.project_id).or_default();
-        entry.1 += 1;
-        if milestone.status == MilestoneStatus::AwaitingApproval {
-            entry.0 += 1;
+    for project in &projects {
+        let entry = counts.entry(project.id).or_default();
+        for milestone in reader.milestones_of(scope.firm(), project.id)? {
+            entry.1 += 1;
+            if milestone.status == MilestoneStatus::AwaitingApproval {
+                entry.0 += 1;
+            }
         }
     }
     let mut rows: Vec<(Timestamp, ProjectRow)> = projects
@@ -186,6 +193,8 @@ pub fn projects(page: &Page, scope: &FirmScope, query: &Query) -> Answer {
         statuses: page.door.state.statuses.clone(),
         rows: rows.into_iter().map(|(_, row)| row).collect(),
         total,
+        partial,
+        examined: crate::store::EXAMINED_MAX,
     })
 }
 
