@@ -19,6 +19,7 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 /// Connections one address may hold unless configured otherwise.
 pub const DEFAULT_MAX_PER_ADDRESS: usize = 64;
@@ -35,11 +36,35 @@ pub struct Clients {
 struct Usage {
     connections: usize,
     unsigned: usize,
+    /// Failed sign-ins and unknown tokens: the tries left, and when that
+    /// count was last brought up to date.
+    tries: Option<(f64, Instant)>,
 }
+
+/// Addresses remembered before those holding nothing are swept out.
+const SWEEP_AT: usize = 65_536;
+
+/// Failed authentications an address may make at once…
+pub const AUTH_BURST: f64 = 20.0;
+/// …and how many it gets back per second after.
+pub const AUTH_REFILL_PER_SECOND: f64 = 0.5;
 
 impl Usage {
     fn is_idle(&self) -> bool {
-        self.connections == 0 && self.unsigned == 0
+        self.connections == 0 && self.unsigned == 0 && self.tries.is_none()
+    }
+
+    /// The tries left now; forgets the count once it is full again.
+    fn tries_left(&mut self, now: Instant) -> f64 {
+        match self.tries {
+            None => AUTH_BURST,
+            Some((left, at)) => {
+                let left = (left + now.duration_since(at).as_secs_f64() * AUTH_REFILL_PER_SECOND)
+                    .min(AUTH_BURST);
+                self.tries = (left < AUTH_BURST).then_some((left, now));
+                left
+            }
+        }
     }
 }
 
@@ -61,6 +86,15 @@ impl Clients {
         let out = f(usage);
         if usage.is_idle() {
             map.remove(&address);
+        }
+        // Addresses that failed and left are forgotten once their tries are
+        // back, at the latest when many have piled up.
+        if map.len() > SWEEP_AT {
+            let now = Instant::now();
+            map.retain(|_, usage| {
+                usage.tries_left(now);
+                !usage.is_idle()
+            });
         }
         out
     }
@@ -97,6 +131,24 @@ pub struct Connection {
 }
 
 impl Connection {
+    /// Whether this address may try to authenticate now (DESIGN section
+    /// 10: failed sign-ins and unknown tokens are rate-limited per
+    /// address).
+    pub fn may_authenticate(&self) -> bool {
+        let now = Instant::now();
+        self.clients
+            .with(self.address, |usage| usage.tries_left(now) >= 1.0)
+    }
+
+    /// Counts a failed sign-in or an unknown token against the address.
+    pub fn authentication_failed(&self) {
+        let now = Instant::now();
+        self.clients.with(self.address, |usage| {
+            let left = usage.tries_left(now);
+            usage.tries = Some(((left - 1.0).max(0.0), now));
+        });
+    }
+
     /// A tally of this request's unverified bytes, given back when dropped.
     pub fn unsigned(&self) -> Unsigned {
         Unsigned {
@@ -182,6 +234,19 @@ mod tests {
         assert!(two.take(60));
         drop((one, two, theirs, first, third, other));
         assert_eq!(clients.addresses(), 0, "nothing held is remembered");
+    }
+
+    #[test]
+    fn failed_authentications_are_limited_per_address() {
+        let clients = Clients::new(0, 1);
+        let a = clients.admit("127.0.0.2".parse().unwrap()).unwrap();
+        let b = clients.admit("127.0.0.3".parse().unwrap()).unwrap();
+        for _ in 0..AUTH_BURST as usize {
+            assert!(a.may_authenticate());
+            a.authentication_failed();
+        }
+        assert!(!a.may_authenticate(), "the burst is spent");
+        assert!(b.may_authenticate(), "another address is not");
     }
 
     #[test]

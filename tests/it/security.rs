@@ -580,3 +580,62 @@ fn a_page_looks_at_a_bounded_number_of_records() {
         "the rest was looked at: {second}"
     );
 }
+
+/// A raw GET from `source`, with `headers`; the status.
+fn get_from(app: &App, source: &str, path: &str, headers: &str) -> u16 {
+    let mut stream = connect_from(app, source).unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n{headers}\r\n"
+    )
+    .unwrap();
+    let mut answer = String::new();
+    let _ = stream.read_to_string(&mut answer);
+    answer
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Finding 12: 300 failed authentications in 0.1 s, unlimited.
+#[test]
+fn guessing_tokens_is_limited_per_address() {
+    let (_tmp, app) = start();
+    let bad = "Authorization: Bearer not-a-token\r\n";
+    let good = format!("Authorization: Bearer {ADMIN}\r\n");
+    let statuses: Vec<u16> = (0..25)
+        .map(|_| get_from(&app, "127.0.0.7", "/api/v1/firms", bad))
+        .collect();
+    assert_eq!(statuses[..20], [401; 20]);
+    assert_eq!(statuses[20..], [429; 5]);
+    // Even the right token waits, from that address…
+    assert_eq!(get_from(&app, "127.0.0.7", "/api/v1/firms", &good), 429);
+    // …and nobody else does.
+    assert_eq!(get_from(&app, "127.0.0.8", "/api/v1/firms", &good), 200);
+}
+
+/// Finding 12: the sign-in form's CSRF check took any planted cookie.
+#[test]
+fn a_planted_sign_in_cookie_is_refused() {
+    let (_tmp, app) = start();
+    let planted = "0".repeat(64);
+    let mut stream = std::net::TcpStream::connect(app.addr).unwrap();
+    let form = format!("csrf={planted}&token={ADMIN}");
+    write!(
+        stream,
+        "POST /console/sign-in HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\
+         Cookie: fh_signin={planted}\r\nContent-Type: application/x-www-form-urlencoded\r\n\
+         Content-Length: {}\r\n\r\n{form}",
+        form.len()
+    )
+    .unwrap();
+    let mut answer = String::new();
+    let _ = stream.read_to_string(&mut answer);
+    assert!(
+        answer.starts_with("HTTP/1.1 403"),
+        "{}",
+        &answer[..answer.len().min(200)]
+    );
+    assert!(!answer.contains("fh_session="), "no session was made");
+}

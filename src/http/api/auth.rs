@@ -9,8 +9,8 @@
 
 use std::sync::atomic::Ordering::Relaxed;
 
-use hyper::HeaderMap;
 use hyper::header::AUTHORIZATION;
+use hyper::{HeaderMap, StatusCode};
 use sha2::{Digest, Sha256};
 
 use super::ApiError;
@@ -113,6 +113,14 @@ pub async fn scope_of(door: &Door, token: Option<&str>) -> Result<Scope, ApiErro
     let Some(token) = token else {
         return Err(refuse("no bearer token"));
     };
+    // Guessing tokens is slow: an address that failed too often waits.
+    if !door.client.may_authenticate() {
+        return Err(ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_attempts",
+            "too many failed sign-ins or unknown tokens from this address; wait a minute",
+        ));
+    }
     if let Some(admin) = &state.admin_token
         && admin.matches(token.as_bytes())
     {
@@ -120,6 +128,7 @@ pub async fn scope_of(door: &Door, token: Option<&str>) -> Result<Scope, ApiErro
     }
     let found = state.store.read()?.token_by_hash(&hash(token))?;
     let Some(found) = found else {
+        door.client.authentication_failed();
         return Err(refuse("unknown token"));
     };
     let now = Timestamp::now();

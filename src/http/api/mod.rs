@@ -40,6 +40,11 @@ pub struct ApiError {
 }
 
 impl ApiError {
+    /// Whether this refusal is the rate limit on failed authentications.
+    pub fn is_rate_limited(&self) -> bool {
+        self.status == StatusCode::TOO_MANY_REQUESTS
+    }
+
     fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
         Self {
             status,

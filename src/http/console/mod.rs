@@ -201,7 +201,7 @@ struct SignIn {
 }
 
 fn sign_in_page(error: Option<&'static str>, secure: bool) -> Response<Body> {
-    let csrf = session::random_id();
+    let csrf = session::sign_in_token();
     let status = if error.is_some() {
         StatusCode::UNAUTHORIZED
     } else {
@@ -222,18 +222,32 @@ async fn sign_in(request: Request<Incoming>, door: &Door, secure: bool) -> Answe
     let expected = cookie(request.headers(), SIGN_IN_COOKIE);
     let fields = read_form(door, request).await?;
     let given = fields.get("csrf").unwrap_or("");
-    if expected.is_none_or(|expected| !session::same(&expected, given)) {
+    if !session::sign_in_token_valid(given)
+        || expected.is_none_or(|expected| !session::same(&expected, given))
+    {
         return Err(Problem::Csrf);
     }
     let token = fields.get("token").map(str::trim).filter(|t| !t.is_empty());
     let scope = match scope_of(door, token).await {
         Ok(scope) => scope,
+        Err(refused) if refused.is_rate_limited() => {
+            return Ok(sign_in_page(
+                Some("Too many failed sign-ins from this address. Wait a minute and try again."),
+                secure,
+            ));
+        }
         Err(_) => return Ok(sign_in_page(Some("That token is not known here."), secure)),
     };
-    let id = door
+    let Some(id) = door
         .state
         .sessions
-        .start(scope, hash(token.unwrap_or_default()));
+        .start(scope, hash(token.unwrap_or_default()))
+    else {
+        return Ok(sign_in_page(
+            Some("The console has too many people signed in. Try again later."),
+            secure,
+        ));
+    };
     tracing::info!(?scope, "console: signed in");
     let mut response = redirect("/console");
     set_cookie(

@@ -6,8 +6,10 @@
 //! a token ends its sessions), the CSRF token its forms carry, and when it
 //! ends. Sessions end [`SESSION_HOURS`] after sign-in, at sign-out, on
 //! revocation, and at a restart (they are not stored: signing in again is
-//! pasting the token again). At most [`MAX_SESSIONS`] exist; past that the
-//! oldest goes.
+//! pasting the token again). One token has at most [`MAX_PER_TOKEN`]
+//! sessions (its own oldest goes past that), and at most [`MAX_SESSIONS`]
+//! exist: a sign-in past that is refused, so no token's sign-ins end
+//! another's sessions.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -20,6 +22,9 @@ pub const SESSION_HOURS: u64 = 12;
 const LIFETIME: Duration = Duration::from_secs(SESSION_HOURS * 3600);
 /// Sessions kept at most (each is a few hundred bytes).
 const MAX_SESSIONS: usize = 10_000;
+/// Sessions one token may have at once: past it, that token's own oldest
+/// session ends, never another token's (DESIGN section 10).
+pub const MAX_PER_TOKEN: usize = 20;
 
 #[derive(Debug, Clone)]
 pub struct Session {
@@ -42,8 +47,9 @@ pub fn random_id() -> String {
 }
 
 impl Sessions {
-    /// A new session; returns its id (the cookie's value).
-    pub fn start(&self, scope: Scope, token_hash: [u8; 32]) -> String {
+    /// A new session; returns its id (the cookie's value), or `None` when
+    /// every session slot is taken by live sessions of other tokens.
+    pub fn start(&self, scope: Scope, token_hash: [u8; 32]) -> Option<String> {
         let id = random_id();
         let session = Session {
             scope,
@@ -52,19 +58,27 @@ impl Sessions {
             started: Instant::now(),
         };
         let mut map = self.0.lock().expect("sessions lock");
+        let own = |map: &HashMap<String, Session>| {
+            map.iter()
+                .filter(|(_, s)| s.token_hash == token_hash)
+                .map(|(id, s)| (id.clone(), s.started))
+                .collect::<Vec<_>>()
+        };
+        let mut mine = own(&map);
+        if mine.len() >= MAX_PER_TOKEN {
+            mine.sort_by_key(|(_, started)| *started);
+            for (id, _) in &mine[..=mine.len() - MAX_PER_TOKEN] {
+                map.remove(id);
+            }
+        }
         if map.len() >= MAX_SESSIONS {
             map.retain(|_, s| s.started.elapsed() < LIFETIME);
-            if map.len() >= MAX_SESSIONS
-                && let Some(oldest) = map
-                    .iter()
-                    .min_by_key(|(_, s)| s.started)
-                    .map(|(id, _)| id.clone())
-            {
-                map.remove(&oldest);
+            if map.len() >= MAX_SESSIONS {
+                return None;
             }
         }
         map.insert(id.clone(), session);
-        id
+        Some(id)
     }
 
     /// The live session with this id, if any.
@@ -83,6 +97,37 @@ impl Sessions {
     pub fn end(&self, id: &str) {
         self.0.lock().expect("sessions lock").remove(id);
     }
+}
+
+/// The sign-in form's CSRF token: a random nonce and its HMAC under a key
+/// this process drew at start. The double-submit cookie alone would take
+/// any value an attacker could plant in the browser; this one must also
+/// have been issued by this server.
+pub fn sign_in_token() -> String {
+    let nonce = random_id();
+    let mac = sign_in_mac(&nonce);
+    format!("{nonce}.{mac}")
+}
+
+/// Whether `token` was issued by [`sign_in_token`] in this process.
+pub fn sign_in_token_valid(token: &str) -> bool {
+    token
+        .split_once('.')
+        .is_some_and(|(nonce, mac)| same(&sign_in_mac(nonce), mac))
+}
+
+fn sign_in_mac(nonce: &str) -> String {
+    use hmac::{Hmac, KeyInit, Mac};
+    static KEY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let key = KEY.get_or_init(random_id);
+    let mut mac =
+        Hmac::<sha2::Sha256>::new_from_slice(key.as_bytes()).expect("HMAC takes any key length");
+    mac.update(nonce.as_bytes());
+    mac.finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// Compares two secrets in time that does not depend on where they differ.
