@@ -1,7 +1,12 @@
 //! The webhook door under a slow-client attack: the real `firmhook serve`
 //! binary's resident memory and `/healthz` latency with no attack, while
 //! 1,000 signed-looking bodies stall after their headers, and while 1,000
-//! unsigned bodies of 1 MiB are pushed at it. One line per figure.
+//! unsigned bodies of 1 MiB are pushed at it. Then issue 19's attacks from
+//! another loopback address (127.0.0.2): 64 idle connections with a
+//! well-formed but wrong signature declaring 1 MiB each, and 1,100
+//! connections opened and held; under each, signed deliveries from
+//! 127.0.0.1 are sent and their statuses and p99 reported. One line per
+//! figure.
 //!
 //! `FIRMHOOK_BENCH_BINARY=path` runs another build (an older release, for a
 //! before/after comparison). Without `--bench`: 20 attackers, a smoke run.
@@ -100,10 +105,122 @@ fn main() {
     );
     drop(held);
 
+    // Issue 19, finding 2: idle sockets with a wrong signature, declaring
+    // 1 MiB each and sending nothing.
+    let wrong = format!("sha256={}", "ab".repeat(32));
+    let idle: Vec<TcpStream> = (0..64)
+        .filter_map(|_| {
+            let mut stream = connect_from("127.0.0.2", addr)?;
+            let head = format!(
+                "POST /webhook HTTP/1.1\r\nHost: x\r\nContent-Length: 1048576\r\n\
+                 X-Hub-Signature-256: {wrong}\r\n\r\n"
+            );
+            stream.write_all(head.as_bytes()).ok()?;
+            Some(stream)
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let deliveries = signed_deliveries(addr, if full { 200 } else { 20 });
+    report_deliveries(
+        &format!("{} idle wrong-signature 1 MiB declarations", idle.len()),
+        &deliveries,
+        pid,
+    );
+    drop(idle);
+
+    // Finding 4: one address opens 1,100 connections and holds them.
+    let flood: Vec<TcpStream> = (0..if full { 1100 } else { 100 })
+        .filter_map(|_| connect_from("127.0.0.3", addr))
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let flooded = probe(addr);
+    report(
+        &format!("{} connections held by one address", flood.len()),
+        &flooded,
+        pid,
+    );
+    let deliveries = signed_deliveries(addr, if full { 200 } else { 20 });
+    report_deliveries(
+        &format!("{} connections held by one address", flood.len()),
+        &deliveries,
+        pid,
+    );
+    drop(flood);
+
     let _ = std::process::Command::new("kill")
         .args(["-TERM", &pid.to_string()])
         .status();
     let _ = server.wait();
+}
+
+/// A connection to `addr` from the loopback address `source`.
+fn connect_from(source: &str, addr: SocketAddr) -> Option<TcpStream> {
+    use socket2::{Domain, Socket, Type};
+    let socket = Socket::new(Domain::IPV4, Type::STREAM, None).ok()?;
+    let from: SocketAddr = format!("{source}:0").parse().ok()?;
+    socket.bind(&from.into()).ok()?;
+    socket.connect(&addr.into()).ok()?;
+    Some(socket.into())
+}
+
+/// `count` signed deliveries (dev mode's secret) from 127.0.0.1, one at a
+/// time: each one's status and latency in µs (0 when the connection
+/// broke), sorted by latency.
+fn signed_deliveries(addr: SocketAddr, count: usize) -> Vec<(u16, u64)> {
+    let secret = firmhook::whatsapp::signature::Secret::new("dev-secret");
+    let mut out: Vec<(u16, u64)> = (0..count)
+        .map(|i| {
+            let body = format!(
+                r#"{{"object":"whatsapp_business_account","entry":[{{"id":"1","changes":[{{"field":"messages","value":{{"messaging_product":"whatsapp","metadata":{{"display_phone_number":"1","phone_number_id":"100000000000000"}},"messages":[{{"from":"447700900{:03}","id":"wamid.attack.{}.{i}","timestamp":"{}","type":"text","text":{{"body":"hi"}}}}]}}}}]}}]}}"#,
+                i % 1000,
+                std::process::id(),
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap()
+                    .as_secs()
+            );
+            let signature = firmhook::whatsapp::signature::sign(&secret, body.as_bytes());
+            let started = Instant::now();
+            let status = (|| {
+                let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).ok()?;
+                stream.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+                write!(
+                    stream,
+                    "POST /webhook HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\
+                     Content-Length: {}\r\nX-Hub-Signature-256: {signature}\r\n\r\n{body}",
+                    body.len()
+                )
+                .ok()?;
+                let mut answer = String::new();
+                let _ = stream.read_to_string(&mut answer);
+                answer.split_whitespace().nth(1)?.parse().ok()
+            })()
+            .unwrap_or(0);
+            (status, started.elapsed().as_micros() as u64)
+        })
+        .collect();
+    out.sort_unstable_by_key(|(_, us)| *us);
+    out
+}
+
+fn report_deliveries(scenario: &str, deliveries: &[(u16, u64)], pid: u32) {
+    let ok = deliveries
+        .iter()
+        .filter(|(status, _)| *status == 200)
+        .count();
+    let p99 = deliveries[(deliveries.len() * 99 / 100).min(deliveries.len() - 1)].1;
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let rss = status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(0);
+    println!(
+        "attack/{scenario}: signed webhooks {ok}/{} answered 200, p99 {p99} µs, rss {} MiB",
+        deliveries.len(),
+        rss / 1024
+    );
 }
 
 /// `/healthz` latencies in µs, each on a new connection (as a new client
