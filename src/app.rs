@@ -52,6 +52,9 @@ pub struct Options {
     pub admin_token: Option<Secret>,
     /// HTTPS on the listener; `None`: plain HTTP (behind a proxy).
     pub tls: Option<crate::tls::Tls>,
+    /// Notifications per firm and day to phones that never wrote to it
+    /// (`FIRMHOOK_STRANGER_NOTIFICATIONS_PER_DAY`, default 1,000).
+    pub strangers_per_day: u32,
     /// Whether event webhooks may reach private addresses
     /// (`FIRMHOOK_ALLOW_PRIVATE_HOOKS=1`; dev mode).
     pub hooks_reach: crate::push::Reach,
@@ -114,6 +117,8 @@ pub async fn run_with_store(
             seen_keep_seconds: options.seen_keep_seconds,
             retention: options.retention,
             max_batch: options.max_batch,
+            strangers_per_day: options.strangers_per_day,
+            strangers: Default::default(),
         },
         metrics.clone(),
         wake,

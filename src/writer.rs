@@ -63,6 +63,37 @@ pub struct Config {
     pub max_batch: usize,
     /// How long the message log, finished replies and events are kept.
     pub retention: store::Retention,
+    /// Notifications a firm may send in a day to phones that never wrote
+    /// to the number they would go from (DESIGN section 10); 0: none.
+    pub strangers_per_day: u32,
+    /// Today's count of those, per firm.
+    pub strangers: Strangers,
+}
+
+/// Notifications a firm may send per day, by default, to phones that
+/// never wrote to it.
+pub const DEFAULT_STRANGERS_PER_DAY: u32 = 1_000;
+
+/// Per firm, the day (days since 1970, UTC) and how many notifications to
+/// phones that never wrote went out that day. Kept in memory: a restart
+/// starts the day's count again.
+#[derive(Debug, Default)]
+pub struct Strangers(std::sync::Mutex<std::collections::HashMap<FirmId, (i64, u32)>>);
+
+impl Strangers {
+    /// Counts one for `firm` on `day`; false (nothing counted) past `cap`.
+    pub fn admit(&self, firm: FirmId, day: i64, cap: u32) -> bool {
+        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let entry = map.entry(firm).or_insert((day, 0));
+        if entry.0 != day {
+            *entry = (day, 0);
+        }
+        if entry.1 >= cap {
+            return false;
+        }
+        entry.1 += 1;
+        true
+    }
 }
 
 /// The delivery was not committed: answer 500 so Meta redelivers.
@@ -772,6 +803,23 @@ fn enqueue(
                     );
                     String::new()
                 });
+            // A firm's notes to phones that never wrote to it are capped
+            // per day: a firm can name anyone as its client.
+            if let (Some(firm), Ok(number)) = (reply.firm, from.parse::<u64>()) {
+                let wrote = w
+                    .last_inbound(number, &phone.to_u64().to_string())?
+                    .is_some();
+                let day = now_seconds().div_euclid(86_400);
+                if !wrote && !config.strangers.admit(firm, day, config.strangers_per_day) {
+                    tracing::warn!(
+                        %firm,
+                        cap = config.strangers_per_day,
+                        "notification not queued: the firm's daily cap of notifications to \
+                         phones that never wrote to it is spent"
+                    );
+                    return Ok(());
+                }
+            }
             (Recipient::WaId(phone.to_u64().to_string()), from)
         }
     };

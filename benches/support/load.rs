@@ -212,6 +212,7 @@ pub fn with_app<T>(
         admin_token: Some(Secret::new(admin.unwrap_or(METRICS_TOKEN))),
         tls: None,
         hooks_reach: firmhook::push::Reach::Private,
+        strangers_per_day: firmhook::writer::DEFAULT_STRANGERS_PER_DAY,
     };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = std::thread::spawn(move || {

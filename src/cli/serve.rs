@@ -170,6 +170,16 @@ fn retention() -> anyhow::Result<crate::store::Retention> {
     Ok(retention)
 }
 
+/// `FIRMHOOK_STRANGER_NOTIFICATIONS_PER_DAY`.
+fn strangers_per_day() -> anyhow::Result<u32> {
+    Ok(
+        match env_number("FIRMHOOK_STRANGER_NOTIFICATIONS_PER_DAY")? {
+            Some(n) => u32::try_from(n)?,
+            None => crate::writer::DEFAULT_STRANGERS_PER_DAY,
+        },
+    )
+}
+
 fn env_number(name: &str) -> anyhow::Result<Option<u64>> {
     match std::env::var(name) {
         Ok(text) => text
@@ -209,6 +219,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             )),
             tls,
             hooks_reach: crate::push::Reach::Private,
+            strangers_per_day: strangers_per_day()?,
         }
     } else {
         let missing: Vec<&str> = [
@@ -252,6 +263,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 token => token.map(Secret::new),
             },
             tls,
+            strangers_per_day: strangers_per_day()?,
             hooks_reach: if std::env::var("FIRMHOOK_ALLOW_PRIVATE_HOOKS").as_deref() == Ok("1") {
                 crate::push::Reach::Private
             } else {

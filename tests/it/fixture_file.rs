@@ -167,6 +167,8 @@ fn write_outbox_fixture() {
         seen_keep_seconds: store::SEEN_KEEP_SECONDS,
         retention: store::Retention::default(),
         max_batch: 1,
+        strangers_per_day: firmhook::writer::DEFAULT_STRANGERS_PER_DAY,
+        strangers: Default::default(),
     };
     let metrics = firmhook::metrics::Metrics::default();
     let queued = store

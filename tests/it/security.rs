@@ -639,3 +639,76 @@ fn a_planted_sign_in_cookie_is_refused() {
     );
     assert!(!answer.contains("fh_session="), "no session was made");
 }
+
+/// Finding 6: a firm may name any phone as a client and have the shared
+/// number message it. Notifications to phones that never wrote to the
+/// firm's number are capped per firm and day.
+#[test]
+fn notifications_to_phones_that_never_wrote_are_capped_per_day() {
+    let tmp = tempfile::tempdir().unwrap();
+    let app = spawn_app_tuned(
+        &tmp.path().join("db.redb"),
+        None,
+        None,
+        firmhook::writer::DEFAULT_MAX_BATCH,
+        firmhook::store::SEEN_KEEP_SECONDS,
+        firmhook::http::Limits::default(),
+        |options| options.strangers_per_day = 2,
+    );
+    let (emma, raj, lucy, jonas) = (
+        "447911123401",
+        "447911123402",
+        "447911123403",
+        "4915123456789",
+    );
+    // Lucy wrote to Alba's number: she is no stranger.
+    assert_eq!(
+        app.post(&webhook(ALBA_NUMBER, &[("wamid.cap1", lucy, "text:hi")]))
+            .0,
+        200
+    );
+    let jonas_milestone = "0195c000-0000-7000-8000-0000000000c9";
+    let (status, _) = api(
+        &app,
+        "PUT",
+        &format!(
+            "/api/v1/firms/{ALBA}/projects/0195a000-0000-7000-8000-0000000000b4/milestones/{jonas_milestone}"
+        ),
+        Some(ADMIN),
+        Some(&json!({"title": "Survey", "status": "pending", "position": 1})),
+    );
+    assert_eq!(status, 201);
+    for milestone in [
+        "0195a000-0000-7000-8000-0000000000c3",
+        "0195a000-0000-7000-8000-0000000000c4",
+        jonas_milestone,
+        "0195a000-0000-7000-8000-0000000000c6",
+    ] {
+        let (status, body) = api(
+            &app,
+            "POST",
+            &format!("/api/v1/firms/{ALBA}/milestones/{milestone}/ready"),
+            Some(ADMIN),
+            None,
+        );
+        assert_eq!(status, 200, "{body}");
+    }
+    let sent_to = |phone: &str| {
+        let (_, body) = get(&app.url(&format!("/dev/messages?to={phone}"))).unwrap();
+        serde_json::from_str::<Value>(&body)
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .len()
+    };
+    assert_eq!(
+        (sent_to(emma), sent_to(raj)),
+        (1, 1),
+        "two strangers within the cap"
+    );
+    assert_eq!(sent_to(jonas), 0, "the third stranger is over the cap");
+    assert!(
+        sent_to(lucy) >= 2,
+        "Lucy wrote: her prompt is no stranger's"
+    );
+}

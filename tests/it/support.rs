@@ -327,6 +327,7 @@ pub fn spawn_app_tuned(
         admin_token: Some(Secret::new(ADMIN)),
         tls: None,
         hooks_reach: firmhook::push::Reach::Private,
+        strangers_per_day: firmhook::writer::DEFAULT_STRANGERS_PER_DAY,
     };
     tune(&mut options);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
