@@ -1,7 +1,8 @@
 //! The webhook door under a slow-client attack: the real `firmhook serve`
 //! binary's resident memory and `/healthz` latency with no attack, while
 //! 1,000 signed-looking bodies stall after their headers, and while 1,000
-//! unsigned bodies of 1 MiB are pushed at it. Then issue 19's attacks from
+//! unsigned bodies of 1 MiB are pushed at it (both from 50 loopback
+//! addresses, 20 connections each). Then issue 19's attacks from
 //! another loopback address (127.0.0.2): 64 idle connections with a
 //! well-formed but wrong signature declaring 1 MiB each, and 1,100
 //! connections opened and held; under each, signed deliveries from
@@ -46,9 +47,11 @@ fn main() {
 
     // Headers of a 3 MB signed-looking body, a few bytes, then nothing.
     let signature = format!("sha256={}", "0".repeat(64));
+    // Spread over 50 addresses, 20 connections each: within the
+    // per-address cap, so these measure the server-wide bounds.
     let stalled: Vec<TcpStream> = (0..attackers)
-        .filter_map(|_| {
-            let mut stream = TcpStream::connect(addr).ok()?;
+        .filter_map(|i| {
+            let mut stream = connect_from(&spread(i), addr)?;
             let head = format!(
                 "POST /webhook HTTP/1.1\r\nHost: x\r\nContent-Length: 3000000\r\n\
                  X-Hub-Signature-256: {signature}\r\n\r\n{{\"entry\":"
@@ -69,11 +72,12 @@ fn main() {
     // Unsigned bodies pushed as fast as the server takes them, then held.
     let started = Instant::now();
     let pushers: Vec<_> = (0..8)
-        .map(|_| {
+        .map(|p| {
             std::thread::spawn(move || {
                 let mut held = Vec::new();
-                for _ in 0..attackers / 8 {
-                    let Ok(mut stream) = TcpStream::connect(addr) else {
+                for i in 0..attackers / 8 {
+                    let Some(mut stream) = connect_from(&spread(p * attackers / 8 + i), addr)
+                    else {
                         continue;
                     };
                     let _ = stream.set_write_timeout(Some(Duration::from_secs(2)));
@@ -151,6 +155,11 @@ fn main() {
         .args(["-TERM", &pid.to_string()])
         .status();
     let _ = server.wait();
+}
+
+/// The `i`th attacker's address: one of 50 loopback addresses.
+fn spread(i: usize) -> String {
+    format!("127.0.1.{}", i % 50 + 1)
 }
 
 /// A connection to `addr` from the loopback address `source`.
