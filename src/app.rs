@@ -52,6 +52,9 @@ pub struct Options {
     pub admin_token: Option<Secret>,
     /// HTTPS on the listener; `None`: plain HTTP (behind a proxy).
     pub tls: Option<crate::tls::Tls>,
+    /// `--metrics-listen`: a second address serving only `GET /metrics`,
+    /// without a token.
+    pub metrics_listen: Option<std::net::SocketAddr>,
     /// Notifications per firm and day to phones that never wrote to it
     /// (`FIRMHOOK_STRANGER_NOTIFICATIONS_PER_DAY`, default 1,000).
     pub strangers_per_day: u32,
@@ -184,7 +187,20 @@ pub async fn run_with_store(
         tls = acceptor.is_some(),
         "listening"
     );
+    let metrics_task = match options.metrics_listen {
+        Some(addr) => {
+            let listener = TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("listening on {addr} (--metrics-listen)"))?;
+            tracing::info!(%addr, "serving /metrics without a token");
+            Some(tokio::spawn(http::serve_metrics(listener, state.clone())))
+        }
+        None => None,
+    };
     let served = http::serve(listener, state, acceptor, shutdown).await;
+    if let Some(task) = metrics_task {
+        task.abort();
+    }
     drop(keeper);
     ticks.abort();
     tracing::info!("shutting down: stopping the sender, draining the writer");

@@ -213,6 +213,7 @@ pub fn with_app<T>(
         tls: None,
         hooks_reach: firmhook::push::Reach::Private,
         strangers_per_day: firmhook::writer::DEFAULT_STRANGERS_PER_DAY,
+        metrics_listen: None,
     };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = std::thread::spawn(move || {

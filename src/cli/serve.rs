@@ -31,6 +31,11 @@ pub struct Args {
     /// Local development: loopback only, dev secrets, demo data, replies kept not sent
     #[arg(long)]
     pub dev: bool,
+    /// Also serve GET /metrics without a token on this address (for a
+    /// Prometheus on the same host or a private network); on the main
+    /// address /metrics needs the operator token
+    #[arg(long, env = "FIRMHOOK_METRICS_LISTEN", value_name = "ADDR")]
+    pub metrics_listen: Option<SocketAddr>,
     /// Serve HTTPS with this certificate chain (PEM); reloaded when it changes
     #[arg(
         long,
@@ -220,6 +225,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             tls,
             hooks_reach: crate::push::Reach::Private,
             strangers_per_day: strangers_per_day()?,
+            metrics_listen: args.metrics_listen,
         }
     } else {
         let missing: Vec<&str> = [
@@ -264,6 +270,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             },
             tls,
             strangers_per_day: strangers_per_day()?,
+            metrics_listen: args.metrics_listen,
             hooks_reach: if std::env::var("FIRMHOOK_ALLOW_PRIVATE_HOOKS").as_deref() == Ok("1") {
                 crate::push::Reach::Private
             } else {

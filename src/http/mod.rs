@@ -164,6 +164,40 @@ pub async fn serve(
     Ok(())
 }
 
+/// `--metrics-listen`: serves `GET /metrics` (and nothing else) without a
+/// token, one connection at a time being enough for a scraper. Runs until
+/// aborted.
+pub async fn serve_metrics(listener: TcpListener, state: Arc<State>) {
+    let slots = Arc::new(Semaphore::new(16));
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            continue;
+        };
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            continue;
+        };
+        let state = state.clone();
+        tokio::spawn(async move {
+            let service = service_fn(move |request: Request<Incoming>| {
+                let state = state.clone();
+                async move {
+                    Ok::<_, Infallible>(match (request.method(), request.uri().path()) {
+                        (&Method::GET, "/metrics") => metrics(&state),
+                        _ => text(StatusCode::NOT_FOUND, "not found\n"),
+                    })
+                }
+            });
+            let _ = http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(HEADER_TIMEOUT)
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+            drop(slot);
+        });
+    }
+}
+
 /// Serves one connection's requests until it closes or shutdown ends it.
 async fn connection<S>(stream: S, door: Door, watcher: Watcher)
 where

@@ -213,10 +213,10 @@ fn shutdown_does_not_wait_for_a_stalled_body() {
     std::thread::sleep(Duration::from_millis(200));
     let started = Instant::now();
     app.stop();
-    // The body deadline is 30 s and the drain 30 s more; shutdown is not
-    // held by either.
+    // The body deadline is 30 s; shutdown is not held by it, and ends
+    // within 5 s (DESIGN section 10).
     assert!(
-        started.elapsed() < Duration::from_secs(15),
+        started.elapsed() < Duration::from_secs(5),
         "shutdown took {:?}",
         started.elapsed()
     );

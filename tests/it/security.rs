@@ -712,3 +712,28 @@ fn notifications_to_phones_that_never_wrote_are_capped_per_day() {
         "Lucy wrote: her prompt is no stranger's"
     );
 }
+
+/// `--metrics-listen`: a second address serving `/metrics` without a
+/// token, and nothing else.
+#[test]
+fn metrics_listen_serves_metrics_alone_without_a_token() {
+    let tmp = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let app = spawn_app_tuned(
+        &tmp.path().join("db.redb"),
+        None,
+        None,
+        firmhook::writer::DEFAULT_MAX_BATCH,
+        firmhook::store::SEEN_KEEP_SECONDS,
+        firmhook::http::Limits::default(),
+        |options| options.metrics_listen = Some(addr),
+    );
+    let (status, text) = get(&format!("http://{addr}/metrics")).unwrap();
+    assert_eq!(status, 200);
+    assert!(text.contains("firmhook_deliveries_total"), "{text}");
+    assert_eq!(get(&format!("http://{addr}/healthz")).unwrap().0, 404);
+    assert_eq!(get(&format!("http://{addr}/api/v1/firms")).unwrap().0, 404);
+    // The main address still wants the token.
+    assert_eq!(get(&app.url("/metrics")).unwrap().0, 401);
+}

@@ -328,6 +328,7 @@ pub fn spawn_app_tuned(
         tls: None,
         hooks_reach: firmhook::push::Reach::Private,
         strangers_per_day: firmhook::writer::DEFAULT_STRANGERS_PER_DAY,
+        metrics_listen: None,
     };
     tune(&mut options);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
