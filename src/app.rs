@@ -22,6 +22,10 @@ use crate::whatsapp::signature::Secret;
 use crate::writer::{self, Config};
 
 /// How long shutdown waits for the writer and sender to finish.
+/// Members, projects and milestones one firm may have unless the operator
+/// says otherwise.
+pub const DEFAULT_RECORDS_MAX: u64 = 1_000_000;
+
 /// With the HTTP drain (3 s), SIGTERM ends the process within 5 s.
 const WORKERS_GRACE: std::time::Duration = std::time::Duration::from_millis(1500);
 
@@ -52,6 +56,9 @@ pub struct Options {
     pub admin_token: Option<Secret>,
     /// HTTPS on the listener; `None`: plain HTTP (behind a proxy).
     pub tls: Option<crate::tls::Tls>,
+    /// Members, projects and milestones one firm may have
+    /// (`FIRMHOOK_FIRM_RECORDS_MAX`); 0: no quota.
+    pub records_max: u64,
     /// `--metrics-listen`: a second address serving only `GET /metrics`,
     /// without a token.
     pub metrics_listen: Option<std::net::SocketAddr>,
@@ -97,6 +104,7 @@ pub async fn run_with_store(
         }
         None => (None, None),
     };
+    store.set_records_max(options.records_max);
     if let Some(number) = &options.shared_number {
         store.reserve_shared_number(number);
         if let Some((number, firm)) = store.shared_number_holder()? {

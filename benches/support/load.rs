@@ -214,6 +214,7 @@ pub fn with_app<T>(
         hooks_reach: firmhook::push::Reach::Private,
         strangers_per_day: firmhook::writer::DEFAULT_STRANGERS_PER_DAY,
         metrics_listen: None,
+        records_max: firmhook::app::DEFAULT_RECORDS_MAX,
     };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = std::thread::spawn(move || {

@@ -5,7 +5,7 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use anyhow::bail;
+use anyhow::{Context, bail};
 
 use crate::cli::DbArg;
 use crate::import::{ImportError, Mode, Options, import_dir, project_statuses};
@@ -50,6 +50,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     // The operator's import too may not give a firm the shared number.
     if let Ok(number) = std::env::var("WHATSAPP_PHONE_NUMBER_ID") {
         store.reserve_shared_number(&number);
+    }
+    // The operator's offline import has no quota unless one is set.
+    if let Ok(max) = std::env::var("FIRMHOOK_FIRM_RECORDS_MAX") {
+        store.set_records_max(
+            max.trim().parse::<u64>().with_context(|| {
+                format!("FIRMHOOK_FIRM_RECORDS_MAX {max:?} is not a whole number")
+            })?,
+        );
     }
     let options = Options {
         progress: std::io::stderr().is_terminal(),

@@ -175,6 +175,11 @@ fn retention() -> anyhow::Result<crate::store::Retention> {
     Ok(retention)
 }
 
+/// `FIRMHOOK_FIRM_RECORDS_MAX` (0: no quota).
+fn records_max() -> anyhow::Result<u64> {
+    Ok(env_number("FIRMHOOK_FIRM_RECORDS_MAX")?.unwrap_or(crate::app::DEFAULT_RECORDS_MAX))
+}
+
 /// `FIRMHOOK_STRANGER_NOTIFICATIONS_PER_DAY`.
 fn strangers_per_day() -> anyhow::Result<u32> {
     Ok(
@@ -226,6 +231,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             hooks_reach: crate::push::Reach::Private,
             strangers_per_day: strangers_per_day()?,
             metrics_listen: args.metrics_listen,
+            records_max: records_max()?,
         }
     } else {
         let missing: Vec<&str> = [
@@ -271,6 +277,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             tls,
             strangers_per_day: strangers_per_day()?,
             metrics_listen: args.metrics_listen,
+            records_max: records_max()?,
             hooks_reach: if std::env::var("FIRMHOOK_ALLOW_PRIVATE_HOOKS").as_deref() == Ok("1") {
                 crate::push::Reach::Private
             } else {

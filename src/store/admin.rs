@@ -178,6 +178,7 @@ impl Writer<'_> {
             return Ok(false);
         }
         self.milestone_owner.write()?.remove(milestone.to_u128())?;
+        self.count_gone(key.0, 1)?;
         Ok(true)
     }
 
@@ -193,6 +194,7 @@ impl Writer<'_> {
             .range((f, p, 0)..=(f, p, u128::MAX))?
             .map(|entry| entry.map(|(k, _)| k.value().2))
             .collect::<Result<_, _>>()?;
+        self.count_gone(f, 1 + milestones.len() as u64)?;
         for m in milestones {
             self.milestones.write()?.remove((f, p, m))?;
             self.milestone_owner.write()?.remove(m)?;
@@ -233,6 +235,7 @@ impl Writer<'_> {
         }
         self.member_firm.write()?.remove(m)?;
         self.members.write()?.remove((f, m))?;
+        self.count_gone(f, 1)?;
         Ok(Ok(()))
     }
 
@@ -287,6 +290,7 @@ impl Writer<'_> {
             self.firm_by_number.write()?.remove(number)?;
         }
         self.firms.write()?.remove(f)?;
+        self.firm_records.write()?.remove(f)?;
         Ok(Ok(()))
     }
 

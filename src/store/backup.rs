@@ -140,6 +140,7 @@ fn copy_all(src: &ReadTransaction, dst: &WriteTransaction) -> Result<(), Error> 
     copy(src, dst, OUTBOX_FIRM)?;
     copy(src, dst, PUSHES)?;
     copy(src, dst, PUSH_DUE)?;
+    copy(src, dst, FIRM_RECORDS)?;
     Ok(())
 }
 

@@ -350,6 +350,24 @@ pub fn check(reader: &Reader) -> Result<(Totals, Vec<Problem>), Error> {
             }
         }
     }
+    // Each firm's record count, where one is kept, is exact.
+    if let Some(counts) = reader.table_if_exists(FIRM_RECORDS)? {
+        for entry in counts.iter()? {
+            let (f, kept) = entry.map(|(k, v)| (k.value(), v.value()))?;
+            totals.index_entries += 1;
+            let counted = members.range((f, 0)..=(f, u128::MAX))?.count()
+                + projects.range((f, 0)..=(f, u128::MAX))?.count()
+                + milestones
+                    .range((f, 0, 0)..=(f, u128::MAX, u128::MAX))?
+                    .count();
+            if counted as u64 != kept {
+                report(format!(
+                    "firm {}: firm_records says {kept} records, it has {counted}",
+                    crate::domain::FirmId::from_u128(f)
+                ));
+            }
+        }
+    }
     // Hints recorded before the pruning index existed have no entry in it;
     // every entry it has must point at its hint.
     if let (Some(hints), Some(by_time)) = (
@@ -427,6 +445,37 @@ mod tests {
         assert_eq!((totals.firms, totals.projects), (1, 1));
         // project_firm, two phone_roles, firm_by_number
         assert_eq!(totals.index_entries, 4);
+    }
+
+    #[test]
+    fn record_counts_are_kept_exact_and_a_wrong_one_is_reported() {
+        let store = Store::in_memory().unwrap();
+        store.set_records_max(10);
+        let project = sample(&store);
+        let f = project.firm_id.to_u128();
+        let kept = |store: &Store| {
+            let reader = store.read().unwrap();
+            let table = reader.table(FIRM_RECORDS).unwrap();
+            table.get(f).unwrap().map(|g| g.value())
+        };
+        assert_eq!(kept(&store), Some(1));
+        store
+            .write(|w| w.delete_project(project.firm_id, project.id))
+            .unwrap();
+        assert_eq!(kept(&store), Some(0));
+        assert_eq!(check(&store.read().unwrap()).unwrap().1, vec![]);
+        let guard = store.db().unwrap();
+        let txn = guard.as_ref().unwrap().begin_write().unwrap();
+        txn.open_table(FIRM_RECORDS).unwrap().insert(f, 7).unwrap();
+        txn.commit().unwrap();
+        drop(guard);
+        let (_, problems) = check(&store.read().unwrap()).unwrap();
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(
+            problems[0]
+                .to_string()
+                .contains("firm_records says 7 records, it has 0")
+        );
     }
 
     #[test]

@@ -112,6 +112,8 @@ pub struct Store {
     /// The shared business number (`WHATSAPP_PHONE_NUMBER_ID`), which no
     /// firm may have as its own; 0: none.
     shared_number: std::sync::atomic::AtomicU64,
+    /// Members, projects and milestones one firm may have; 0: no quota.
+    records_max: std::sync::atomic::AtomicU64,
 }
 
 type Opener = Box<dyn Fn() -> Result<Database, Error> + Send + Sync>;
@@ -169,6 +171,7 @@ impl Store {
             db: RwLock::new(Some(db?)),
             opener,
             shared_number: std::sync::atomic::AtomicU64::new(0),
+            records_max: std::sync::atomic::AtomicU64::new(0),
         };
         store.write(|w| {
             w.create_tables()?;
@@ -206,6 +209,12 @@ impl Store {
         if let Ok(number) = number.trim().parse::<u64>() {
             self.shared_number.store(number, Ordering::Relaxed);
         }
+    }
+
+    /// Sets the quota of members, projects and milestones per firm
+    /// (`FIRMHOOK_FIRM_RECORDS_MAX`); 0: none.
+    pub fn set_records_max(&self, max: u64) {
+        self.records_max.store(max, Ordering::Relaxed);
     }
 
     /// The firm that holds the shared number as its own, if one does (a
@@ -286,6 +295,7 @@ impl Store {
             let mut writer = Writer::open(&txn, import)?;
             writer.shared_number =
                 Some(self.shared_number.load(Ordering::Relaxed)).filter(|n| *n != 0);
+            writer.records_max = Some(self.records_max.load(Ordering::Relaxed)).filter(|n| *n != 0);
             work(&mut writer)
         };
         if import {

@@ -112,6 +112,12 @@ pub const HOOKS: TableDefinition<u128, Bytes> = TableDefinition::new("hooks");
 pub const PUSHES: TableDefinition<u64, Bytes> = TableDefinition::new("pushes");
 /// (due at, Unix ms, seq) → (): the pushes to try, soonest first.
 pub const PUSH_DUE: TableDefinition<(u64, u64), ()> = TableDefinition::new("push_due");
+/// firm_id → how many members, projects and milestones the firm has, for
+/// its quota (DESIGN section 10). Written the first time a quota is
+/// checked for the firm (counted then), exact after: every insert and
+/// delete of a firm with an entry updates it. Added after format 4; a file
+/// without it simply has no counts yet.
+pub const FIRM_RECORDS: TableDefinition<u128, u64> = TableDefinition::new("firm_records");
 /// (kind, id) → (): the ids one import has used so far, to report an id
 /// given twice. It lives only inside the import's transaction and is
 /// deleted before that commits, so no committed file has it: on disk, not

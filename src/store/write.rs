@@ -91,6 +91,7 @@ pub struct Writer<'txn> {
     pub(super) outbox_firm: Lazy<'txn, u64, u128>,
     pub(super) pushes: Lazy<'txn, u64, Bytes>,
     pub(super) push_due: Lazy<'txn, (u64, u64), ()>,
+    pub(super) firm_records: Lazy<'txn, u128, u64>,
     /// Only in an import's transaction ([`Store::import`](super::Store)).
     pub(super) import_ids: Option<Table<'txn, (u8, u128), ()>>,
     /// The next seq of the tables appended to by seq, and of each firm's
@@ -99,6 +100,9 @@ pub struct Writer<'txn> {
     pub(super) next: Next,
     /// The shared business number, which no firm may take as its own.
     pub(super) shared_number: Option<u64>,
+    /// Members, projects and milestones one firm may have; `None`: no
+    /// quota.
+    pub(super) records_max: Option<u64>,
 }
 
 /// See [`Writer::next`].
@@ -174,6 +178,7 @@ impl<'txn> Writer<'txn> {
             outbox_firm: Lazy::new(txn, OUTBOX_FIRM),
             pushes: Lazy::new(txn, PUSHES),
             push_due: Lazy::new(txn, PUSH_DUE),
+            firm_records: Lazy::new(txn, FIRM_RECORDS),
             import_ids: if import {
                 Some(txn.open_table(IMPORT_IDS)?)
             } else {
@@ -181,6 +186,7 @@ impl<'txn> Writer<'txn> {
             },
             next: Next::default(),
             shared_number: None,
+            records_max: None,
         })
     }
 
@@ -249,6 +255,7 @@ impl<'txn> Writer<'txn> {
         self.outbox_firm.read()?;
         self.pushes.read()?;
         self.push_due.read()?;
+        self.firm_records.read()?;
         Ok(())
     }
 
@@ -346,6 +353,9 @@ impl<'txn> Writer<'txn> {
         if old.as_ref() == Some(member) {
             return Ok(Put::Unchanged);
         }
+        if old.is_none() {
+            self.count_new(member.firm_id)?;
+        }
         if let Some(phone) = old.as_ref().and_then(|m| m.whatsapp_phone) {
             self.phone_roles
                 .write()?
@@ -378,6 +388,9 @@ impl<'txn> Writer<'txn> {
         let old: Option<Project> = get(self.projects.read()?, (f, p))?;
         if old.as_ref() == Some(project) {
             return Ok(Put::Unchanged);
+        }
+        if old.is_none() {
+            self.count_new(project.firm_id)?;
         }
         if let Some(old) = &old {
             for key in project_role_keys(old) {
@@ -424,6 +437,9 @@ impl<'txn> Writer<'txn> {
         if old.as_ref() == Some(milestone) {
             return Ok(Put::Unchanged);
         }
+        if old.is_none() {
+            self.count_new(firm)?;
+        }
         self.milestones
             .write()?
             .insert((f, p, m), codec::encode(milestone).as_slice())?;
@@ -433,6 +449,55 @@ impl<'txn> Writer<'txn> {
         } else {
             Put::Inserted
         })
+    }
+
+    /// Counts one more record of `firm`, refusing it past the quota. Without
+    /// a quota, a firm's count is kept only if it has one already.
+    fn count_new(&mut self, firm: FirmId) -> Result<(), Error> {
+        let f = firm.to_u128();
+        let held = self.firm_records.read()?.get(f)?.map(|g| g.value());
+        let count = match (held, self.records_max) {
+            (Some(count), _) => count,
+            (None, None) => return Ok(()),
+            (None, Some(_)) => self.count_records(f)?,
+        };
+        if let Some(max) = self.records_max
+            && count >= max
+        {
+            return Err(Error::Conflict(format!(
+                "firm {firm} has reached its quota of {max} members, projects and milestones \
+                 (FIRMHOOK_FIRM_RECORDS_MAX)"
+            )));
+        }
+        self.firm_records.write()?.insert(f, count + 1)?;
+        Ok(())
+    }
+
+    /// `n` records of the firm `f` are gone.
+    pub(super) fn count_gone(&mut self, f: u128, n: u64) -> Result<(), Error> {
+        let held = self.firm_records.read()?.get(f)?.map(|g| g.value());
+        if let Some(count) = held {
+            self.firm_records
+                .write()?
+                .insert(f, count.saturating_sub(n))?;
+        }
+        Ok(())
+    }
+
+    /// The members, projects and milestones of the firm `f`, counted.
+    fn count_records(&self, f: u128) -> Result<u64, Error> {
+        let members = self.members.read()?.range((f, 0)..=(f, u128::MAX))?.count();
+        let projects = self
+            .projects
+            .read()?
+            .range((f, 0)..=(f, u128::MAX))?
+            .count();
+        let milestones = self
+            .milestones
+            .read()?
+            .range((f, 0, 0)..=(f, u128::MAX, u128::MAX))?
+            .count();
+        Ok((members + projects + milestones) as u64)
     }
 
     /// Refuses to let an id that already belongs to one firm move to another.

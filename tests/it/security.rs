@@ -737,3 +737,76 @@ fn metrics_listen_serves_metrics_alone_without_a_token() {
     // The main address still wants the token.
     assert_eq!(get(&app.url("/metrics")).unwrap().0, 401);
 }
+
+/// Finding 3: no per-firm quota; 1,027 projects grew the file 6.1 GiB.
+/// Members, projects and milestones are counted per firm against a quota
+/// the operator sets, and a refusal leaves everything else as it was.
+#[test]
+fn a_firm_cannot_grow_past_its_record_quota() {
+    let tmp = tempfile::tempdir().unwrap();
+    let app = spawn_app_tuned(
+        &tmp.path().join("db.redb"),
+        None,
+        None,
+        firmhook::writer::DEFAULT_MAX_BATCH,
+        firmhook::store::SEEN_KEEP_SECONDS,
+        firmhook::http::Limits::default(),
+        |options| options.records_max = 20,
+    );
+    let alba = token_for(&app, ALBA);
+    let put = |i: u32| {
+        api(
+            &app,
+            "PUT",
+            &format!("/api/v1/firms/{ALBA}/projects/0195e000-0000-7000-8000-{i:012x}"),
+            Some(&alba),
+            Some(&json!({"name": format!("P{i}"), "status": "Active", "created_at": "2026-01-01"})),
+        )
+    };
+    let mut created = 0;
+    let refused = loop {
+        let (status, body) = put(created);
+        if status != 201 {
+            break (status, body);
+        }
+        created += 1;
+        assert!(created < 20, "the quota never bit");
+    };
+    assert_eq!(refused.0, 409, "{}", refused.1);
+    assert!(
+        refused.1["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("quota of 20"),
+        "{}",
+        refused.1
+    );
+    // Replacing a record it has is no growth; deleting one frees a place.
+    assert_eq!(put(0).0, 200);
+    let path = format!(
+        "/api/v1/firms/{ALBA}/projects/0195e000-0000-7000-8000-{:012x}",
+        0
+    );
+    assert_eq!(api(&app, "DELETE", &path, Some(&alba), None).0, 204);
+    assert_eq!(put(created).0, 201);
+    // Another firm is not touched by Alba's quota.
+    let row = format!(
+        "id,firm_id,name,status,created_at\n0195e000-0000-7000-8000-ffff00000001,{NORDLICHT},N,Active,2026-01-01\n"
+    );
+    assert_eq!(import(&app, ADMIN, &[("projects.csv", &row)]).0, 200);
+    // The import door counts too.
+    let row = format!(
+        "id,firm_id,name,status,created_at\n0195e000-0000-7000-8000-ffff00000002,{ALBA},N,Active,2026-01-01\n"
+    );
+    let (status, body) = import(&app, &alba, &[("projects.csv", &row)]);
+    assert_eq!(status, 422, "{body}");
+    assert!(errors(&body)[0].contains("quota"), "{body}");
+    // And `check` agrees with the counts kept.
+    drop(app);
+    let out = firmhook(&[
+        "check",
+        "--db",
+        tmp.path().join("db.redb").to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}

@@ -329,6 +329,7 @@ pub fn spawn_app_tuned(
         hooks_reach: firmhook::push::Reach::Private,
         strangers_per_day: firmhook::writer::DEFAULT_STRANGERS_PER_DAY,
         metrics_listen: None,
+        records_max: firmhook::app::DEFAULT_RECORDS_MAX,
     };
     tune(&mut options);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
