@@ -810,3 +810,50 @@ fn a_firm_cannot_grow_past_its_record_quota() {
     ]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 }
+
+/// Finding 10: a firm token's PUT of another firm's id answered 409
+/// "belongs to another firm" (and a new id 201): an existence oracle. A
+/// firm token hears 404, as for any id outside its firm.
+#[test]
+fn another_firms_ids_read_as_unknown_to_a_firm_token() {
+    let (_tmp, app) = start();
+    let alba = token_for(&app, ALBA);
+    let praia = "0195a000-0000-7000-8000-0000000000b6"; // Casa Verde's
+    let project = json!({"name": "Mine now", "status": "Active", "created_at": "2026-01-01"});
+    let (status, body) = api(
+        &app,
+        "PUT",
+        &format!("/api/v1/firms/{ALBA}/projects/{praia}"),
+        Some(&alba),
+        Some(&project),
+    );
+    assert_eq!(status, 404, "{body}");
+    let (_, unknown) = api(
+        &app,
+        "GET",
+        &format!("/api/v1/firms/{ALBA}/projects/0195a000-0000-7000-8000-00000000ffff"),
+        Some(&alba),
+        None,
+    );
+    assert_eq!(body, unknown, "the same answer as an unknown id");
+    // A milestone of Casa Verde's under Alba's project: the same.
+    let (status, _) = api(
+        &app,
+        "PUT",
+        &format!(
+            "/api/v1/firms/{ALBA}/projects/{HAMPSTEAD}/milestones/0195a000-0000-7000-8000-0000000000c9"
+        ),
+        Some(&alba),
+        Some(&json!({"title": "x", "status": "pending", "position": 1})),
+    );
+    assert_eq!(status, 404);
+    // Nothing of Casa Verde's changed.
+    let (_, theirs) = api(
+        &app,
+        "GET",
+        &format!("/api/v1/firms/0195a000-0000-7000-8000-0000000000f2/projects/{praia}"),
+        Some(ADMIN),
+        None,
+    );
+    assert_eq!(theirs["name"], "Casa de Praia");
+}

@@ -32,11 +32,28 @@ pub enum Scope {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FirmScope {
     firm: FirmId,
+    /// Whether the operator asked (who may see every firm).
+    by_operator: bool,
 }
 
 impl FirmScope {
     pub fn firm(&self) -> FirmId {
         self.firm
+    }
+
+    /// A refused change as this scope may hear of it: to a firm token, an
+    /// id of another firm answers exactly as an unknown one (404), so a
+    /// firm cannot learn which ids exist elsewhere (DESIGN section 10);
+    /// the operator hears the conflict (409).
+    pub fn refusal(&self, err: crate::writer::ChangeError) -> ApiError {
+        use crate::command::CommandError;
+        use crate::writer::ChangeError;
+        match err {
+            ChangeError::Rejected(CommandError::Conflict(_)) if !self.by_operator => {
+                ApiError::not_found()
+            }
+            other => other.into(),
+        }
     }
 }
 
@@ -44,8 +61,14 @@ impl Scope {
     /// The scope of `requested`, if this token may see it; 404 otherwise.
     pub fn firm(&self, requested: FirmId) -> Result<FirmScope, ApiError> {
         match self {
-            Scope::Operator => Ok(FirmScope { firm: requested }),
-            Scope::Firm { firm, .. } if *firm == requested => Ok(FirmScope { firm: requested }),
+            Scope::Operator => Ok(FirmScope {
+                firm: requested,
+                by_operator: true,
+            }),
+            Scope::Firm { firm, .. } if *firm == requested => Ok(FirmScope {
+                firm: requested,
+                by_operator: false,
+            }),
             Scope::Firm { .. } => Err(ApiError::not_found()),
         }
     }

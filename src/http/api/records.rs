@@ -189,7 +189,8 @@ pub async fn put_member(
         .state
         .writer
         .change(Command::PutMember(record.clone()))
-        .await?;
+        .await
+        .map_err(|err| scope.refusal(err))?;
     reply(
         created(&applied),
         &with_warnings(record_json(&record), &reader),
@@ -307,7 +308,8 @@ pub async fn put_project(
         .state
         .writer
         .change(Command::PutProject(record.clone()))
-        .await?;
+        .await
+        .map_err(|err| scope.refusal(err))?;
     reply(
         created(&applied),
         &with_warnings(record_json(&record), &reader),
@@ -383,7 +385,8 @@ pub async fn put_milestone(
             firm: scope.firm(),
             milestone: record.clone(),
         })
-        .await?;
+        .await
+        .map_err(|err| scope.refusal(err))?;
     reply(created(&applied), &record_json(&record))
 }
 
