@@ -857,3 +857,114 @@ fn another_firms_ids_read_as_unknown_to_a_firm_token() {
     );
     assert_eq!(theirs["name"], "Casa de Praia");
 }
+
+fn start_limited(limits: firmhook::http::Limits) -> (tempfile::TempDir, App) {
+    let tmp = tempfile::tempdir().unwrap();
+    let app = spawn_app_limited(
+        &tmp.path().join("db.redb"),
+        None,
+        None,
+        firmhook::writer::DEFAULT_MAX_BATCH,
+        firmhook::store::SEEN_KEEP_SECONDS,
+        limits,
+    );
+    (tmp, app)
+}
+
+/// Starts an import upload of a firms.csv part declared `length` bytes
+/// long and sends `sent` bytes of it.
+fn stalled_import(app: &App, length: usize, sent: usize) -> std::net::TcpStream {
+    let mut stream = std::net::TcpStream::connect(app.addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let head = "--XX\r\nContent-Disposition: form-data; name=\"firms.csv\"; filename=\"firms.csv\"\r\n\r\nid,name,country\n";
+    write!(
+        stream,
+        "POST /api/v1/import HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {ADMIN}\r\n\
+         Content-Type: multipart/form-data; boundary=XX\r\nContent-Length: {length}\r\n\r\n{head}"
+    )
+    .unwrap();
+    stream.write_all(&vec![b'#'; sent]).unwrap();
+    stream
+}
+
+fn staged(tmp: &tempfile::TempDir) -> usize {
+    std::fs::read_dir(tmp.path())
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with(".import-"))
+        .count()
+}
+
+/// Finding 8: uploads never timed out, and 8 stalled ones kept 1,608 MiB
+/// staged. An upload that stalls is answered 408 and its staging deleted;
+/// all uploads in flight share one staging bound.
+#[test]
+fn stalled_imports_time_out_and_staging_is_bounded() {
+    let (tmp, app) = start_limited(firmhook::http::Limits {
+        deadline: Duration::from_secs(2),
+        import: 1024 * 1024,
+        ..firmhook::http::Limits::default()
+    });
+    let mut first = stalled_import(&app, 2 * 1024 * 1024, 800 * 1024);
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(staged(&tmp), 1);
+    // A second upload finds the staging bound spent by the first.
+    let mut second = stalled_import(&app, 900 * 1024, 500 * 1024);
+    let mut answer = String::new();
+    let _ = second.read_to_string(&mut answer);
+    assert!(
+        answer.starts_with("HTTP/1.1 503"),
+        "{}",
+        &answer[..answer.len().min(300)]
+    );
+    // The first stalls past its deadline: 408, and nothing stays staged.
+    let mut answer = String::new();
+    let _ = first.read_to_string(&mut answer);
+    assert!(
+        answer.starts_with("HTTP/1.1 408"),
+        "{}",
+        &answer[..answer.len().min(300)]
+    );
+    assert_eq!(staged(&tmp), 0);
+    // Then imports go through again.
+    let row = format!("id,name,country\n{NORDLICHT},Nordlicht,DE\n");
+    assert_eq!(import(&app, ADMIN, &[("firms.csv", &row)]).0, 200);
+}
+
+/// Finding 4: 1,100 long-polls held every connection. Past their own cap,
+/// long-polls answer at once.
+#[test]
+fn long_polls_past_their_cap_answer_at_once() {
+    let (_tmp, app) = start();
+    let waiting: Vec<std::net::TcpStream> = (0..firmhook::http::MAX_LONG_POLLS)
+        .map(|_| {
+            let mut stream = std::net::TcpStream::connect(app.addr).unwrap();
+            write!(
+                stream,
+                "GET /api/v1/events?wait=60&after=999999 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {ADMIN}\r\n\r\n"
+            )
+            .unwrap();
+            stream
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(1500));
+    let started = std::time::Instant::now();
+    let (status, body) = api(
+        &app,
+        "GET",
+        "/api/v1/events?wait=60&after=999999",
+        Some(ADMIN),
+        None,
+    );
+    assert_eq!(status, 200);
+    assert_eq!(body["items"], json!([]));
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "it waited {:?}",
+        started.elapsed()
+    );
+    assert_eq!(get(&app.url("/healthz")).unwrap().0, 200);
+    drop(waiting);
+}
