@@ -107,6 +107,9 @@ pub enum CommandError {
     /// number claimed twice.
     #[error("{0}")]
     Conflict(String),
+    /// The firm is at its quota.
+    #[error("{0}")]
+    Quota(String),
     /// The record is still needed by others.
     #[error("{0}")]
     InUse(String),
@@ -121,6 +124,7 @@ impl From<store::Error> for CommandError {
     fn from(err: store::Error) -> Self {
         match err {
             store::Error::Conflict(reason) => CommandError::Conflict(reason),
+            store::Error::Quota(reason) => CommandError::Quota(reason),
             other => CommandError::Store(other),
         }
     }

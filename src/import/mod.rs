@@ -203,6 +203,7 @@ impl From<store::Error> for Fail {
     fn from(err: store::Error) -> Self {
         match err {
             store::Error::Conflict(reason) => Fail::Row(Some("id"), reason),
+            store::Error::Quota(reason) => Fail::Row(None, reason),
             other => Fail::Store(other),
         }
     }

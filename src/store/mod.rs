@@ -77,6 +77,10 @@ pub enum Error {
     /// a business number claimed twice). Nothing of the transaction is kept.
     #[error("{0}")]
     Conflict(String),
+    /// A firm at its quota (DESIGN section 10). Nothing of the
+    /// transaction is kept.
+    #[error("{0}")]
+    Quota(String),
     #[error(transparent)]
     Redb(#[from] redb::Error),
 }

@@ -464,7 +464,7 @@ impl<'txn> Writer<'txn> {
         if let Some(max) = self.records_max
             && count >= max
         {
-            return Err(Error::Conflict(format!(
+            return Err(Error::Quota(format!(
                 "firm {firm} has reached its quota of {max} members, projects and milestones \
                  (FIRMHOOK_FIRM_RECORDS_MAX)"
             )));

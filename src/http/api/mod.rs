@@ -140,6 +140,9 @@ impl From<ChangeError> for ApiError {
         match err {
             ChangeError::Rejected(CommandError::NotFound) => ApiError::not_found(),
             ChangeError::Rejected(CommandError::Conflict(reason)) => ApiError::conflict(reason),
+            ChangeError::Rejected(CommandError::Quota(reason)) => {
+                ApiError::new(StatusCode::CONFLICT, "quota_exceeded", reason)
+            }
             ChangeError::Rejected(CommandError::InUse(reason)) => ApiError::conflict(reason),
             ChangeError::Rejected(CommandError::State(reason)) => ApiError::conflict(reason),
             ChangeError::Rejected(CommandError::Store(err)) => ApiError::internal(err),
