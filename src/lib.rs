@@ -15,6 +15,7 @@ pub mod flow;
 pub mod http;
 pub mod import;
 pub mod metrics;
+pub mod mutation;
 pub mod notify;
 pub mod private;
 pub mod push;
