@@ -74,6 +74,11 @@ impl fmt::Display for Action {
             Self::Ready(m) => write!(f, "rdy:{m}"),
             Self::More { list, offset } => match list {
                 List::Projects => write!(f, "more:projects:{offset}"),
+                // Mutation `button_more`: the page of approvals written as
+                // the page of ready milestones.
+                List::Awaiting(p) if crate::mutation::on("button_more") => {
+                    write!(f, "more:ready:{p}:{offset}")
+                }
                 List::Awaiting(p) => write!(f, "more:approve:{p}:{offset}"),
                 List::Pending(p) => write!(f, "more:ready:{p}:{offset}"),
             },

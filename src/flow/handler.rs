@@ -397,7 +397,7 @@ fn milestone_for<D: Data>(
     let allowed = match needs {
         Needs::Designer => roles.designer,
         Needs::Client => roles.client,
-    };
+    } || crate::mutation::on("tap_role");
     if !allowed {
         return Ok(Err(out.say(say(cx, Text::Gone)).outcome("refused")));
     }
@@ -427,6 +427,9 @@ fn approve<D: Data>(data: &D, cx: &Context, id: MilestoneId) -> Result<Output, D
                     },
                 ))
                 .outcome("approved");
+            if crate::mutation::on("ignore_taps") {
+                return Ok(out);
+            }
             out.effects.push(Effect::Milestone {
                 firm: project.firm_id,
                 project: project.id,

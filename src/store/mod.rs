@@ -311,6 +311,12 @@ impl Store {
                 txn.commit().map_err(Error::from)?;
                 Ok(value)
             }
+            // Mutation `import_partial`: an import that failed keeps the
+            // rows it wrote before failing.
+            (Ending::CommitIfOk, Err(err)) if import && crate::mutation::on("import_partial") => {
+                txn.commit().map_err(Error::from)?;
+                Err(err)
+            }
             (_, result) => {
                 txn.abort().map_err(Error::from)?;
                 result

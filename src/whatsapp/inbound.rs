@@ -125,6 +125,10 @@ pub struct NotJson(#[from] serde_json::Error);
 /// way, and give the same result for every body the first one takes
 /// (a property test and the fuzz target hold them to that).
 pub fn parse(body: &[u8]) -> Result<Delivery, NotJson> {
+    // Mutation `parser_panic`: a parser that panics on longer bodies.
+    if crate::mutation::on("parser_panic") && body.len() > 100 {
+        panic!("mutation parser_panic");
+    }
     parse_strict(body).or_else(|_| parse_lenient(body))
 }
 
@@ -138,12 +142,19 @@ fn parse_strict(body: &[u8]) -> Result<Delivery, serde_json::Error> {
             let Some(envelope::Obj(value)) = change.value else {
                 continue;
             };
+            // Mutation `strict_statuses`: the one-pass reading loses the
+            // statuses the lenient one keeps.
+            let statuses = if crate::mutation::on("strict_statuses") {
+                Vec::new()
+            } else {
+                value.statuses
+            };
             read_value(
                 &mut delivery,
                 value.metadata,
                 value.contacts.into_iter(),
                 value.messages.into_iter(),
-                value.statuses.into_iter(),
+                statuses.into_iter(),
             );
         }
     }

@@ -350,6 +350,18 @@ fn serve_dev_answers_simulate_and_exits_0_on_sigterm() {
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
     let logged = std::fs::read_to_string(&log).unwrap();
     assert!(logged.contains("INFO"), "{logged}");
+    // The forged id was logged, escaped, on the line of its message, and
+    // forged no line of its own.
+    assert!(
+        logged.contains(r"wamid.x\n2026-01-01T00:00:00Z  INFO FORGED"),
+        "the forged id is not in the log, escaped:\n{logged}"
+    );
+    assert!(
+        !logged
+            .lines()
+            .any(|line| line.starts_with("2026-01-01T00:00:00Z  INFO FORGED")),
+        "a line break in an id forged a log line:\n{logged}"
+    );
     assert!(
         !logged.contains('\x1b'),
         "colour escapes in a log file:\n{logged:?}"

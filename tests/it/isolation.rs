@@ -243,6 +243,27 @@ proptest! {
             };
             store.write(|w| writer::apply(w, &delivery, &config, &metrics)).unwrap();
             let after = state(&store);
+            // An authorised tap does what it says: the client's `mil:` on a
+            // milestone awaiting approval approves it, the designer's `rdy:`
+            // on a pending one asks for approval (on the firm's own number,
+            // since the message came in on one).
+            let tapped = messages[n].1.strip_prefix("button:").and_then(|id| firmhook::flow::Action::parse(id).ok());
+            let authorised = |milestone: MilestoneId, needs: &dyn Fn(&Project) -> bool, from: MilestoneStatus| {
+                world.milestones.iter().find(|(_, m)| m.id == milestone).and_then(|(_, m)| {
+                    let project = world.projects.iter().find(|p| p.id == m.project_id)?;
+                    let own_number = world.firms.iter().any(|f| f.id == project.firm_id && f.phone_number_id == Some(number));
+                    (own_number && needs(project) && before.0[&milestone] == from).then_some(())
+                })
+            };
+            match tapped {
+                Some(firmhook::flow::Action::Approve(m)) if authorised(m, &|p| is_client(sender, p), MilestoneStatus::AwaitingApproval).is_some() => {
+                    prop_assert_eq!(after.0[&m], MilestoneStatus::Approved, "{}'s authorised mil: tap on {:?} changed nothing", PHONES[*who], m);
+                }
+                Some(firmhook::flow::Action::Ready(m)) if authorised(m, &|p| is_designer(&world, sender, p), MilestoneStatus::Pending).is_some() => {
+                    prop_assert_eq!(after.0[&m], MilestoneStatus::AwaitingApproval, "{}'s authorised rdy: tap on {:?} changed nothing", PHONES[*who], m);
+                }
+                _ => {}
+            }
             for (id, status) in &after.0 {
                 let was = before.0[id];
                 if *status == was { continue; }
