@@ -93,6 +93,9 @@ impl Args {
         if let Some(secs) = env_number("FIRMHOOK_TLS_HANDSHAKE_TIMEOUT_SECS")? {
             tls.handshake_timeout = std::time::Duration::from_secs(secs.max(1));
         }
+        if let Some(secs) = env_number("FIRMHOOK_TLS_RELOAD_SECS")? {
+            tls.reload_every = std::time::Duration::from_secs(secs.max(1));
+        }
         Ok(Some(tls))
     }
 }

@@ -519,8 +519,18 @@ fn lists_page_with_a_cursor_and_filter_by_status_and_phone() {
         Some(ADMIN),
         None,
     );
-    assert_eq!(first["items"].as_array().unwrap().len(), 2);
+    let ids = |page: &Value| -> Vec<String> {
+        page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let alba_project = |n: u8| format!("0195a000-0000-7000-8000-0000000000b{n}");
+    assert_eq!(ids(&first), [alba_project(1), alba_project(2)]);
     let next = first["next"].as_str().unwrap();
+    assert_eq!(next, alba_project(2));
     let (_, second) = api(
         &app,
         "GET",
@@ -528,7 +538,10 @@ fn lists_page_with_a_cursor_and_filter_by_status_and_phone() {
         Some(ADMIN),
         None,
     );
-    assert_ne!(first["items"][0]["id"], second["items"][0]["id"]);
+    // Alba's four projects: the second page is exactly the last two, and
+    // nothing follows.
+    assert_eq!(ids(&second), [alba_project(3), alba_project(4)]);
+    assert_eq!(second["next"], Value::Null, "{second}");
     let (_, by_phone) = api(
         &app,
         "GET",

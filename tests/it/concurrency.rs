@@ -1,103 +1,100 @@
 //! Read-only commands beside a writer in another process.
 //!
-//! The writer is this same test binary, started again with
-//! `FIRMHOOK_IT_WRITER_DB` set, running [`writer_process`]: it holds the
-//! database open for writing (as `firmhook serve` will) and commits a new
-//! project in a loop until told to stop.
+//! The writer is the real `firmhook serve --dev` over the database, and a
+//! thread here adds a project through its admin API in a loop until told
+//! to stop: each is one commit of another process while the read-only
+//! commands run.
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
-use firmhook::domain::{FirmId, Phone, Project, ProjectId, ProjectStatus, Timestamp};
-use firmhook::store::{self, Store};
-
-use crate::support::{demo_dir, firmhook, stderr, stdout};
-
-const WRITER_ENV: &str = "FIRMHOOK_IT_WRITER_DB";
-
-/// The child's entry point; a no-op unless started by [`start_writer`].
-#[test]
-fn writer_process() {
-    let Some(db) = std::env::var_os(WRITER_ENV).map(PathBuf::from) else {
-        return;
-    };
-    let store = Store::open(&db, store::DEFAULT_CACHE_BYTES).unwrap();
-    let firm = FirmId::parse("0195a000-0000-7000-8000-0000000000f1").unwrap();
-    let stop = db.with_extension("stop");
-    std::fs::write(db.with_extension("ready"), "").unwrap();
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let mut commits = 0u64;
-    while !stop.exists() && Instant::now() < deadline {
-        commits += 1;
-        let project = Project {
-            id: ProjectId::new_v7(),
-            firm_id: firm,
-            name: format!("Load {commits}"),
-            status: ProjectStatus::parse("Lead", ProjectStatus::DEFAULT_SET).unwrap(),
-            client_name: String::new(),
-            client_phone: Some(
-                Phone::from_wa_id(&format!("4479111{:05}", commits % 100_000)).unwrap(),
-            ),
-            designer_member_id: None,
-            designer_phone: None,
-            created_at: Timestamp::from_unix_seconds(1_780_000_000 + commits as i64),
-        };
-        store.write(|w| w.put_project(&project)).unwrap();
-    }
-    std::fs::write(db.with_extension("commits"), commits.to_string()).unwrap();
-}
+use crate::support::{demo_dir, firmhook, free_port, stderr, stdout};
 
 struct Writer {
     child: Child,
-    db: PathBuf,
+    stop: Arc<AtomicBool>,
+    commits: Arc<AtomicU64>,
+    adder: Option<std::thread::JoinHandle<()>>,
 }
 
 fn start_writer(db: &Path) -> Writer {
-    let child = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "concurrency::writer_process",
-            "--test-threads=1",
-            "--quiet",
-        ])
-        .env(WRITER_ENV, db)
-        .stdout(std::process::Stdio::null())
+    let addr = format!("127.0.0.1:{}", free_port());
+    let child = Command::new(env!("CARGO_BIN_EXE_firmhook"))
+        .args(["serve", "--dev", "--listen", &addr, "--db"])
+        .arg(db)
+        .env("FIRMHOOK_LOG", "error")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let ready = db.with_extension("ready");
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(10)))
+        .build()
+        .into();
     let deadline = Instant::now() + Duration::from_secs(30);
-    while !ready.exists() {
-        assert!(
-            Instant::now() < deadline,
-            "the writer process did not start"
-        );
-        std::thread::sleep(Duration::from_millis(20));
+    while agent
+        .get(&format!("http://{addr}/healthz"))
+        .call()
+        .map_or(true, |r| r.status() != 200)
+    {
+        assert!(Instant::now() < deadline, "the writer did not start");
+        std::thread::sleep(Duration::from_millis(50));
     }
+    let (stop, commits) = (
+        Arc::new(AtomicBool::new(false)),
+        Arc::new(AtomicU64::new(0)),
+    );
+    let adder = {
+        let (stop, commits) = (stop.clone(), commits.clone());
+        std::thread::spawn(move || {
+            let firm = "0195a000-0000-7000-8000-0000000000f1";
+            let mut n = 0u64;
+            while !stop.load(Relaxed) {
+                n += 1;
+                let id = format!("0195f000-0000-7000-8000-{n:012x}");
+                let body = format!(
+                    r#"{{"name":"Load {n}","status":"Lead","created_at":"2026-06-01","client_phone":"+4479111{:05}"}}"#,
+                    n % 100_000
+                );
+                let answer = agent
+                    .put(&format!("http://{addr}/api/v1/firms/{firm}/projects/{id}"))
+                    .header("Authorization", "Bearer dev-admin")
+                    .header("Content-Type", "application/json")
+                    .send(&body);
+                if answer.is_ok_and(|r| r.status() == 201) {
+                    commits.fetch_add(1, Relaxed);
+                }
+            }
+        })
+    };
     Writer {
         child,
-        db: db.to_owned(),
+        stop,
+        commits,
+        adder: Some(adder),
     }
 }
 
 impl Writer {
-    /// Stops the writer and returns how many transactions it committed.
+    /// Stops the writer and returns how many projects it committed.
     fn stop(mut self) -> u64 {
-        std::fs::write(self.db.with_extension("stop"), "").unwrap();
-        assert!(
-            self.child.wait().unwrap().success(),
-            "the writer process failed"
-        );
-        std::fs::read_to_string(self.db.with_extension("commits"))
-            .unwrap()
-            .parse()
-            .unwrap()
+        self.stop.store(true, Relaxed);
+        if let Some(adder) = self.adder.take() {
+            adder.join().unwrap();
+        }
+        self.commits.load(Relaxed)
     }
 }
 
 impl Drop for Writer {
     fn drop(&mut self) {
+        self.stop.store(true, Relaxed);
         let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 

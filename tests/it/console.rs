@@ -535,9 +535,18 @@ fn console_changes_go_through_the_writer_and_reach_whatsapp_the_feed_and_the_log
     let token = &created.body[at + 31..][..67];
     assert!(token.starts_with("fh_"), "{token}");
     let firm = Console::sign_in(&app, token);
+    let (_, firms) = api(&app, "GET", "/api/v1/firms?limit=1000", Some(ADMIN), None);
+    let nove = firms["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["name"] == "Atelier Nove")
+        .map(|f| f["id"].as_str().unwrap().to_owned())
+        .expect("the firm was created");
+    // The new firm's token lands on that firm's projects, not another's.
     assert_eq!(
-        firm.get("/console").location.len(),
-        "/console/firms//projects".len() + 36
+        firm.get("/console").location,
+        format!("/console/firms/{nove}/projects")
     );
 
     // The messages page has the prompt with its delivery state.

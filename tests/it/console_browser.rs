@@ -225,31 +225,43 @@ fn a_studio_manager_works_through_the_console_in_chromium() {
         wait_text(&c, ".reason", "outside the 24-hour window, no template").await;
 
         // Every page, at a phone's width and a desktop's.
+        // Each page with the heading it must show: an error page fails.
         let pages = [
-            ("firms", "/console/firms".to_owned()),
-            ("health", "/console/health".to_owned()),
-            ("events", "/console/events".to_owned()),
-            ("projects", format!("/console/firms/{ALBA}/projects")),
+            ("firms", "/console/firms".to_owned(), "Firms"),
+            ("health", "/console/health".to_owned(), "Health"),
+            ("events", "/console/events".to_owned(), "Events"),
+            (
+                "projects",
+                format!("/console/firms/{ALBA}/projects"),
+                "Projects",
+            ),
             (
                 "project",
                 format!("/console/firms/{ALBA}/projects/{KENSINGTON}"),
+                "Kensington Kitchen",
             ),
             (
                 "messages",
                 format!("/console/firms/{NORDLICHT}/messages?phone=015112345678"),
+                "Messages",
             ),
             (
                 "who",
                 format!("/console/firms/{ALBA}/who?phone=07911123401"),
+                "Who is this number?",
             ),
-            ("settings", format!("/console/firms/{ALBA}/settings")),
+            (
+                "settings",
+                format!("/console/firms/{ALBA}/settings"),
+                "Settings",
+            ),
         ];
         let dir = screenshots();
         for (size, (width, height)) in [("phone", PHONE), ("desktop", DESKTOP)] {
             c.set_window_size(width, height).await.unwrap();
-            for (name, path) in &pages {
+            for (name, path, heading) in &pages {
                 c.goto(&format!("{base}{path}")).await.unwrap();
-                wait_text(&c, "h1", "").await;
+                wait_text(&c, "h1", heading).await;
                 // Nothing wider than the screen on a phone.
                 let overflow = c
                     .execute(

@@ -2,7 +2,8 @@
 //! file descriptors stay flat, latency stays stable, and the database stays
 //! bounded as seen-message records are pruned (kept 20 s here instead of 8
 //! days). Slow, so gated: `FIRMHOOK_SOAK_SECS=180 cargo test soak --
-//! --nocapture` (without it the test returns at once).
+//! --nocapture` (at least 70 s; without it the test says it did not run
+//! and returns).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
@@ -43,8 +44,17 @@ fn steady_load_keeps_memory_fds_latency_and_size_flat() {
         .ok()
         .and_then(|v| v.parse::<u64>().ok())
     else {
+        println!("soak: did not run (set FIRMHOOK_SOAK_SECS=180 to run it)");
         return;
     };
+    // Pruning starts once the keep period has passed; after that window
+    // at least three more are needed to compare against it.
+    let settled_at = (KEEP_SECONDS / WINDOW.as_secs()) as usize + 1;
+    let needed = (settled_at as u64 + 4) * WINDOW.as_secs();
+    assert!(
+        seconds >= needed,
+        "FIRMHOOK_SOAK_SECS={seconds}: at least {needed} s are needed to compare the settled state with later ones"
+    );
     let tmp = tempfile::tempdir().unwrap();
     let db = tmp.path().join("db.redb");
     let app = spawn_app_keeping(
@@ -129,9 +139,10 @@ fn steady_load_keeps_memory_fds_latency_and_size_flat() {
     for thread in threads {
         thread.join().unwrap();
     }
-    assert!(windows.len() >= 4, "run at least 40 s");
-    // Compare with the state once the keep period has passed and pruning runs.
-    let settled = &windows[(KEEP_SECONDS / WINDOW.as_secs()) as usize + 1];
+    // Compare with the state once the keep period has passed and pruning
+    // runs: the last window is a later one, never the settled one itself.
+    assert!(windows.len() > settled_at + 2, "{} windows", windows.len());
+    let settled = &windows[settled_at];
     let last = windows.last().unwrap();
     assert!(
         last.rss_kib <= settled.rss_kib + settled.rss_kib / 4 + 16 * 1024,
