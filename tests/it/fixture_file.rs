@@ -1,8 +1,10 @@
 //! Old database files stay readable. `tests/fixtures/v1.redb` was written
 //! by the first release from the demo data, beside the CSV export it gave
 //! (`tests/fixtures/v1/`). Every later build must read the file and export
-//! the same rows. To write a new fixture after a format change (keep the
-//! old one too!), run `FIRMHOOK_WRITE_FIXTURE=1 cargo test fixture_file`.
+//! the same rows. To write a new fixture after a format change, run
+//! `FIRMHOOK_WRITE_FIXTURE=1 cargo test fixture_file`: it writes
+//! `v<format>.redb` (and `v<format>/`) for this build's format, and refuses
+//! to write over a fixture that exists, so the old ones are kept.
 
 use std::path::{Path, PathBuf};
 
@@ -65,11 +67,23 @@ fn the_v1_database_file_is_still_read_and_exports_the_same_rows() {
     assert!(matches!(outcome, Outcome::Designer { .. }), "{outcome:?}");
 }
 
+/// The path of a new fixture `name` for this build's format; fails if a
+/// fixture of that name exists (fixtures are never written over).
+fn new_fixture(name: &str) -> PathBuf {
+    let path = fixtures().join(format!("{name}{}.redb", store::FORMAT));
+    assert!(
+        !path.exists(),
+        "{} exists: fixtures are kept; remove it by hand only if it was never committed",
+        path.display()
+    );
+    path
+}
+
 fn write_fixture() {
     let dir = fixtures();
-    std::fs::create_dir_all(dir.join("v1")).unwrap();
-    let path = dir.join("v1.redb");
-    let _ = std::fs::remove_file(&path);
+    let path = new_fixture("v");
+    let rows = dir.join(format!("v{}", store::FORMAT));
+    std::fs::create_dir_all(&rows).unwrap();
     let statuses = project_statuses();
     let options = Options::new(Mode::Apply, &statuses);
     {
@@ -77,7 +91,7 @@ fn write_fixture() {
         import_dir(&store, &demo_dir(), &options).unwrap();
     }
     let snapshot = Snapshot::open(&path).unwrap();
-    export_dir(&snapshot.read().unwrap(), &dir.join("v1")).unwrap();
+    export_dir(&snapshot.read().unwrap(), &rows).unwrap();
 }
 
 /// `tests/fixtures/outbox-v1.redb` holds replies still queued by the
@@ -85,7 +99,8 @@ fn write_fixture() {
 /// format 1): a text, reply buttons, a list, a reply to a BSUID. Every
 /// later build must decode them and send them. To write it again (only
 /// ever with the release it is named for), run
-/// `FIRMHOOK_WRITE_OUTBOX_FIXTURE=1 cargo test fixture_file`.
+/// `FIRMHOOK_WRITE_OUTBOX_FIXTURE=1 cargo test fixture_file` (it writes
+/// `outbox-v<format>.redb` and never over an existing fixture).
 #[test]
 fn replies_queued_by_the_outbox_v1_release_still_send() {
     if std::env::var_os("FIRMHOOK_WRITE_OUTBOX_FIXTURE").is_some() {
@@ -135,8 +150,7 @@ fn replies_queued_by_the_outbox_v1_release_still_send() {
 
 fn write_outbox_fixture() {
     use firmhook::whatsapp::inbound::{Content, Delivery, Message, Sender};
-    let path = fixtures().join("outbox-v1.redb");
-    let _ = std::fs::remove_file(&path);
+    let path = new_fixture("outbox-v");
     let statuses = project_statuses();
     let store = Store::open(&path, store::DEFAULT_CACHE_BYTES).unwrap();
     import_dir(&store, &demo_dir(), &Options::new(Mode::Apply, &statuses)).unwrap();

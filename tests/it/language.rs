@@ -28,18 +28,7 @@ fn start() -> (tempfile::TempDir, FakeGraph, App) {
 }
 
 fn to(graph: &FakeGraph, phone: &str, n: usize) -> Vec<GraphRequest> {
-    let deadline = std::time::Instant::now() + WAIT;
-    loop {
-        let found: Vec<GraphRequest> = graph
-            .requests()
-            .into_iter()
-            .filter(|r| r.to() == phone)
-            .collect();
-        if found.len() >= n || std::time::Instant::now() > deadline {
-            return found;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    graph.sent_to(phone, n, WAIT)
 }
 
 #[test]

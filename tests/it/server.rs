@@ -181,7 +181,7 @@ fn client_approves_a_milestone_and_the_designer_hears_of_it_once() {
     ));
     let again = &graph.wait_for(5, WAIT)[4];
     assert_eq!(again.text(), "\"Tile selection\" is already approved.");
-    std::thread::sleep(Duration::from_millis(300));
+    app.wait_settled();
     assert_eq!(graph.requests().iter().filter(|r| r.to() == TOM).count(), 1);
 }
 
@@ -332,7 +332,7 @@ fn a_wamid_delivered_many_times_is_processed_once() {
     }
     // One confirmation to Lucy and one notice to Tom, nothing more.
     graph.wait_for(2, WAIT);
-    std::thread::sleep(Duration::from_millis(500));
+    app.wait_settled();
     let requests = graph.requests();
     assert_eq!(requests.len(), 2, "{requests:#?}");
     assert_eq!(metric(&app, "firmhook_duplicate_messages_total"), 9);
@@ -371,7 +371,7 @@ fn every_entry_and_change_of_a_batch_is_processed() {
     let mut want = [LUCY, RAJ, OLIVIA];
     want.sort();
     assert_eq!(to, want);
-    std::thread::sleep(Duration::from_millis(300));
+    app.wait_settled();
     assert_eq!(graph.requests().len(), 3);
 }
 
@@ -412,7 +412,7 @@ fn graph_failures_are_retried_by_error_code_and_delivered_once() {
     // 1 s and 4 s (±20%) of backoff, then success.
     let requests = graph.wait_for(3, Duration::from_secs(20));
     assert!(requests.iter().all(|r| r.to() == LUCY));
-    std::thread::sleep(Duration::from_millis(500));
+    app.wait_settled();
     assert_eq!(graph.requests().len(), 3);
     let outbound = app.snapshot().read().unwrap().outbound(1).unwrap().unwrap();
     assert_eq!((outbound.state, outbound.attempts), (State::Sent, 3));
@@ -428,7 +428,7 @@ fn a_closed_window_is_final_and_not_retried() {
     graph.answer_next(&[(400, &graph_error(131047))]);
     app.post(&webhook(ALBA_NUMBER, &[("wamid.1", LUCY, "text:hi")]));
     graph.wait_for(1, WAIT);
-    std::thread::sleep(Duration::from_millis(2500));
+    app.wait_settled();
     assert_eq!(graph.requests().len(), 1);
     let outbound = app.snapshot().read().unwrap().outbound(1).unwrap().unwrap();
     assert_eq!(outbound.state, State::Failed);
@@ -450,7 +450,7 @@ fn replies_still_in_the_outbox_are_sent_after_a_restart() {
     let app = spawn_app(&db, Some(&up));
     let requests = up.wait_for(1, WAIT);
     assert_eq!(requests[0].to(), LUCY);
-    std::thread::sleep(Duration::from_millis(300));
+    app.wait_settled();
     assert_eq!(up.requests().len(), 1);
     drop(app);
 }
@@ -472,7 +472,7 @@ fn unknown_senders_get_the_registration_hint_once_an_hour() {
             .text()
             .starts_with("Hello! We don't recognise this number")
     );
-    std::thread::sleep(Duration::from_millis(500));
+    app.wait_settled();
     assert_eq!(graph.requests().len(), 1);
 }
 
@@ -509,7 +509,12 @@ fn an_expired_token_stops_sending_and_keeps_replies_queued() {
     app.post(&webhook(ALBA_NUMBER, &[("wamid.1", LUCY, "text:hi")]));
     app.post(&webhook(ALBA_NUMBER, &[("wamid.2", RAJ, "text:hi")]));
     graph.wait_for(1, WAIT);
-    std::thread::sleep(Duration::from_millis(2500));
+    // The sender halts as it reads the 190, before any other send.
+    let deadline = std::time::Instant::now() + WAIT;
+    while metric(&app, "firmhook_sending_halted") == 0 {
+        assert!(std::time::Instant::now() < deadline, "sending did not halt");
+        std::thread::sleep(Duration::from_millis(20));
+    }
     assert_eq!(graph.requests().len(), 1, "nothing is sent after a 190");
     assert_eq!(metric(&app, "firmhook_sending_halted"), 1);
     assert_eq!(metric(&app, "firmhook_outbox_depth"), 2);
@@ -532,7 +537,7 @@ fn replies_wait_out_a_graph_api_that_is_down_then_go_once() {
     let graph = FakeGraph::start_on(port);
     let requests = graph.wait_for(1, Duration::from_secs(30));
     assert_eq!(requests[0].to(), LUCY);
-    std::thread::sleep(Duration::from_millis(500));
+    app.wait_settled();
     assert_eq!(graph.requests().len(), 1);
     let outbound = app.snapshot().read().unwrap().outbound(1).unwrap().unwrap();
     assert_eq!(outbound.state, State::Sent);

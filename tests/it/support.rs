@@ -403,6 +403,22 @@ impl App {
         }
     }
 
+    /// Waits until no reply is due: every queued reply was sent, given up
+    /// or held, and its result committed. After that nothing more goes to
+    /// the Graph API until something new comes in, so "nothing more was
+    /// sent" can be checked without sleeping on it.
+    pub fn wait_settled(&self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let due = self.snapshot().read().unwrap().outbox_depth().unwrap();
+            if due == 0 {
+                return;
+            }
+            assert!(Instant::now() < deadline, "{due} replies still due");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// A read-only look at the database while the server runs.
     pub fn snapshot(&self) -> firmhook::store::Snapshot {
         firmhook::store::Snapshot::open(&self.db).unwrap()
@@ -620,6 +636,38 @@ impl FakeGraph {
     }
 
     /// Waits until at least `n` requests arrived; returns them all.
+    /// The requests to `to`, once there are at least `n`; fails if they do
+    /// not come within `within`.
+    pub fn sent_to(&self, to: &str, n: usize, within: Duration) -> Vec<GraphRequest> {
+        let deadline = Instant::now() + within;
+        loop {
+            let found: Vec<GraphRequest> = self
+                .requests()
+                .into_iter()
+                .filter(|r| r.to() == to)
+                .collect();
+            if found.len() >= n {
+                return found;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{to} got {} requests, expected {n}: {found:#?}",
+                found.len()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The requests to `to` after waiting `quiet` for any more: for
+    /// checking that nothing more (or nothing) was sent.
+    pub fn settled_to(&self, to: &str, quiet: Duration) -> Vec<GraphRequest> {
+        std::thread::sleep(quiet);
+        self.requests()
+            .into_iter()
+            .filter(|r| r.to() == to)
+            .collect()
+    }
+
     pub fn wait_for(&self, n: usize, within: Duration) -> Vec<GraphRequest> {
         let deadline = Instant::now() + within;
         loop {
