@@ -64,6 +64,17 @@ fn main() {
         for kind in KINDS {
             let list = &phones[kind];
             assert!(!list.is_empty(), "no {kind} sample at size {size}");
+            // Like for like: SQLite reaches the same outcome for every phone.
+            let reader = store.read().unwrap();
+            for phone in list {
+                let outcome = resolve(&reader, *phone, None).unwrap().outcome;
+                assert_eq!(
+                    sqlite.resolve(phone.to_u64()),
+                    Kind::of(&outcome),
+                    "SQLite and firmhook disagree on {phone}"
+                );
+            }
+            drop(reader);
             let redb_ns = time(lookups, list, |phone| {
                 let reader = store.read().unwrap();
                 black_box(decide(&reader, phone, None).unwrap());
@@ -305,6 +316,19 @@ enum Kind {
     Client,
     Ambiguous(usize),
     Unknown,
+}
+
+impl Kind {
+    /// firmhook's outcome, as the SQLite side tells it.
+    fn of(outcome: &Outcome) -> Self {
+        match outcome {
+            Outcome::Designer { .. } => Kind::Designer,
+            Outcome::DesignerNoProject { .. } => Kind::DesignerNoProject,
+            Outcome::Client { .. } => Kind::Client,
+            Outcome::Ambiguous { matches } => Kind::Ambiguous(matches.len()),
+            Outcome::Unknown => Kind::Unknown,
+        }
+    }
 }
 
 impl Sqlite {

@@ -253,7 +253,8 @@ pub fn wait_listening(addr: SocketAddr) {
 
 /// What the server did, read from outside it: its threads' own CPU clocks
 /// (`/proc/self/task/*/schedstat`, nanoseconds on CPU), the bytes this
-/// process wrote (`/proc/self/io`, `wchar`), and its commit counters (from
+/// process sent to the disk (`/proc/self/io`, `write_bytes`: what reached
+/// the block layer, not what write calls were given), and its commit counters (from
 /// `/metrics`). Valid for the in-process server of [`with_app`], whose
 /// writer thread is `firmhook-writer` and whose HTTP workers are
 /// `firmhook-http`.
@@ -289,7 +290,7 @@ impl Work {
         let io = std::fs::read_to_string("/proc/self/io").unwrap_or_default();
         work.written = io
             .lines()
-            .find_map(|l| l.strip_prefix("wchar: "))
+            .find_map(|l| l.strip_prefix("write_bytes: "))
             .and_then(|n| n.trim().parse().ok())
             .unwrap_or(0);
         let metrics = ureq::get(&format!("http://{addr}/metrics"))
