@@ -40,6 +40,10 @@ pub struct ButtonError(pub String);
 
 impl Action {
     pub fn parse(id: &str) -> Result<Self, ButtonError> {
+        // Mutation `button_panic`: a parser that panics on long ids.
+        if crate::mutation::on("button_panic") && id.len() > 40 {
+            panic!("mutation button_panic");
+        }
         let bad = || ButtonError(id.chars().take(64).collect());
         let (prefix, arg) = id.split_once(':').ok_or_else(bad)?;
         let project = |arg: &str| ProjectId::parse(arg).map_err(|_| bad());

@@ -810,3 +810,33 @@ pub fn connect_from(app: &App, source: &str) -> std::io::Result<std::net::TcpStr
     stream.set_read_timeout(Some(Duration::from_secs(60)))?;
     Ok(stream)
 }
+
+/// Whether the system programs a test needs are installed. Without them
+/// the test does not run: it prints one line saying so and what to
+/// install, unless `CI=true`, where they are required (`.ci/run` installs
+/// them) and their absence fails the test.
+pub fn system_programs(test: &str, programs: &[&str], package: &str) -> bool {
+    let missing: Vec<&str> = programs
+        .iter()
+        .copied()
+        .filter(|program| {
+            !std::process::Command::new("sh")
+                .args(["-c", &format!("command -v {program}")])
+                .output()
+                .is_ok_and(|out| out.status.success())
+        })
+        .collect();
+    if missing.is_empty() {
+        return true;
+    }
+    let line = format!(
+        "{test}: did not run: {} not installed (`sudo apt-get install -y {package}`)",
+        missing.join(", ")
+    );
+    assert!(
+        std::env::var("CI").as_deref() != Ok("true"),
+        "{line}; under CI=true it is required"
+    );
+    println!("{line}");
+    false
+}
