@@ -22,6 +22,11 @@ pub struct Metrics {
     pub statuses: AtomicU64,
     pub commit_batches: AtomicU64,
     pub commit_failures: AtomicU64,
+    /// Commits that failed in a row, 0 after a commit succeeds.
+    pub commit_failures_in_row: AtomicU64,
+    /// When the writer took the batch it is working on (Unix ms), 0 while
+    /// it waits for work: a batch this old means the writer is stuck.
+    pub writer_busy_since_ms: AtomicU64,
     pub commit_jobs: AtomicU64,
     pub commit_micros: AtomicU64,
     pub commit_micros_max: AtomicU64,

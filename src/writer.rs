@@ -156,6 +156,11 @@ pub struct Queue {
 }
 
 impl Queue {
+    /// Whether the writer thread is gone: nothing can be written any more.
+    pub fn is_closed(&self) -> bool {
+        self.jobs.is_closed()
+    }
+
     /// Submits a delivery and waits until it is committed (`Ok`) or the
     /// commit failed (`Err`: answer 500 so Meta redelivers).
     pub async fn deliver(&self, delivery: Delivery) -> Result<(), NotCommitted> {
@@ -306,6 +311,7 @@ fn run(
             }
         }
         last_batch = jobs.len();
+        metrics.writer_busy_since_ms.store(now_ms().max(1), Relaxed);
         let started = Instant::now();
         let retain = started >= retain_next;
         let prune = started >= prune_next;
@@ -383,6 +389,7 @@ fn run(
                         tracing::debug!(?pruned, "retention: old rows removed");
                     }
                 }
+                metrics.commit_failures_in_row.store(0, Relaxed);
                 if queued > 0 {
                     let _ = wake_sender.try_send(());
                 }
@@ -394,6 +401,7 @@ fn run(
             Err(err) => {
                 seen.rolled_back();
                 metrics.commit_failures.fetch_add(1, Relaxed);
+                metrics.commit_failures_in_row.fetch_add(1, Relaxed);
                 tracing::error!(error = %err, jobs = jobs.len(), "commit failed; answering 500");
                 // redb refuses all work after an I/O error until the file is
                 // opened again; do that now, so the next batch can succeed
@@ -422,16 +430,31 @@ fn run(
                     let _ = done.send(if ok { Ok(()) } else { Err(NotCommitted) });
                 }
                 Job::Change { done, .. } => {
-                    let outcome = changes.next().expect("one outcome per change");
-                    let _ = done.send(match (ok, outcome) {
-                        (false, _) => Err(ChangeError::NotCommitted),
-                        (true, outcome) => outcome.map_err(ChangeError::Rejected),
-                    });
+                    // A batch that failed before a change was applied (the
+                    // file could not be opened, an earlier job hit a store
+                    // error) has no outcome for it: not committed, and the
+                    // writer goes on (DESIGN section 5).
+                    let _ = done.send(change_answer(ok, changes.next()));
                 }
                 Job::Tick => {}
                 Job::Import { .. } => unreachable!("imports are never batched"),
             }
         }
+        metrics.writer_busy_since_ms.store(0, Relaxed);
+    }
+}
+
+/// What a change's request hears once its batch is done: its outcome if
+/// the batch committed; otherwise, or when the batch failed before the
+/// change was applied (so it has no outcome), not committed. Never a
+/// panic: the writer thread must outlive every failed batch.
+fn change_answer(
+    committed: bool,
+    outcome: Option<Result<Applied, CommandError>>,
+) -> Result<Applied, ChangeError> {
+    match (committed, outcome) {
+        (true, Some(outcome)) => outcome.map_err(ChangeError::Rejected),
+        _ => Err(ChangeError::NotCommitted),
     }
 }
 
@@ -1015,5 +1038,37 @@ fn apply_effect(
         Ok(_) | Err(CommandError::NotFound) => Ok(done),
         Err(CommandError::Store(err)) => Err(err),
         Err(refused) => Ok(format!("{done} refused: {refused}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Issue 21: a batch that failed before a change in it was applied left
+    /// that change without an outcome, and `expect` killed the writer.
+    #[test]
+    fn a_change_without_an_outcome_is_not_committed_and_nothing_panics() {
+        let applied = || Applied {
+            put: None,
+            replies: Vec::new(),
+        };
+        assert!(matches!(
+            change_answer(false, None),
+            Err(ChangeError::NotCommitted)
+        ));
+        assert!(matches!(
+            change_answer(false, Some(Ok(applied()))),
+            Err(ChangeError::NotCommitted)
+        ));
+        assert!(matches!(
+            change_answer(true, None),
+            Err(ChangeError::NotCommitted)
+        ));
+        assert!(change_answer(true, Some(Ok(applied()))).is_ok());
+        assert!(matches!(
+            change_answer(true, Some(Err(CommandError::NotFound))),
+            Err(ChangeError::Rejected(CommandError::NotFound))
+        ));
     }
 }

@@ -262,7 +262,7 @@ async fn route(request: Request<Incoming>, door: Door) -> Result<Response<Body>,
     let response = match (request.method(), request.uri().path()) {
         (&Method::GET, "/webhook") => handshake(&request, state),
         (&Method::POST, "/webhook") => webhook::post(request, &door).await,
-        (&Method::GET, "/healthz") => text(StatusCode::OK, "ok\n"),
+        (&Method::GET, "/healthz") => healthz(state),
         (&Method::GET, "/metrics") => {
             // Counts per firm are the operator's business (DESIGN section 10).
             if operator_bearer(&request, state) {
@@ -320,6 +320,38 @@ fn json(value: &serde_json::Value) -> Response<Body> {
         .headers_mut()
         .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     response
+}
+
+/// A writer batch older than this means the writer is stuck.
+const STUCK_AFTER_MS: u64 = 5_000;
+/// Commits failed in a row before `/healthz` says so.
+const FAILED_COMMITS: u64 = 3;
+
+/// `GET /healthz`: 200 `ok`, or 503 with the reason when nothing can be
+/// written: the writer thread is gone, stuck on one batch for 5 s, or its
+/// last 3 commits failed (DESIGN section 5). An import in progress is not
+/// a stuck writer.
+fn healthz(state: &State) -> Response<Body> {
+    use std::sync::atomic::Ordering::Relaxed;
+    let busy_since = state.metrics.writer_busy_since_ms.load(Relaxed);
+    let failed = state.metrics.commit_failures_in_row.load(Relaxed);
+    let now = crate::writer::now_ms();
+    let problem = if state.writer.is_closed() {
+        Some("the writer has stopped".to_owned())
+    } else if busy_since != 0 && now.saturating_sub(busy_since) > STUCK_AFTER_MS {
+        Some(format!(
+            "the writer has been on one batch for {} s",
+            now.saturating_sub(busy_since) / 1000
+        ))
+    } else if failed >= FAILED_COMMITS {
+        Some(format!("the last {failed} commits failed"))
+    } else {
+        None
+    };
+    match problem {
+        None => text(StatusCode::OK, "ok\n"),
+        Some(why) => text(StatusCode::SERVICE_UNAVAILABLE, &format!("{why}\n")),
+    }
 }
 
 /// Whether the request carries the operator's bearer token.

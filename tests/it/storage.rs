@@ -78,3 +78,61 @@ fn failed_commits_answer_500_keep_nothing_and_recover() {
     let out = firmhook(&["check", "--db", db.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
 }
+
+/// Issue 21: a change in a batch that failed before it was applied (the
+/// file could not be reopened after an I/O error) had no outcome, and the
+/// writer thread panicked: every webhook got 500 after that while
+/// `/healthz` said ok. Now the change is answered as not committed, the
+/// writer goes on, and `/healthz` says when commits keep failing.
+#[test]
+fn a_failing_disk_never_stops_the_writer_and_healthz_tells() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = tmp.path().join("db.redb");
+    let (store, disk) = Store::open_faulty(&db, store::DEFAULT_CACHE_BYTES).unwrap();
+    let app = spawn_app_over(
+        &db,
+        Some(Arc::new(store)),
+        None,
+        firmhook::writer::DEFAULT_MAX_BATCH,
+    );
+    let alba = "0195a000-0000-7000-8000-0000000000f1";
+    let patch = |status: &str| {
+        api(
+            &app,
+            "PATCH",
+            &format!("/api/v1/firms/{alba}/projects/0195a000-0000-7000-8000-0000000000b3"),
+            Some(ADMIN),
+            Some(&serde_json::json!({ "status": status })),
+        )
+        .0
+    };
+    let healthz = || get(&app.url("/healthz")).unwrap();
+    assert_eq!(healthz(), (200, "ok\n".to_owned()));
+    disk.fail_writes(true);
+    for n in 0..3 {
+        let hi = webhook(ALBA_NUMBER, &[(&format!("wamid.fail{n}"), LUCY, "text:hi")]);
+        assert_eq!(app.post(&hi).0, 500);
+        // A change in a failing batch, or in one whose file is closed.
+        assert_eq!(patch("On Hold"), 500);
+    }
+    let (status, why) = healthz();
+    assert_eq!(status, 503, "{why}");
+    assert!(why.contains("commits failed"), "{why}");
+
+    disk.fail_writes(false);
+    // The writer is still there: the next batch commits and all is well.
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    while patch("On Hold") != 200 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the writer did not recover"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(
+        app.post(&webhook(ALBA_NUMBER, &[("wamid.after", LUCY, "text:hi")]))
+            .0,
+        200
+    );
+    assert_eq!(healthz(), (200, "ok\n".to_owned()));
+}
