@@ -173,7 +173,10 @@ pub fn apply(w: &mut Writer, command: &Command, origin: Origin) -> Result<Applie
                     "designer_member_id: unknown member {member}"
                 )));
             }
-            Ok(put(put_project(w, project, origin)?))
+            let before = w.project(project.firm_id, project.id)?.map(|p| p.status);
+            let mut applied = put(put_project(w, project, origin)?);
+            applied.replies = status_notices(w, project, before.as_ref())?;
+            Ok(applied)
         }
         Command::PutMilestone { firm, milestone } => {
             match w.project_firm(milestone.project_id)? {
@@ -229,8 +232,11 @@ pub fn apply(w: &mut Writer, command: &Command, origin: Origin) -> Result<Applie
             let Some(mut record) = w.project(*firm, *project)? else {
                 return Err(CommandError::NotFound);
             };
+            let before = record.status.clone();
             record.status = status.clone();
-            Ok(put(put_project(w, &record, origin)?))
+            let mut applied = put(put_project(w, &record, origin)?);
+            applied.replies = status_notices(w, &record, Some(&before))?;
+            Ok(applied)
         }
         Command::CreateToken(token) => {
             w.put_token(token)?;
@@ -277,6 +283,25 @@ pub fn apply(w: &mut Writer, command: &Command, origin: Origin) -> Result<Applie
             }
             Ok(Applied::default())
         }
+    }
+}
+
+/// The client's notice of a status change, when `project` (as written) has
+/// a status other than `before`: the same through every door but import,
+/// which loads data rather than acting on it. A new project is no change.
+fn status_notices(
+    w: &Writer,
+    project: &Project,
+    before: Option<&ProjectStatus>,
+) -> Result<Vec<Reply>, store::Error> {
+    match before {
+        Some(before) if *before != project.status => {
+            let lang = flow::Data::firm_lang(w, project.firm_id)?;
+            Ok(flow::status_notice(project, &project.status, lang)
+                .into_iter()
+                .collect())
+        }
+        _ => Ok(Vec::new()),
     }
 }
 

@@ -752,8 +752,10 @@ fn apply_message(
         log_inbound(w, firm, message, &sender_key)?;
     }
 
+    let mut notices = Vec::new();
     for effect in &output.effects {
-        let what = apply_effect(w, effect, number, now)?;
+        let (what, mut replies) = apply_effect(w, effect, number, now)?;
+        notices.append(&mut replies);
         w.record_event(&Event {
             seq: 0,
             at: now,
@@ -772,7 +774,7 @@ fn apply_message(
         sender: &sender_recipient,
         number: &message.phone_number_id,
     };
-    for reply in &output.replies {
+    for reply in output.replies.iter().chain(&notices) {
         enqueue(w, reply, Some(inbound), config, &message.wamid)?;
     }
     logs.push(MessageLog {
@@ -786,7 +788,7 @@ fn apply_message(
             Content::Ignored(_) => None,
         },
     });
-    Ok(output.replies.len() + released)
+    Ok(output.replies.len() + notices.len() + released)
 }
 
 /// Where a message came from, for the replies to it.
@@ -971,12 +973,14 @@ pub fn error_code(error: &str) -> Option<i64> {
 
 /// Applies one effect through the command layer (the one write path);
 /// returns the audit text.
+/// Applies one effect of a message as its command; what it did (for the
+/// audit event) and the notifications the command gave.
 fn apply_effect(
     w: &mut Writer,
     effect: &Effect,
     number: Option<u64>,
     now: i64,
-) -> Result<String, store::Error> {
+) -> Result<(String, Vec<Reply>), store::Error> {
     let origin = Origin {
         source: Source::WhatsApp,
         at: Timestamp::from_unix_seconds(now),
@@ -1031,13 +1035,14 @@ fn apply_effect(
                     },
                 )?;
             }
-            return Ok("registration hint sent".into());
+            return Ok(("registration hint sent".into(), Vec::new()));
         }
     };
     match command::apply(w, &command, origin) {
-        Ok(_) | Err(CommandError::NotFound) => Ok(done),
+        Ok(applied) => Ok((done, applied.replies)),
+        Err(CommandError::NotFound) => Ok((done, Vec::new())),
         Err(CommandError::Store(err)) => Err(err),
-        Err(refused) => Ok(format!("{done} refused: {refused}")),
+        Err(refused) => Ok((format!("{done} refused: {refused}"), Vec::new())),
     }
 }
 

@@ -518,6 +518,29 @@ fn ready<D: Data>(data: &D, cx: &Context, id: MilestoneId) -> Result<Output, D::
 /// The client's prompt to approve a milestone that is ready, with its
 /// `mil:` button; `None` when the project has no client phone. The same
 /// for a designer's `rdy:` tap and the admin API's `…/ready`.
+/// What the client of `project` is told when its status becomes `status`,
+/// whatever door changed it (DESIGN section 5): `None` without a client
+/// phone.
+pub fn status_notice(project: &Project, status: &ProjectStatus, lang: Lang) -> Option<Reply> {
+    let client = project.client_phone?;
+    Some(Reply {
+        to: To::Phone(client),
+        firm: Some(project.firm_id),
+        body: Body::text(&text::say(
+            lang,
+            Text::YourProjectNow {
+                project: &project.name,
+                status: status.as_str(),
+            },
+        )),
+        notice: Some(Notice {
+            kind: TemplateKind::StatusChanged,
+            params: vec![project.name.clone(), status.to_string()],
+            button: None,
+        }),
+    })
+}
+
 pub fn approval_prompt(project: &Project, milestone: &Milestone, lang: Lang) -> Option<Reply> {
     let client = project.client_phone?;
     let prompt = text::say(
@@ -833,24 +856,8 @@ fn designer_text<D: Data>(
                             },
                         ))
                         .outcome("status changed");
-                    if let Some(client) = project.client_phone {
-                        out.replies.push(Reply {
-                            to: To::Phone(client),
-                            firm: Some(firm),
-                            body: Body::text(&text::say(
-                                data.firm_lang(firm)?,
-                                Text::YourProjectNow {
-                                    project: &project.name,
-                                    status: status.as_str(),
-                                },
-                            )),
-                            notice: Some(Notice {
-                                kind: TemplateKind::StatusChanged,
-                                params: vec![project.name.clone(), status.to_string()],
-                                button: None,
-                            }),
-                        });
-                    }
+                    // The client hears of it from the command, as from
+                    // every other door.
                     out.effects.push(Effect::ProjectStatus {
                         firm,
                         project: project.id,

@@ -13,6 +13,7 @@ pub mod text;
 pub use button::{Action, ButtonError, List};
 pub use handler::{
     Context, Effect, HINT_EVERY_SECONDS, Input, Output, Reply, To, approval_prompt, handle,
+    status_notice,
 };
 
 use crate::domain::{FirmId, Member, MemberId, Milestone, MilestoneId, Project, ProjectId};

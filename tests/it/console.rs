@@ -697,3 +697,65 @@ fn settings_forms_change_language_templates_and_the_event_webhook() {
     assert!(page.body.contains("console test"));
     assert!(!page.body.contains("fh_"), "a token's secret on the page");
 }
+
+/// Issue 21: a status change told the client on WhatsApp (`/status`) but
+/// not from the console or the API. The same act now tells the client the
+/// same thing whatever the door.
+#[test]
+fn a_status_change_tells_the_client_the_same_from_every_door() {
+    let (_tmp, graph, app) = start();
+    const LUCY: &str = "447911123403";
+    const TOM: &str = "447911123499";
+    const HAMPSTEAD: &str = "0195a000-0000-7000-8000-0000000000b3";
+    app.open_window(ALBA_NUMBER, LUCY);
+    // WhatsApp: the designer's `/status`.
+    let status = webhook(ALBA_NUMBER, &[("wamid.door1", TOM, "text:/status On Hold")]);
+    assert_eq!(app.post(&status).0, 200);
+    // The admin API.
+    let (code, _) = api(
+        &app,
+        "PATCH",
+        &format!("/api/v1/firms/{ALBA}/projects/{HAMPSTEAD}"),
+        Some(ADMIN),
+        Some(&serde_json::json!({"status": "Active"})),
+    );
+    assert_eq!(code, 200);
+    // The console.
+    let console = Console::sign_in(&app, ADMIN);
+    let changed = console.post(
+        &format!("/console/firms/{ALBA}/projects/{HAMPSTEAD}/status"),
+        &[("status", "Completed")],
+    );
+    assert!(
+        changed.status == 200 || changed.status == 303,
+        "{}",
+        changed.status
+    );
+    // A change to the status it already has tells nobody.
+    let (code, _) = api(
+        &app,
+        "PATCH",
+        &format!("/api/v1/firms/{ALBA}/projects/{HAMPSTEAD}"),
+        Some(ADMIN),
+        Some(&serde_json::json!({"status": "Completed"})),
+    );
+    assert_eq!(code, 200);
+    let to_lucy: Vec<String> = graph
+        .sent_to(LUCY, 3, Duration::from_secs(15))
+        .iter()
+        .map(|r| r.text())
+        .collect();
+    assert_eq!(
+        to_lucy,
+        [
+            "Your project Hampstead Bath is now On Hold.",
+            "Your project Hampstead Bath is now Active.",
+            "Your project Hampstead Bath is now Completed.",
+        ]
+    );
+    app.wait_settled();
+    assert_eq!(
+        graph.requests().iter().filter(|r| r.to() == LUCY).count(),
+        3
+    );
+}
