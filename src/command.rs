@@ -23,6 +23,28 @@ pub enum Command {
     PutFirm(Firm),
     PutMember(Member),
     PutProject(Project),
+    /// A PATCH: the columns named in `given` take their values from
+    /// `project`; every other column keeps what is stored when the writer
+    /// applies it (not what a handler read before), so a change committed
+    /// meanwhile (a client's `/status`, say) is never written over.
+    PatchProject {
+        project: Project,
+        given: Vec<&'static str>,
+    },
+    /// The console's milestone edit: title and position, never the status
+    /// (which only the approval flow and the API's PUT set).
+    EditMilestone {
+        firm: FirmId,
+        project: ProjectId,
+        milestone: MilestoneId,
+        title: String,
+        position: u32,
+    },
+    /// The firm's language, nothing else of the firm.
+    SetFirmLanguage {
+        firm: FirmId,
+        language: Option<crate::domain::Lang>,
+    },
     /// The milestone's project must belong to `firm`.
     PutMilestone {
         firm: FirmId,
@@ -212,6 +234,34 @@ pub fn apply(w: &mut Writer, command: &Command, origin: Origin) -> Result<Applie
             false => Err(CommandError::NotFound),
         },
         Command::MarkReady { firm, milestone } => mark_ready(w, *firm, *milestone, origin),
+        Command::PatchProject { project, given } => {
+            let Some(current) = w.project(project.firm_id, project.id)? else {
+                return Err(CommandError::NotFound);
+            };
+            let merged = patched(&current, project, given);
+            apply(w, &Command::PutProject(merged), origin)
+        }
+        Command::EditMilestone {
+            firm,
+            project,
+            milestone,
+            title,
+            position,
+        } => {
+            let Some(mut record) = w.milestone(*firm, *project, *milestone)? else {
+                return Err(CommandError::NotFound);
+            };
+            record.title = title.clone();
+            record.position = *position;
+            Ok(put(put_milestone(w, *firm, &record, origin)?))
+        }
+        Command::SetFirmLanguage { firm, language } => {
+            let Some(mut record) = w.firm(*firm)? else {
+                return Err(CommandError::NotFound);
+            };
+            record.language = *language;
+            Ok(put(w.put_firm(&record)?))
+        }
         Command::SetMilestoneStatus {
             firm,
             project,
@@ -284,6 +334,25 @@ pub fn apply(w: &mut Writer, command: &Command, origin: Origin) -> Result<Applie
             Ok(Applied::default())
         }
     }
+}
+
+/// `current` with the columns in `given` taken from `new`.
+fn patched(current: &Project, new: &Project, given: &[&'static str]) -> Project {
+    let mut out = current.clone();
+    for column in given {
+        match *column {
+            "name" => out.name = new.name.clone(),
+            "status" => out.status = new.status.clone(),
+            "client_name" => out.client_name = new.client_name.clone(),
+            "client_phone" => out.client_phone = new.client_phone,
+            "designer_member_id" => out.designer_member_id = new.designer_member_id,
+            "designer_phone" => out.designer_phone = new.designer_phone,
+            "created_at" => out.created_at = new.created_at,
+            // `id` and `firm_id` are the path's, checked by the door.
+            _ => {}
+        }
+    }
+    out
 }
 
 /// The client's notice of a status change, when `project` (as written) has
@@ -419,4 +488,94 @@ pub fn record(
         },
         crate::writer::now_ms(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{Country, Phone};
+    use crate::store::Store;
+
+    fn origin() -> Origin {
+        Origin {
+            source: Source::Api,
+            at: Timestamp::from_unix_seconds(1_700_000_000),
+        }
+    }
+
+    /// Issue 21: a PATCH built from a record read before a client's change
+    /// committed wrote the old status back. The command merges the columns
+    /// it was given into what is stored when it applies.
+    #[test]
+    fn a_patch_keeps_what_was_committed_after_its_read() {
+        let store = Store::in_memory().unwrap();
+        let firm = Firm {
+            id: FirmId::new_v7(),
+            name: "Alba".into(),
+            country: Country::parse("GB").unwrap(),
+            phone_number_id: None,
+            language: None,
+        };
+        let project = Project {
+            id: ProjectId::new_v7(),
+            firm_id: firm.id,
+            name: "Kitchen".into(),
+            status: ProjectStatus::parse("Active", ProjectStatus::DEFAULT_SET).unwrap(),
+            client_name: "Ann".into(),
+            client_phone: Some(Phone::from_wa_id("447911123456").unwrap()),
+            designer_member_id: None,
+            designer_phone: None,
+            created_at: Timestamp::from_unix_seconds(1_700_000_000),
+        };
+        store
+            .write(|w| {
+                w.put_firm(&firm)?;
+                w.put_project(&project)
+            })
+            .unwrap();
+        // A handler reads the project and builds a rename from it…
+        let read = project.clone();
+        // …while a designer's /status commits.
+        let on_hold = ProjectStatus::parse("On Hold", ProjectStatus::DEFAULT_SET).unwrap();
+        store
+            .write(|w| {
+                apply(
+                    w,
+                    &Command::SetProjectStatus {
+                        firm: firm.id,
+                        project: project.id,
+                        status: on_hold.clone(),
+                    },
+                    origin(),
+                )
+            })
+            .unwrap();
+        let renamed = Project {
+            name: "Kitchen and pantry".into(),
+            ..read
+        };
+        store
+            .write(|w| {
+                apply(
+                    w,
+                    &Command::PatchProject {
+                        project: renamed,
+                        given: vec!["name"],
+                    },
+                    origin(),
+                )
+            })
+            .unwrap();
+        let stored = store
+            .read()
+            .unwrap()
+            .project(firm.id, project.id)
+            .unwrap()
+            .unwrap();
+        assert_eq!(stored.name, "Kitchen and pantry");
+        assert_eq!(
+            stored.status, on_hold,
+            "the status committed meanwhile stays"
+        );
+    }
 }

@@ -261,6 +261,7 @@ pub async fn put_project(
     let given = body_fields(&body, fields::PROJECT_COLUMNS)?;
     agrees(&given, "id", project)?;
     agrees(&given, "firm_id", scope.firm())?;
+    let given_columns: Vec<&'static str> = given.keys().copied().collect();
     let (stored, country) = {
         let reader = door.state.store.read()?;
         let Some(firm) = reader.firm(scope.firm())? else {
@@ -304,12 +305,31 @@ pub async fn put_project(
         designer,
         &door.state.statuses,
     )?;
+    // A PATCH is applied over what is stored when the writer gets to it,
+    // not over what was read here (DESIGN section 5).
+    let command = if patch {
+        Command::PatchProject {
+            project: record.clone(),
+            given: given_columns,
+        }
+    } else {
+        Command::PutProject(record.clone())
+    };
     let applied = door
         .state
         .writer
-        .change(Command::PutProject(record.clone()))
+        .change(command)
         .await
         .map_err(|err| scope.refusal(err))?;
+    let record = if patch {
+        door.state
+            .store
+            .read()?
+            .project(scope.firm(), project)?
+            .unwrap_or(record)
+    } else {
+        record
+    };
     reply(
         created(&applied),
         &with_warnings(record_json(&record), &reader),

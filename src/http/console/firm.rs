@@ -392,11 +392,16 @@ pub async fn project_form(
                 Ok(record) => record,
                 Err(err) => return refused(format!("edit-{id}"), err),
             };
+            // Title and position only: an approval committed since this
+            // page was read stays (DESIGN section 5).
             change(
                 page,
-                Command::PutMilestone {
+                Command::EditMilestone {
                     firm,
-                    milestone: record,
+                    project,
+                    milestone: id,
+                    title: record.title,
+                    position: record.position,
                 },
             )
             .await?;
@@ -714,7 +719,14 @@ pub async fn settings_form(
                 Ok(record) => record,
                 Err(err) => return refused("language", err),
             };
-            change(page, Command::PutFirm(record)).await?;
+            change(
+                page,
+                Command::SetFirmLanguage {
+                    firm: firm.id,
+                    language: record.language,
+                },
+            )
+            .await?;
             back("language")
         }
         ["templates", kind] => {
