@@ -638,7 +638,23 @@ impl<'a> Import<'a> {
             None if w.import_used(PROJECT, project_id.to_u128())? => return Err(Fail::Quiet),
             None => return Err(field("project_id", format!("unknown project {project_id}"))),
         };
-        let milestone = fields::milestone(&r, id, project_id)?;
+        let mut milestone = fields::milestone(&r, id, project_id)?;
+        // A file never takes a milestone back: what the client approved
+        // (or was asked to) since the file was written stays, and the row
+        // says so (issue 21).
+        if let Some(current) = w.milestone(firm, project_id, id)?
+            && current.status > milestone.status
+        {
+            self.row_warnings.push((
+                "status",
+                format!(
+                    "warning: kept {} (the milestone moved on since the file was written); \
+                     the file says {}",
+                    current.status, milestone.status
+                ),
+            ));
+            milestone.status = current.status;
+        }
         Ok(command::put_milestone(w, firm, &milestone, self.origin)?)
     }
 }

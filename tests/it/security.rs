@@ -968,3 +968,39 @@ fn long_polls_past_their_cap_answer_at_once() {
     assert_eq!(get(&app.url("/healthz")).unwrap().0, 200);
     drop(waiting);
 }
+
+/// Issue 21: re-importing the firm's spreadsheet set a milestone the
+/// client had approved on WhatsApp back to what the file said. A file
+/// never takes a milestone back; the row gets a warning.
+#[test]
+fn reimporting_a_spreadsheet_keeps_what_the_client_approved() {
+    let (_tmp, app) = start();
+    const LUCY: &str = "447911123403";
+    const TILES: &str = "0195a000-0000-7000-8000-0000000000c5";
+    let tap = webhook(
+        ALBA_NUMBER,
+        &[("wamid.reimport", LUCY, &format!("button:mil:{TILES}"))],
+    );
+    assert_eq!(app.post(&tap).0, 200);
+    let milestones = std::fs::read_to_string(demo_dir().join("milestones.csv")).unwrap();
+    assert!(milestones.contains(&format!(
+        "{TILES},0195a000-0000-7000-8000-0000000000b3,Tile selection,awaiting_approval"
+    )));
+    let (status, body) = import(&app, ADMIN, &[("milestones.csv", &milestones)]);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["warnings"],
+        json!([
+            "milestones.csv:6: status: warning: kept approved (the milestone moved on since the file was written); the file says awaiting_approval"
+        ])
+    );
+    assert_eq!(body["counts"]["milestones.csv"]["updated"], 0, "{body}");
+    let (_, stored) = api(
+        &app,
+        "GET",
+        &format!("/api/v1/firms/{ALBA}/projects/{HAMPSTEAD}/milestones/{TILES}"),
+        Some(ADMIN),
+        None,
+    );
+    assert_eq!(stored["status"], "approved");
+}
