@@ -132,6 +132,7 @@ pub enum Job {
         dir: PathBuf,
         mode: Mode,
         scope: Option<FirmId>,
+        progress: import::Progress,
         done: oneshot::Sender<Result<Report, ImportError>>,
     },
 }
@@ -205,6 +206,7 @@ impl Queue {
         dir: PathBuf,
         mode: Mode,
         scope: Option<FirmId>,
+        progress: import::Progress,
     ) -> Result<Report, ImportError> {
         let (done, wait) = oneshot::channel();
         let gone = || ImportError::Store(store::Error::Closed);
@@ -213,6 +215,7 @@ impl Queue {
                 dir,
                 mode,
                 scope,
+                progress,
                 done,
             })
             .await
@@ -283,10 +286,11 @@ fn run(
             dir,
             mode,
             scope,
+            progress,
             done,
         } = first
         {
-            let _ = done.send(import(store, config, &dir, mode, scope));
+            let _ = done.send(import(store, config, &dir, mode, scope, progress));
             if let Ok(last) = store.read().and_then(|r| r.feed_last()) {
                 publish_feed(feed, last);
             }
@@ -465,9 +469,11 @@ fn import(
     dir: &Path,
     mode: Mode,
     scope: Option<FirmId>,
+    progress: import::Progress,
 ) -> Result<Report, ImportError> {
     let options = import::Options {
         scope,
+        milestones: progress,
         source: Source::Api,
         ..import::Options::new(mode, &config.statuses)
     };

@@ -20,6 +20,11 @@ pub struct Args {
     /// Check every row against the database, write nothing
     #[arg(long)]
     pub dry_run: bool,
+    /// Write each milestone's status as the file has it, even where the
+    /// milestone has moved on (approved by its client) since the file was
+    /// written; without it that status stays and the row gets a warning
+    #[arg(long)]
+    pub overwrite_status: bool,
     /// Import into a running server (`POST /api/v1/import`) with the token
     /// in FIRMHOOK_TOKEN, instead of into a database file
     #[arg(long)]
@@ -31,7 +36,7 @@ const COMPACT_AFTER_ROWS: u64 = 100_000;
 
 pub fn run(args: Args) -> anyhow::Result<()> {
     if let Some(url) = &args.url {
-        return remote(&args.dir, url, args.dry_run);
+        return remote(&args.dir, url, args.dry_run, args.overwrite_status);
     }
     let statuses = project_statuses();
     let mode = if args.dry_run {
@@ -61,6 +66,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     let options = Options {
         progress: std::io::stderr().is_terminal(),
+        milestones: if args.overwrite_status {
+            crate::import::Progress::Overwrite
+        } else {
+            crate::import::Progress::Keep
+        },
         ..Options::new(mode, &statuses)
     };
     let started = Instant::now();
@@ -119,7 +129,7 @@ fn failure(err: ImportError, dir: &Path) -> anyhow::Error {
 
 /// `import DIR --url URL`: the same files to a running server, streamed as
 /// `multipart/form-data`; the same output and exit codes as offline.
-fn remote(dir: &Path, url: &str, dry_run: bool) -> anyhow::Result<()> {
+fn remote(dir: &Path, url: &str, dry_run: bool, overwrite_status: bool) -> anyhow::Result<()> {
     use std::io::Read;
 
     let token = std::env::var("FIRMHOOK_TOKEN")
@@ -146,10 +156,18 @@ fn remote(dir: &Path, url: &str, dry_run: bool) -> anyhow::Result<()> {
         );
     }
     let body = body.chain(std::io::Cursor::new(format!("--{boundary}--\r\n")));
+    let query: Vec<&str> = [
+        dry_run.then_some("dry_run=true"),
+        overwrite_status.then_some("overwrite_status=true"),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
     let endpoint = format!(
-        "{}/api/v1/import{}",
+        "{}/api/v1/import{}{}",
         url.trim_end_matches('/'),
-        if dry_run { "?dry_run=true" } else { "" }
+        if query.is_empty() { "" } else { "?" },
+        query.join("&")
     );
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)

@@ -47,6 +47,17 @@ pub enum Mode {
     DryRun,
 }
 
+/// What a file's milestone status does to a milestone that has moved on
+/// since (approved by its client, asked for approval).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Progress {
+    /// The stored status stays; the row gets a warning.
+    Keep,
+    /// `--overwrite-status`: the file's status is written, and the change
+    /// is an event.
+    Overwrite,
+}
+
 pub struct Options<'a> {
     pub mode: Mode,
     pub statuses: &'a [String],
@@ -56,6 +67,8 @@ pub struct Options<'a> {
     pub scope: Option<FirmId>,
     /// The door, for the events of the changes the import makes.
     pub source: Source,
+    /// What a file's milestone status does to a milestone that moved on.
+    pub milestones: Progress,
 }
 
 impl<'a> Options<'a> {
@@ -67,6 +80,7 @@ impl<'a> Options<'a> {
             progress: false,
             scope: None,
             source: Source::Import,
+            milestones: Progress::Keep,
         }
     }
 }
@@ -644,12 +658,13 @@ impl<'a> Import<'a> {
         // says so (issue 21).
         if let Some(current) = w.milestone(firm, project_id, id)?
             && current.status > milestone.status
+            && self.options.milestones == Progress::Keep
         {
             self.row_warnings.push((
                 "status",
                 format!(
-                    "warning: kept {} (the milestone moved on since the file was written); \
-                     the file says {}",
+                    "warning: kept \"{}\" (the milestone moved on since the file was written); \
+                     the file says \"{}\" (--overwrite-status writes it)",
                     current.status, milestone.status
                 ),
             ));

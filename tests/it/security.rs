@@ -37,6 +37,11 @@ fn token_for(app: &App, firm: &str) -> String {
 
 /// `POST /api/v1/import` with one part per (file name, contents).
 fn import(app: &App, token: &str, files: &[(&str, &str)]) -> (u16, Value) {
+    import_with(app, token, files, "")
+}
+
+/// The same, with a query string (`?overwrite_status=true`).
+fn import_with(app: &App, token: &str, files: &[(&str, &str)], query: &str) -> (u16, Value) {
     let mut body = String::new();
     for (name, contents) in files {
         body.push_str(&format!(
@@ -48,7 +53,7 @@ fn import(app: &App, token: &str, files: &[(&str, &str)]) -> (u16, Value) {
         .http_status_as_error(false)
         .build()
         .new_agent()
-        .post(&app.url("/api/v1/import"))
+        .post(&app.url(&format!("/api/v1/import{query}")))
         .header("Authorization", &format!("Bearer {token}"))
         .header("Content-Type", "multipart/form-data; boundary=XX")
         .send(&body)
@@ -991,16 +996,44 @@ fn reimporting_a_spreadsheet_keeps_what_the_client_approved() {
     assert_eq!(
         body["warnings"],
         json!([
-            "milestones.csv:6: status: warning: kept approved (the milestone moved on since the file was written); the file says awaiting_approval"
+            "milestones.csv:6: status: warning: kept \"approved\" (the milestone moved on since the file was written); the file says \"awaiting_approval\" (--overwrite-status writes it)"
         ])
     );
     assert_eq!(body["counts"]["milestones.csv"]["updated"], 0, "{body}");
-    let (_, stored) = api(
+    let status_of = || {
+        api(
+            &app,
+            "GET",
+            &format!("/api/v1/firms/{ALBA}/projects/{HAMPSTEAD}/milestones/{TILES}"),
+            Some(ADMIN),
+            None,
+        )
+        .1["status"]
+            .clone()
+    };
+    assert_eq!(status_of(), "approved");
+    // On purpose: the file's status is written, and it is an event.
+    let (status, body) = import_with(
+        &app,
+        ADMIN,
+        &[("milestones.csv", &milestones)],
+        "?overwrite_status=true",
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["counts"]["milestones.csv"]["updated"], 1, "{body}");
+    assert_eq!(status_of(), "awaiting_approval");
+    let (_, events) = api(
         &app,
         "GET",
-        &format!("/api/v1/firms/{ALBA}/projects/{HAMPSTEAD}/milestones/{TILES}"),
+        &format!("/api/v1/firms/{ALBA}/events"),
         Some(ADMIN),
         None,
     );
-    assert_eq!(stored["status"], "approved");
+    let last = events["items"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(
+        (last["type"].as_str(), last["source"].as_str()),
+        // An online import comes through the API door.
+        (Some("milestone.ready"), Some("api")),
+        "{last}"
+    );
 }

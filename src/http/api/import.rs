@@ -18,7 +18,7 @@ use tokio::time::Instant;
 use super::{Answer, ApiError, Scope, ok, reply};
 use crate::http::body::{self, Refusal};
 use crate::http::{Door, Query};
-use crate::import::{FILES, ImportError, Mode};
+use crate::import::{FILES, ImportError, Mode, Progress};
 
 pub async fn post(door: &Door, scope: &Scope, request: Request<Incoming>, query: &Query) -> Answer {
     let mode = match query.get("dry_run") {
@@ -27,6 +27,16 @@ pub async fn post(door: &Door, scope: &Scope, request: Request<Incoming>, query:
         Some(other) => {
             return Err(ApiError::invalid(
                 "dry_run",
+                format!("expected true or false, not {other:?}"),
+            ));
+        }
+    };
+    let progress = match query.get("overwrite_status") {
+        Some("true") => Progress::Overwrite,
+        None | Some("false") | Some("") => Progress::Keep,
+        Some(other) => {
+            return Err(ApiError::invalid(
+                "overwrite_status",
                 format!("expected true or false, not {other:?}"),
             ));
         }
@@ -154,7 +164,7 @@ pub async fn post(door: &Door, scope: &Scope, request: Request<Incoming>, query:
     let result = door
         .state
         .writer
-        .import(dir.0.clone(), mode, scope.limited_to())
+        .import(dir.0.clone(), mode, scope.limited_to(), progress)
         .await;
     match result {
         Ok(report) => {
