@@ -116,6 +116,21 @@ pub async fn run_with_store(
             );
         }
     }
+    if options.shared_number.is_none() {
+        let mut without = 0u64;
+        store.read()?.for_each_firm(|firm| {
+            without += u64::from(firm.phone_number_id.is_none());
+            Ok::<_, crate::store::Error>(())
+        })?;
+        if without > 0 {
+            tracing::warn!(
+                firms = without,
+                "{without} firm(s) have no business number of their own and \
+                 WHATSAPP_PHONE_NUMBER_ID is not set: their clients cannot be notified, and \
+                 the API and console refuse changes that would notify them"
+            );
+        }
+    }
     if let Some(dir) = &options.seed_dir {
         seed(&store, dir, &options.statuses)?;
     }

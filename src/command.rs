@@ -196,6 +196,7 @@ pub fn apply(w: &mut Writer, command: &Command, origin: Origin) -> Result<Applie
                 )));
             }
             let before = w.project(project.firm_id, project.id)?.map(|p| p.status);
+            can_notify(w, project, before.as_ref(), origin)?;
             let mut applied = put(put_project(w, project, origin)?);
             applied.replies = status_notices(w, project, before.as_ref())?;
             Ok(applied)
@@ -284,6 +285,7 @@ pub fn apply(w: &mut Writer, command: &Command, origin: Origin) -> Result<Applie
             };
             let before = record.status.clone();
             record.status = status.clone();
+            can_notify(w, &record, Some(&before), origin)?;
             let mut applied = put(put_project(w, &record, origin)?);
             applied.replies = status_notices(w, &record, Some(&before))?;
             Ok(applied)
@@ -355,6 +357,38 @@ fn patched(current: &Project, new: &Project, given: &[&'static str]) -> Project 
     out
 }
 
+/// Refuses, before anything is written, a change from the API or the
+/// console whose client notice would have no business number to go from:
+/// the firm has none of its own and the server no shared one
+/// (`WHATSAPP_PHONE_NUMBER_ID`). A change on WhatsApp came in on a number,
+/// which the notice goes from.
+fn can_notify(
+    w: &Writer,
+    project: &Project,
+    before: Option<&ProjectStatus>,
+    origin: Origin,
+) -> Result<(), CommandError> {
+    let notifies =
+        before.is_some_and(|before| *before != project.status) && project.client_phone.is_some();
+    if notifies && origin.source != Source::WhatsApp && origin.source != Source::Import {
+        has_number(w, project.firm_id)?;
+    }
+    Ok(())
+}
+
+/// The firm has a business number to send from, its own or the shared one.
+fn has_number(w: &Writer, firm: FirmId) -> Result<(), CommandError> {
+    let own = w.firm(firm)?.and_then(|f| f.phone_number_id);
+    if own.is_none() && w.shared_number().is_none() {
+        return Err(CommandError::State(format!(
+            "firm {firm} has no business number of its own and WHATSAPP_PHONE_NUMBER_ID is not \
+             set, so the client could not be told: give the firm a phone_number_id, or set \
+             WHATSAPP_PHONE_NUMBER_ID"
+        )));
+    }
+    Ok(())
+}
+
 /// The client's notice of a status change, when `project` (as written) has
 /// a status other than `before`: the same through every door but import,
 /// which loads data rather than acting on it. A new project is no change.
@@ -397,6 +431,9 @@ fn mark_ready(
             "milestone {milestone} is {}, not pending",
             record.status
         )));
+    }
+    if origin.source != Source::WhatsApp {
+        has_number(w, firm)?;
     }
     let lang = flow::Data::firm_lang(&*w, firm)?;
     let Some(prompt) = flow::approval_prompt(&project, &record, lang) else {

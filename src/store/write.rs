@@ -197,6 +197,12 @@ impl<'txn> Writer<'txn> {
         self.next.feed.map(|next| next - 1)
     }
 
+    /// The shared business number (`WHATSAPP_PHONE_NUMBER_ID`), if the
+    /// server has one.
+    pub fn shared_number(&self) -> Option<u64> {
+        self.shared_number
+    }
+
     /// Notes that this import used `id` of `kind`; false if it already
     /// had. Only in an import's transaction.
     pub fn import_first_use(&mut self, kind: u8, id: u128) -> Result<bool, Error> {

@@ -1037,3 +1037,58 @@ fn reimporting_a_spreadsheet_keeps_what_the_client_approved() {
         "{last}"
     );
 }
+
+/// Issue 21: with no number of its own and no `WHATSAPP_PHONE_NUMBER_ID`,
+/// a firm's notifications went from the empty string and were held
+/// forever, unseen. A change that would notify is refused instead, and a
+/// change that notifies nobody goes through.
+#[test]
+fn a_change_whose_notice_has_no_number_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let app = spawn_app_tuned(
+        &tmp.path().join("db.redb"),
+        None,
+        None,
+        firmhook::writer::DEFAULT_MAX_BATCH,
+        firmhook::store::SEEN_KEEP_SECONDS,
+        firmhook::http::Limits::default(),
+        |options| options.shared_number = None,
+    );
+    // Nordlicht has no number of its own; Altbau Wohnung has a client.
+    let path = format!("/api/v1/firms/{NORDLICHT}/projects/0195a000-0000-7000-8000-0000000000b7");
+    let (status, body) = api(
+        &app,
+        "PATCH",
+        &path,
+        Some(ADMIN),
+        Some(&json!({"status": "On Hold"})),
+    );
+    assert_eq!(status, 409, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("WHATSAPP_PHONE_NUMBER_ID is not set"),
+        "{body}"
+    );
+    let (_, project) = api(&app, "GET", &path, Some(ADMIN), None);
+    assert_eq!(project["status"], "Active", "nothing was written");
+    // A rename tells nobody: it goes through.
+    let (status, _) = api(
+        &app,
+        "PATCH",
+        &path,
+        Some(ADMIN),
+        Some(&json!({"name": "Altbau"})),
+    );
+    assert_eq!(status, 200);
+    // Alba has its own number: its changes go on as ever.
+    let (status, _) = api(
+        &app,
+        "PATCH",
+        &format!("/api/v1/firms/{ALBA}/projects/{HAMPSTEAD}"),
+        Some(ADMIN),
+        Some(&json!({"status": "On Hold"})),
+    );
+    assert_eq!(status, 200);
+}
