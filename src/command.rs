@@ -187,13 +187,9 @@ pub fn apply(w: &mut Writer, command: &Command, origin: Origin) -> Result<Applie
             if w.firm(project.firm_id)?.is_none() {
                 return Err(CommandError::NotFound);
             }
-            if let Some(member) = project.designer_member_id
-                && w.member_firm(member)? != Some(project.firm_id)
-            {
-                // Another firm's member reads as no member (DESIGN section 10).
-                return Err(CommandError::Conflict(format!(
-                    "designer_member_id: unknown member {member}"
-                )));
+            if let Some(member) = project.designer_member_id {
+                check_designer(project.firm_id, member, w.member_firm(member)?)
+                    .map_err(|err| CommandError::Conflict(err.to_string()))?;
             }
             let before = w.project(project.firm_id, project.id)?.map(|p| p.status);
             can_notify(w, project, before.as_ref(), origin)?;
@@ -335,6 +331,24 @@ pub fn apply(w: &mut Writer, command: &Command, origin: Origin) -> Result<Applie
             }
             Ok(Applied::default())
         }
+    }
+}
+
+/// The rule that a project's designer is a member of the project's firm,
+/// written once for every door (API, console, import, commands):
+/// `member_firm` is the member's firm as the caller found it. Another
+/// firm's member reads as no member (DESIGN section 10).
+pub fn check_designer(
+    firm: FirmId,
+    member: MemberId,
+    member_firm: Option<FirmId>,
+) -> Result<(), crate::import::fields::FieldError> {
+    match member_firm {
+        Some(found) if found == firm => Ok(()),
+        _ => Err(crate::import::fields::FieldError::new(
+            "designer_member_id",
+            format!("unknown member {member}"),
+        )),
     }
 }
 

@@ -609,16 +609,9 @@ impl<'a> Import<'a> {
         let designer_member_id: Option<MemberId> = r.optional_id("designer_member_id")?;
         if let Some(member) = designer_member_id {
             match w.member_firm(member)? {
-                Some(firm) if firm == firm_id => {}
-                // Another firm's member reads as no member: an id's
-                // existence elsewhere is not disclosed (DESIGN section 10).
+                // A member whose own row failed: that row's error is enough.
                 None if w.import_used(MEMBER, member.to_u128())? => return Err(Fail::Quiet),
-                Some(_) | None => {
-                    return Err(field(
-                        "designer_member_id",
-                        format!("unknown member {member}"),
-                    ));
-                }
+                found => command::check_designer(firm_id, member, found)?,
             }
         }
         let project = fields::project(

@@ -284,18 +284,9 @@ pub async fn put_project(
     }
     let mut reader = Reader::new(&fields);
     let designer: Option<MemberId> = reader.optional_id("designer_member_id")?;
-    if let Some(member) = designer
-        && door
-            .state
-            .store
-            .read()?
-            .member(scope.firm(), member)?
-            .is_none()
-    {
-        return Err(ApiError::invalid(
-            "designer_member_id",
-            format!("unknown member {member}"),
-        ));
+    if let Some(member) = designer {
+        let found = door.state.store.read()?.member_firm(member)?;
+        crate::command::check_designer(scope.firm(), member, found)?;
     }
     let record = fields::project(
         &mut reader,
