@@ -759,3 +759,82 @@ fn a_status_change_tells_the_client_the_same_from_every_door() {
         3
     );
 }
+
+/// Issue 21: the same act through the three doors gives the same message.
+/// Mark ready from the API, the console and a designer's `rdy:` tap: the
+/// client's approval prompt is the same JSON but for the project, the
+/// milestone and the person.
+#[test]
+fn mark_ready_sends_the_same_prompt_from_every_door() {
+    let (_tmp, graph, app) = start();
+    const TOM: &str = "447911123499";
+    let doors = [
+        // (client, project, project name, milestone, title)
+        (
+            "447911123401",
+            KENSINGTON,
+            "Kensington Kitchen",
+            INSTALLATION,
+            "Installation",
+        ),
+        (
+            "447911123402",
+            "0195a000-0000-7000-8000-0000000000b2",
+            "Chelsea Loft",
+            "0195a000-0000-7000-8000-0000000000c4",
+            "Floor plan",
+        ),
+        (
+            "447911123403",
+            "0195a000-0000-7000-8000-0000000000b3",
+            "Hampstead Bath",
+            "0195a000-0000-7000-8000-0000000000c6",
+            "Fitting",
+        ),
+    ];
+    for (client, ..) in &doors {
+        app.open_window(ALBA_NUMBER, client);
+    }
+    let (code, body) = api(
+        &app,
+        "POST",
+        &format!("/api/v1/firms/{ALBA}/milestones/{}/ready", doors[0].3),
+        Some(ADMIN),
+        None,
+    );
+    assert_eq!(code, 200, "{body}");
+    let console = Console::sign_in(&app, ADMIN);
+    let ready = console.post(
+        &format!(
+            "/console/firms/{ALBA}/projects/{}/milestones/{}/ready",
+            doors[1].1, doors[1].3
+        ),
+        &[],
+    );
+    assert!(
+        ready.status == 200 || ready.status == 303,
+        "{}",
+        ready.status
+    );
+    let tap = webhook(
+        ALBA_NUMBER,
+        &[("wamid.ready3", TOM, &format!("button:rdy:{}", doors[2].3))],
+    );
+    assert_eq!(app.post(&tap).0, 200);
+    let prompts: Vec<String> = doors
+        .iter()
+        .map(|(client, _, name, milestone, title)| {
+            let sent = graph.sent_to(client, 1, Duration::from_secs(15));
+            sent[0]
+                .body
+                .to_string()
+                .replace(client, "<client>")
+                .replace(name, "<project>")
+                .replace(milestone, "<milestone>")
+                .replace(title, "<title>")
+        })
+        .collect();
+    assert_eq!(prompts[0], prompts[1], "API and console differ");
+    assert_eq!(prompts[0], prompts[2], "API and WhatsApp differ");
+    assert!(prompts[0].contains("mil:<milestone>"), "{}", prompts[0]);
+}
