@@ -564,7 +564,8 @@ mod tests {
             id: FirmId::new_v7(),
             name: "Alba".into(),
             country: Country::parse("GB").unwrap(),
-            phone_number_id: None,
+            // A number of its own: the status change notifies the client.
+            phone_number_id: Some(106540352242922),
             language: None,
         };
         let project = Project {
