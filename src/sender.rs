@@ -141,6 +141,8 @@ pub struct Pacing {
     /// The time handed to each firm's last deferred row: deferred rows are
     /// spread at the firm's pace, not all due again at once.
     tails: HashMap<Option<crate::domain::FirmId>, u64>,
+    /// Each firm's messages moved later and not sent yet, by seq.
+    waiting: HashMap<Option<crate::domain::FirmId>, std::collections::BTreeSet<u64>>,
 }
 
 impl Pacing {
@@ -150,16 +152,39 @@ impl Pacing {
             numbers: HashMap::new(),
             firms: HashMap::new(),
             tails: HashMap::new(),
+            waiting: HashMap::new(),
         }
     }
 
     /// Takes a send for `outbound` at `now_ms`, or says when to try again.
+    ///
+    /// A firm's messages keep their order: a message never overtakes an
+    /// earlier one of its firm that was moved later (a client told "On
+    /// Hold" then "Active" must not read them the other way round).
     pub fn try_take(&mut self, outbound: &Outbound, now_ms: u64) -> Result<(), u64> {
         let firm_gap = self.gap_ms * u64::from(FIRM_SHARE);
         let firm_free = self.firms.get(&outbound.firm).copied().unwrap_or(0);
-        if firm_free > now_ms {
+        let behind = self
+            .waiting
+            .get(&outbound.firm)
+            .and_then(|seqs| seqs.first())
+            .is_some_and(|first| *first < outbound.seq);
+        let was_waiting = self
+            .waiting
+            .get(&outbound.firm)
+            .is_some_and(|seqs| seqs.contains(&outbound.seq));
+        if firm_free > now_ms || behind {
+            if was_waiting {
+                // It holds a place already: keep it, without a new one at
+                // the end of the line.
+                return Err(firm_free.max(now_ms + 1));
+            }
             let tail = self.tails.entry(outbound.firm).or_insert(0);
-            *tail = (*tail).max(firm_free) + firm_gap;
+            *tail = (*tail).max(firm_free).max(now_ms) + firm_gap;
+            self.waiting
+                .entry(outbound.firm)
+                .or_default()
+                .insert(outbound.seq);
             return Err(*tail);
         }
         let number_free = self
@@ -168,7 +193,17 @@ impl Pacing {
             .copied()
             .unwrap_or(0);
         if number_free > now_ms {
+            self.waiting
+                .entry(outbound.firm)
+                .or_default()
+                .insert(outbound.seq);
             return Err(number_free);
+        }
+        if let Some(seqs) = self.waiting.get_mut(&outbound.firm) {
+            seqs.remove(&outbound.seq);
+            if seqs.is_empty() {
+                self.waiting.remove(&outbound.firm);
+            }
         }
         self.numbers
             .insert(outbound.phone_number_id.clone(), now_ms + self.gap_ms);
@@ -418,10 +453,15 @@ mod tests {
         let mut pacing = Pacing::new(DEFAULT_PACE);
         let flooder = FirmId::from_u128(1);
         let other = FirmId::from_u128(2);
-        let row = |firm, number: &str| Outbound {
-            firm: Some(firm),
-            phone_number_id: number.into(),
-            ..Outbound::test_reply(0)
+        let seq = std::cell::Cell::new(0);
+        let row = |firm, number: &str| {
+            seq.set(seq.get() + 1);
+            Outbound {
+                seq: seq.get(),
+                firm: Some(firm),
+                phone_number_id: number.into(),
+                ..Outbound::test_reply(0)
+            }
         };
         let now = 1_000_000;
         // The flood, all due now on the shared number: one goes, the rest
@@ -435,16 +475,37 @@ mod tests {
         assert!(deferred.windows(2).all(|w| w[1] == w[0] + firm_gap));
         // Another firm on the same number waits one number gap at most.
         let number_gap = 1000 / u64::from(DEFAULT_PACE);
-        assert_eq!(
-            pacing.try_take(&row(other, "1"), now),
-            Err(now + number_gap)
-        );
-        assert_eq!(pacing.try_take(&row(other, "1"), now + number_gap), Ok(()));
+        let reply = row(other, "1");
+        assert_eq!(pacing.try_take(&reply, now), Err(now + number_gap));
+        assert_eq!(pacing.try_take(&reply, now + number_gap), Ok(()));
         // A firm on a number of its own does not wait at all.
         assert_eq!(
             pacing.try_take(&row(FirmId::from_u128(3), "2"), now),
             Ok(())
         );
+    }
+
+    /// A firm's messages keep their order when some are moved later: a
+    /// new one never overtakes one that waits.
+    #[test]
+    fn a_firms_messages_keep_their_order_when_paced() {
+        let mut pacing = Pacing::new(DEFAULT_PACE);
+        let firm = Some(crate::domain::FirmId::from_u128(1));
+        let row = |seq| Outbound {
+            seq,
+            firm,
+            ..Outbound::test_reply(0)
+        };
+        let now = 1_000_000;
+        assert_eq!(pacing.try_take(&row(1), now), Ok(()));
+        // 2 is moved later; 3 comes when the firm's slot is free again, but
+        // 2 still waits: 3 waits behind it.
+        let at2 = pacing.try_take(&row(2), now).unwrap_err();
+        let at3 = pacing.try_take(&row(3), at2 - 1).unwrap_err();
+        assert!(at3 > at2, "{at3} ≤ {at2}");
+        // 2 goes at its time; then 3 at its own.
+        assert_eq!(pacing.try_take(&row(2), at2), Ok(()));
+        assert_eq!(pacing.try_take(&row(3), at3), Ok(()));
     }
 
     fn error(code: i64) -> String {
