@@ -145,7 +145,7 @@ impl Template {
         let parameters: Vec<Value> = notice
             .params
             .iter()
-            .map(|p| json!({"type": "text", "text": p}))
+            .map(|p| json!({"type": "text", "text": template_parameter(p)}))
             .collect();
         let mut components = vec![json!({"type": "body", "parameters": parameters})];
         if let Some(payload) = &notice.button {
@@ -170,9 +170,73 @@ impl Template {
     }
 }
 
+/// The most characters of one template body parameter.
+pub const PARAMETER_MAX: usize = 1_024;
+
+/// A template body parameter as Meta accepts it (DESIGN section 12):
+/// newlines and tabs become spaces, runs of spaces become one (Meta refuses
+/// a parameter with a newline, a tab or more than four spaces in a row, and
+/// takes the refusal as final), and the text is cut to [`PARAMETER_MAX`]
+/// characters on a character boundary.
+pub fn template_parameter(text: &str) -> String {
+    let mut out = String::with_capacity(text.len().min(PARAMETER_MAX * 4));
+    let mut count = 0;
+    let mut last_space = false;
+    for c in text.chars() {
+        let c = if matches!(c, '\n' | '\r' | '\t') {
+            ' '
+        } else {
+            c
+        };
+        if c == ' ' && last_space {
+            continue;
+        }
+        if count == PARAMETER_MAX {
+            break;
+        }
+        last_space = c == ' ';
+        out.push(c);
+        count += 1;
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn template_parameters_are_made_to_fit_metas_rules() {
+        assert_eq!(
+            template_parameter("Line one\nLine two\twith tab     and five spaces"),
+            "Line one Line two with tab and five spaces"
+        );
+        assert_eq!(template_parameter("a\r\n\r\nb"), "a b");
+        assert_eq!(template_parameter("plain"), "plain");
+        let long = "é".repeat(2000);
+        let cut = template_parameter(&long);
+        assert_eq!(cut.chars().count(), PARAMETER_MAX);
+        assert!(cut.chars().all(|c| c == 'é'), "cut on a character boundary");
+        // The exact JSON sent.
+        let template = Template {
+            name: "status_changed".into(),
+            language: "en".into(),
+        };
+        let notice = Notice {
+            kind: TemplateKind::StatusChanged,
+            params: vec![
+                "Line one\nLine two\twith tab     and five spaces".into(),
+                "On\tHold".into(),
+            ],
+            button: None,
+        };
+        assert_eq!(
+            template.message(&notice, ("to", "447911123403"))["template"]["components"],
+            json!([{"type": "body", "parameters": [
+                {"type": "text", "text": "Line one Line two with tab and five spaces"},
+                {"type": "text", "text": "On Hold"}]}])
+        );
+    }
 
     #[test]
     fn the_window_closes_ten_minutes_early() {

@@ -139,6 +139,9 @@ fn parse_strict(body: &[u8]) -> Result<Delivery, serde_json::Error> {
     let mut delivery = Delivery::default();
     for envelope::Obj(entry) in root.entry {
         for envelope::Obj(change) in entry.changes {
+            if !is_live(change.field.as_deref()) {
+                continue;
+            }
             let Some(envelope::Obj(value)) = change.value else {
                 continue;
             };
@@ -207,6 +210,8 @@ mod envelope {
 
     #[derive(Deserialize)]
     pub struct Change<'a> {
+        #[serde(default)]
+        pub field: Option<String>,
         #[serde(borrow, default)]
         pub value: Option<Obj<Value<'a>>>,
     }
@@ -224,6 +229,15 @@ mod envelope {
     }
 }
 
+/// Whether a change of this `field` carries live messages to answer: only
+/// `messages` (DESIGN section 12). `history` (a number's old messages,
+/// synced when it joins the Cloud API), `smb_message_echoes` (what the
+/// business sent from the WhatsApp Business app) and every other field are
+/// never answered; a change without a field is read as `messages`.
+fn is_live(field: Option<&str>) -> bool {
+    field.is_none_or(|field| field == "messages")
+}
+
 /// Reads any JSON body: its structure is walked as raw JSON values, and a
 /// part of the wrong shape is skipped (see the module's documentation).
 pub fn parse_lenient(body: &[u8]) -> Result<Delivery, NotJson> {
@@ -232,7 +246,14 @@ pub fn parse_lenient(body: &[u8]) -> Result<Delivery, NotJson> {
     let mut delivery = Delivery::default();
     for entry in array(object(root).remove("entry")) {
         for change in array(object(entry).remove("changes")) {
-            let Some(value) = object(change).remove("value") else {
+            let mut change = object(change);
+            let field = change
+                .remove("field")
+                .and_then(|raw| serde_json::from_str::<String>(raw.get()).ok());
+            if !is_live(field.as_deref()) {
+                continue;
+            }
+            let Some(value) = change.remove("value") else {
                 continue;
             };
             let mut value = object(value);
@@ -450,6 +471,43 @@ fn parse_status(status: &Value) -> Result<Option<Status>, Dropped> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Issue 22: a message under `field: history` (a 22-month-old message
+    /// synced when the number joined) was answered as if it had just come.
+    #[test]
+    fn only_the_messages_field_is_live() {
+        let body = |field: &str| {
+            let field = if field.is_empty() {
+                String::new()
+            } else {
+                format!(r#""field":"{field}","#)
+            };
+            format!(
+                r#"{{"entry":[{{"changes":[{{{field}"value":{{"metadata":{{"phone_number_id":"1"}},
+                "messages":[{{"from":"447911123403","id":"wamid.H","type":"text","text":{{"body":"hi"}}}}]}}}}]}}]}}"#
+            )
+        };
+        for (field, live) in [
+            ("messages", true),
+            ("", true),
+            ("history", false),
+            ("smb_message_echoes", false),
+            ("account_update", false),
+            ("message_template_status_update", false),
+        ] {
+            let body = body(field);
+            for (reading, delivery) in [
+                ("one pass", parse(body.as_bytes()).unwrap()),
+                ("lenient", parse_lenient(body.as_bytes()).unwrap()),
+            ] {
+                assert_eq!(
+                    delivery.messages.len(),
+                    usize::from(live),
+                    "{field:?}, {reading}"
+                );
+            }
+        }
+    }
 
     #[test]
     fn every_entry_change_message_and_status_is_read() {

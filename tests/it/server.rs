@@ -582,3 +582,32 @@ fn metrics_show_the_file_size_and_the_entries_of_each_table() {
     );
     assert!(metric(&app, "firmhook_table_entries{table=\"seen_batches\"}") >= 1);
 }
+
+/// Issue 22: Meta's history sync (`field: history`) and echoes of what the
+/// business sent from the app are answered 200 and never replied to.
+#[test]
+fn history_and_echoes_are_acknowledged_and_never_answered() {
+    let (_tmp, graph, app) = start();
+    for (n, field) in ["history", "smb_message_echoes", "account_update"]
+        .iter()
+        .enumerate()
+    {
+        let body = webhook(ALBA_NUMBER, &[(&format!("wamid.old{n}"), LUCY, "text:hi")])
+            .replace(
+                "\"field\": \"messages\"",
+                &format!("\"field\": \"{field}\""),
+            )
+            .replace("\"field\":\"messages\"", &format!("\"field\":\"{field}\""));
+        assert!(body.contains(field), "{body}");
+        assert_eq!(app.post(&body).0, 200, "{field}");
+    }
+    app.wait_settled();
+    assert_eq!(graph.requests().len(), 0, "{:#?}", graph.requests());
+    // The same message under `messages` is answered.
+    assert_eq!(
+        app.post(&webhook(ALBA_NUMBER, &[("wamid.live", LUCY, "text:hi")]))
+            .0,
+        200
+    );
+    graph.wait_for(1, WAIT);
+}
