@@ -75,10 +75,32 @@ pub enum Verdict {
     Final(String),
     /// 190: the access token expired. Nothing more can be sent.
     Halt(String),
+    /// 131056: too many messages to this person from this number; Meta
+    /// allows one every 6 s.
+    PairLimit(String),
+    /// 131048: the number is limited for spam; retried over hours.
+    SpamLimit(String),
 }
 
+/// The least wait after a 131056 (pair rate limit).
+pub const PAIR_WAIT: Duration = Duration::from_secs(6);
+/// Waits after the 1st, 2nd, … 131048 (spam rate limit): minutes to hours,
+/// 30 hours in all, then given up.
+pub const SPAM_SCHEDULE: &[Duration] = &[
+    Duration::from_secs(5 * 60),
+    Duration::from_secs(15 * 60),
+    Duration::from_secs(3600),
+    Duration::from_secs(3 * 3600),
+    Duration::from_secs(6 * 3600),
+    Duration::from_secs(8 * 3600),
+    Duration::from_secs(12 * 3600),
+];
+/// While sending is halted (190), a message's next look, without an attempt
+/// counted: a restart with a good token sends it.
+pub const HALT_WAIT: Duration = Duration::from_secs(60);
+
 /// Error codes worth retrying (throughput, pair rate, transient).
-const RETRYABLE: &[i64] = &[130429, 131056, 131057, 131000, 131016, 2, 4, 80007];
+const RETRYABLE: &[i64] = &[130429, 131057, 131000, 131016, 2, 4, 80007];
 
 /// Reads one Graph API answer: HTTP status and body.
 pub fn classify(status: u16, body: &str) -> Verdict {
@@ -97,6 +119,8 @@ pub fn classify(status: u16, body: &str) -> Verdict {
     };
     match code {
         Some(190) => Verdict::Halt(what),
+        Some(131056) => Verdict::PairLimit(what),
+        Some(131048) => Verdict::SpamLimit(what),
         Some(code) if RETRYABLE.contains(&code) => Verdict::Retry(what),
         Some(_) => Verdict::Final(what),
         None if status >= 500 || status == 429 => Verdict::Retry(what),
@@ -109,21 +133,59 @@ pub fn next_step(verdict: Verdict, attempts_before: u32, now_ms: u64, jitter: f6
     match verdict {
         Verdict::Sent(wamid) => Attempt::Sent { wamid },
         Verdict::Final(error) => Attempt::Failed { error },
-        Verdict::Retry(error) | Verdict::Halt(error) => {
-            match RETRY_SCHEDULE.get(attempts_before as usize) {
-                Some(wait) => {
-                    // Up to ±20% so retries of many replies spread out.
-                    let ms = wait.as_millis() as f64 * (1.0 + 0.4 * (jitter - 0.5));
-                    Attempt::RetryAt {
-                        at_ms: now_ms + ms as u64,
-                        error,
-                    }
-                }
-                None => Attempt::Failed {
-                    error: format!("gave up after {} attempts: {error}", attempts_before + 1),
-                },
+        // The message is not at fault: no attempt is used up.
+        Verdict::Halt(_) => Attempt::Paced {
+            at_ms: now_ms + HALT_WAIT.as_millis() as u64,
+        },
+        Verdict::Retry(error) => retry(
+            RETRY_SCHEDULE,
+            Duration::ZERO,
+            error,
+            attempts_before,
+            now_ms,
+            jitter,
+        ),
+        Verdict::PairLimit(error) => retry(
+            RETRY_SCHEDULE,
+            PAIR_WAIT,
+            error,
+            attempts_before,
+            now_ms,
+            jitter,
+        ),
+        Verdict::SpamLimit(error) => retry(
+            SPAM_SCHEDULE,
+            Duration::ZERO,
+            error,
+            attempts_before,
+            now_ms,
+            jitter,
+        ),
+    }
+}
+
+/// The next try from `schedule` (at least `least` away), or given up.
+fn retry(
+    schedule: &[Duration],
+    least: Duration,
+    error: String,
+    attempts_before: u32,
+    now_ms: u64,
+    jitter: f64,
+) -> Attempt {
+    match schedule.get(attempts_before as usize) {
+        Some(wait) => {
+            // Up to ±20% so retries of many replies spread out.
+            let ms = (wait.as_millis() as f64 * (1.0 + 0.4 * (jitter - 0.5)))
+                .max(least.as_millis() as f64);
+            Attempt::RetryAt {
+                at_ms: now_ms + ms as u64,
+                error,
             }
         }
+        None => Attempt::Failed {
+            error: format!("gave up after {} attempts: {error}", attempts_before + 1),
+        },
     }
 }
 
@@ -516,7 +578,7 @@ mod tests {
     fn answers_are_classified_by_error_code_not_http_status() {
         let ok = r#"{"messaging_product":"whatsapp","messages":[{"id":"wamid.OUT"}]}"#;
         assert_eq!(classify(200, ok), Verdict::Sent("wamid.OUT".into()));
-        for code in [130429, 131056, 131057, 131000, 131016] {
+        for code in [130429, 131057, 131000, 131016] {
             assert!(
                 matches!(classify(400, &error(code)), Verdict::Retry(_)),
                 "{code}"
@@ -529,6 +591,14 @@ mod tests {
             );
         }
         assert!(matches!(classify(401, &error(190)), Verdict::Halt(_)));
+        assert!(matches!(
+            classify(400, &error(131056)),
+            Verdict::PairLimit(_)
+        ));
+        assert!(matches!(
+            classify(400, &error(131048)),
+            Verdict::SpamLimit(_)
+        ));
         assert!(matches!(
             classify(502, "<html>bad gateway</html>"),
             Verdict::Retry(_)
@@ -557,5 +627,46 @@ mod tests {
             next_step(Verdict::Final("error 131047".into()), 0, 0, 0.5),
             Attempt::Failed { .. }
         ));
+    }
+
+    /// Issue 22, DESIGN section 9: 131056 waits at least 6 s; 131048 is
+    /// retried over hours, not given up; 190 uses up no attempt.
+    #[test]
+    fn rate_limits_and_an_expired_token_are_waited_out() {
+        for attempts in 0..3 {
+            let step = next_step(
+                Verdict::PairLimit("error 131056".into()),
+                attempts,
+                1_000,
+                0.0,
+            );
+            let Attempt::RetryAt { at_ms, .. } = step else {
+                panic!("{step:?}")
+            };
+            assert!(at_ms >= 1_000 + 6_000, "after {attempts} attempts: {at_ms}");
+        }
+        let spam =
+            |attempts| next_step(Verdict::SpamLimit("error 131048".into()), attempts, 0, 0.5);
+        let Attempt::RetryAt { at_ms, .. } = spam(0) else {
+            panic!()
+        };
+        assert_eq!(at_ms, 5 * 60 * 1000, "minutes, not seconds");
+        let Attempt::RetryAt { at_ms, .. } = spam(SPAM_SCHEDULE.len() as u32 - 1) else {
+            panic!()
+        };
+        assert_eq!(at_ms, 12 * 3600 * 1000, "hours");
+        let total: Duration = SPAM_SCHEDULE.iter().sum();
+        assert!(total >= Duration::from_secs(24 * 3600), "{total:?}");
+        assert!(matches!(
+            spam(SPAM_SCHEDULE.len() as u32),
+            Attempt::Failed { .. }
+        ));
+        // 190: due again later, no attempt counted, however many came before.
+        assert_eq!(
+            next_step(Verdict::Halt("error 190".into()), 5, 1_000, 0.5),
+            Attempt::Paced {
+                at_ms: 1_000 + HALT_WAIT.as_millis() as u64
+            }
+        );
     }
 }
