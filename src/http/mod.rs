@@ -356,13 +356,7 @@ fn healthz(state: &State) -> Response<Body> {
 
 /// Whether the request carries the operator's bearer token.
 fn operator_bearer(request: &Request<Incoming>, state: &State) -> bool {
-    let token = request
-        .headers()
-        .get(hyper::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim);
-    match (&state.admin_token, token) {
+    match (&state.admin_token, api::bearer(request.headers())) {
         (Some(admin), Some(token)) => admin.matches(token.as_bytes()),
         _ => false,
     }

@@ -27,18 +27,6 @@ fn start() -> (tempfile::TempDir, FakeGraph, App) {
 }
 
 /// A firm token created by the operator.
-fn token_for(app: &App, firm: &str) -> String {
-    let (status, body) = api(
-        app,
-        "POST",
-        &format!("/api/v1/firms/{firm}/tokens"),
-        Some(ADMIN),
-        Some(&json!({"label": "test"})),
-    );
-    assert_eq!(status, 201, "{body}");
-    body["token"].as_str().unwrap().to_owned()
-}
-
 fn error_field(body: &Value) -> Option<&str> {
     body["error"]["field"].as_str()
 }

@@ -17,14 +17,7 @@ const LUCY: &str = "447911123403";
 
 fn start_with(limits: Limits) -> (tempfile::TempDir, App) {
     let tmp = tempfile::tempdir().unwrap();
-    let app = spawn_app_limited(
-        &tmp.path().join("db.redb"),
-        None,
-        None,
-        firmhook::writer::DEFAULT_MAX_BATCH,
-        firmhook::store::SEEN_KEEP_SECONDS,
-        limits,
-    );
+    let app = spawn_tuned(&tmp, limits, |_| {});
     (tmp, app)
 }
 

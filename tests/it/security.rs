@@ -23,18 +23,6 @@ fn start() -> (tempfile::TempDir, App) {
     (tmp, app)
 }
 
-fn token_for(app: &App, firm: &str) -> String {
-    let (status, body) = api(
-        app,
-        "POST",
-        &format!("/api/v1/firms/{firm}/tokens"),
-        Some(ADMIN),
-        Some(&json!({"label": "test"})),
-    );
-    assert_eq!(status, 201, "{body}");
-    body["token"].as_str().unwrap().to_owned()
-}
-
 /// `POST /api/v1/import` with one part per (file name, contents).
 fn import(app: &App, token: &str, files: &[(&str, &str)]) -> (u16, Value) {
     import_with(app, token, files, "")
@@ -335,15 +323,9 @@ fn receiver(answer: &'static str) -> (String, Arc<AtomicUsize>) {
 #[test]
 fn event_webhooks_reach_public_addresses_only_and_never_follow_redirects() {
     let tmp = tempfile::tempdir().unwrap();
-    let app = spawn_app_tuned(
-        &tmp.path().join("db.redb"),
-        None,
-        None,
-        firmhook::writer::DEFAULT_MAX_BATCH,
-        firmhook::store::SEEN_KEEP_SECONDS,
-        firmhook::http::Limits::default(),
-        |options| options.hooks_reach = firmhook::push::Reach::PublicOnly,
-    );
+    let app = spawn_tuned(&tmp, firmhook::http::Limits::default(), |options| {
+        options.hooks_reach = firmhook::push::Reach::PublicOnly
+    });
     let alba = token_for(&app, ALBA);
     let hook = format!("/api/v1/firms/{ALBA}/webhook");
     for literal in [
@@ -651,15 +633,9 @@ fn a_planted_sign_in_cookie_is_refused() {
 #[test]
 fn notifications_to_phones_that_never_wrote_are_capped_per_day() {
     let tmp = tempfile::tempdir().unwrap();
-    let app = spawn_app_tuned(
-        &tmp.path().join("db.redb"),
-        None,
-        None,
-        firmhook::writer::DEFAULT_MAX_BATCH,
-        firmhook::store::SEEN_KEEP_SECONDS,
-        firmhook::http::Limits::default(),
-        |options| options.strangers_per_day = 2,
-    );
+    let app = spawn_tuned(&tmp, firmhook::http::Limits::default(), |options| {
+        options.strangers_per_day = 2
+    });
     let (emma, raj, lucy, jonas) = (
         "447911123401",
         "447911123402",
@@ -725,15 +701,9 @@ fn metrics_listen_serves_metrics_alone_without_a_token() {
     let tmp = tempfile::tempdir().unwrap();
     let port = free_port();
     let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    let app = spawn_app_tuned(
-        &tmp.path().join("db.redb"),
-        None,
-        None,
-        firmhook::writer::DEFAULT_MAX_BATCH,
-        firmhook::store::SEEN_KEEP_SECONDS,
-        firmhook::http::Limits::default(),
-        |options| options.metrics_listen = Some(addr),
-    );
+    let app = spawn_tuned(&tmp, firmhook::http::Limits::default(), |options| {
+        options.metrics_listen = Some(addr)
+    });
     let (status, text) = get(&format!("http://{addr}/metrics")).unwrap();
     assert_eq!(status, 200);
     assert!(text.contains("firmhook_deliveries_total"), "{text}");
@@ -749,15 +719,9 @@ fn metrics_listen_serves_metrics_alone_without_a_token() {
 #[test]
 fn a_firm_cannot_grow_past_its_record_quota() {
     let tmp = tempfile::tempdir().unwrap();
-    let app = spawn_app_tuned(
-        &tmp.path().join("db.redb"),
-        None,
-        None,
-        firmhook::writer::DEFAULT_MAX_BATCH,
-        firmhook::store::SEEN_KEEP_SECONDS,
-        firmhook::http::Limits::default(),
-        |options| options.records_max = 20,
-    );
+    let app = spawn_tuned(&tmp, firmhook::http::Limits::default(), |options| {
+        options.records_max = 20
+    });
     let alba = token_for(&app, ALBA);
     let put = |i: u32| {
         api(
@@ -865,14 +829,7 @@ fn another_firms_ids_read_as_unknown_to_a_firm_token() {
 
 fn start_limited(limits: firmhook::http::Limits) -> (tempfile::TempDir, App) {
     let tmp = tempfile::tempdir().unwrap();
-    let app = spawn_app_limited(
-        &tmp.path().join("db.redb"),
-        None,
-        None,
-        firmhook::writer::DEFAULT_MAX_BATCH,
-        firmhook::store::SEEN_KEEP_SECONDS,
-        limits,
-    );
+    let app = spawn_tuned(&tmp, limits, |_| {});
     (tmp, app)
 }
 
@@ -1045,15 +1002,9 @@ fn reimporting_a_spreadsheet_keeps_what_the_client_approved() {
 #[test]
 fn a_change_whose_notice_has_no_number_is_refused() {
     let tmp = tempfile::tempdir().unwrap();
-    let app = spawn_app_tuned(
-        &tmp.path().join("db.redb"),
-        None,
-        None,
-        firmhook::writer::DEFAULT_MAX_BATCH,
-        firmhook::store::SEEN_KEEP_SECONDS,
-        firmhook::http::Limits::default(),
-        |options| options.shared_number = None,
-    );
+    let app = spawn_tuned(&tmp, firmhook::http::Limits::default(), |options| {
+        options.shared_number = None
+    });
     // Nordlicht has no number of its own; Altbau Wohnung has a client.
     let path = format!("/api/v1/firms/{NORDLICHT}/projects/0195a000-0000-7000-8000-0000000000b7");
     let (status, body) = api(

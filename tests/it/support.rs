@@ -840,3 +840,34 @@ pub fn system_programs(test: &str, programs: &[&str], package: &str) -> bool {
     println!("{line}");
     false
 }
+
+/// A new firm token for `firm`, made with the operator token.
+pub fn token_for(app: &App, firm: &str) -> String {
+    let (status, body) = api(
+        app,
+        "POST",
+        &format!("/api/v1/firms/{firm}/tokens"),
+        Some(ADMIN),
+        Some(&serde_json::json!({"label": "test"})),
+    );
+    assert_eq!(status, 201, "{body}");
+    body["token"].as_str().unwrap().to_owned()
+}
+
+/// The server over a new database in `tmp`, in dev transport, with its
+/// body `limits` and anything else set by `tune`.
+pub fn spawn_tuned(
+    tmp: &tempfile::TempDir,
+    limits: firmhook::http::Limits,
+    tune: impl FnOnce(&mut Options),
+) -> App {
+    spawn_app_tuned(
+        &tmp.path().join("db.redb"),
+        None,
+        None,
+        firmhook::writer::DEFAULT_MAX_BATCH,
+        firmhook::store::SEEN_KEEP_SECONDS,
+        limits,
+        tune,
+    )
+}

@@ -248,6 +248,16 @@ const TLS13_12: &[&rustls::SupportedProtocolVersion] =
     &[&rustls::version::TLS13, &rustls::version::TLS12];
 
 fn serve_files(dir: &Path, cert: &Path, key: &Path) -> Server {
+    serve_files_with(
+        dir,
+        cert,
+        key,
+        &[("FIRMHOOK_TLS_HANDSHAKE_TIMEOUT_SECS", "1")],
+    )
+}
+
+/// [`serve_files`] with the environment `env`.
+fn serve_files_with(dir: &Path, cert: &Path, key: &Path, env: &[(&str, &str)]) -> Server {
     let mut server = Server::start(
         dir,
         &[
@@ -256,7 +266,7 @@ fn serve_files(dir: &Path, cert: &Path, key: &Path) -> Server {
             "--tls-key",
             key.to_str().unwrap(),
         ],
-        &[("FIRMHOOK_TLS_HANDSHAKE_TIMEOUT_SECS", "1")],
+        env,
     );
     server.wait_listening();
     server
@@ -374,17 +384,12 @@ fn sighup_loads_a_new_pair_at_once() {
     let ca = Ca::new();
     let (cert, key, first) = ca.leaf(&["localhost"], None);
     let (cert_path, key_path) = write_pair(tmp.path(), &cert, &key);
-    let mut server = Server::start(
+    let server = serve_files_with(
         tmp.path(),
-        &[
-            "--tls-cert",
-            cert_path.to_str().unwrap(),
-            "--tls-key",
-            key_path.to_str().unwrap(),
-        ],
+        &cert_path,
+        &key_path,
         &[("FIRMHOOK_TLS_RELOAD_SECS", "3600")],
     );
-    server.wait_listening();
     let config = client(ca.der(), TLS13_12);
     let (cert, key, second) = ca.leaf(&["localhost"], None);
     write_pair(tmp.path(), &cert, &key);

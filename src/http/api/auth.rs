@@ -99,13 +99,17 @@ pub fn hash(token: &str) -> [u8; 32] {
 }
 
 pub async fn authorize(door: &Door, headers: &HeaderMap) -> Result<Scope, ApiError> {
-    let token = headers
+    scope_of(door, bearer(headers)).await
+}
+
+/// The token of an `Authorization: Bearer …` header, if there is one.
+pub fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
         .get(AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::trim)
-        .filter(|t| !t.is_empty());
-    scope_of(door, token).await
+        .filter(|t| !t.is_empty())
 }
 
 /// Whether a session started with the token of SHA-256 `token_hash` for

@@ -27,7 +27,7 @@ use crate::domain::ids::Id;
 use crate::import::fields::FieldError;
 use crate::writer::ChangeError;
 
-pub use auth::{FirmScope, Scope, hash, scope_of, still_valid};
+pub use auth::{FirmScope, Scope, bearer, hash, scope_of, still_valid};
 pub use tokens::new_token;
 
 /// An answer other than success: its status, code, words and field.
