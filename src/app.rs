@@ -68,6 +68,9 @@ pub struct Options {
     /// Whether event webhooks may reach private addresses
     /// (`FIRMHOOK_ALLOW_PRIVATE_HOOKS=1`; dev mode).
     pub hooks_reach: crate::push::Reach,
+    /// The time the server runs on: the system clock, which a test moves
+    /// forward instead of sleeping.
+    pub clock: crate::clock::Clock,
 }
 
 /// Runs the server on `listener` until `shutdown` resolves, then drains:
@@ -145,6 +148,7 @@ pub async fn run_with_store(
             max_batch: options.max_batch,
             strangers_per_day: options.strangers_per_day,
             strangers: Default::default(),
+            clock: options.clock.clone(),
         },
         metrics.clone(),
         wake,
@@ -159,6 +163,7 @@ pub async fn run_with_store(
         pace_per_second: options.pace_per_second,
         wake: woken,
         stop: stop.clone(),
+        clock: options.clock.clone(),
     };
     let sender = std::thread::Builder::new()
         .name("firmhook-sender".into())
@@ -170,6 +175,7 @@ pub async fn run_with_store(
         metrics: metrics.clone(),
         stop: stop.clone(),
         reach: options.hooks_reach,
+        clock: options.clock.clone(),
     };
     let pusher = std::thread::Builder::new()
         .name("firmhook-pusher".into())
@@ -191,7 +197,8 @@ pub async fn run_with_store(
         app_secret: options.app_secret,
         verify_token: options.verify_token,
         writer: queue,
-        store: store.clone(),
+        store: crate::store::Reads::new(store.clone()),
+        clock: options.clock.clone(),
         metrics,
         dev: options.dev,
         limits: options.limits,

@@ -11,8 +11,8 @@
 
 use crate::domain::event::{Change, Event, Hook, Source};
 use crate::domain::{
-    Firm, FirmId, Member, MemberId, Milestone, MilestoneId, MilestoneStatus, Project, ProjectId,
-    ProjectStatus, Timestamp, Token, TokenId,
+    Firm, FirmId, Member, MemberId, Milestone, MilestoneId, MilestoneStatus, Phone, Project,
+    ProjectId, ProjectStatus, Timestamp, Token, TokenId,
 };
 use crate::flow::{self, Reply};
 use crate::notify::{Template, TemplateKind};
@@ -166,6 +166,19 @@ impl From<Refusal> for CommandError {
 pub struct Origin {
     pub source: Source,
     pub at: Timestamp,
+    /// The change loads a file (offline or online import): it is recorded
+    /// like any other (events included) but tells nobody (DESIGN section 7).
+    pub import: bool,
+}
+
+impl Origin {
+    pub fn new(source: Source, at: Timestamp) -> Self {
+        Self {
+            source,
+            at,
+            import: false,
+        }
+    }
 }
 
 /// Applies one command inside the writer's transaction. A command that
@@ -194,7 +207,9 @@ pub fn apply(w: &mut Writer, command: &Command, origin: Origin) -> Result<Applie
             let before = w.project(project.firm_id, project.id)?.map(|p| p.status);
             can_notify(w, project, before.as_ref(), origin)?;
             let mut applied = put(put_project(w, project, origin)?);
-            applied.replies = status_notices(w, project, before.as_ref())?;
+            if !origin.import {
+                applied.replies = status_notices(w, project, before.as_ref())?;
+            }
             Ok(applied)
         }
         Command::PutMilestone { firm, milestone } => {
@@ -384,16 +399,30 @@ fn can_notify(
 ) -> Result<(), CommandError> {
     let notifies =
         before.is_some_and(|before| *before != project.status) && project.client_phone.is_some();
-    if notifies && origin.source != Source::WhatsApp && origin.source != Source::Import {
-        has_number(w, project.firm_id)?;
+    if notifies && origin.source != Source::WhatsApp && !origin.import {
+        has_number(w, project.firm_id, project.client_phone)?;
     }
     Ok(())
 }
 
-/// The firm has a business number to send from, its own or the shared one.
-fn has_number(w: &Writer, firm: FirmId) -> Result<(), CommandError> {
-    let own = w.firm(firm)?.and_then(|f| f.phone_number_id);
-    if own.is_none() && w.shared_number().is_none() {
+/// The number a firm's notice to `to` goes from, before the shared one:
+/// the firm's own number, else the number `to` last wrote to in a message
+/// that reached the firm (DESIGN section 12).
+pub fn notice_number(w: &Writer, firm: FirmId, to: Phone) -> Result<Option<u64>, store::Error> {
+    if let Some(own) = w.firm(firm)?.and_then(|f| f.phone_number_id) {
+        return Ok(Some(own));
+    }
+    w.contact_number(firm, &to.to_u64().to_string())
+}
+
+/// A firm's notice to `to` has a business number to go from: the firm's
+/// own, the one `to` wrote to about the firm, or the shared one.
+fn has_number(w: &Writer, firm: FirmId, to: Option<Phone>) -> Result<(), CommandError> {
+    let found = match to {
+        Some(to) => notice_number(w, firm, to)?,
+        None => w.firm(firm)?.and_then(|f| f.phone_number_id),
+    };
+    if found.is_none() && w.shared_number().is_none() {
         return Err(CommandError::State(format!(
             "firm {firm} has no business number of its own and WHATSAPP_PHONE_NUMBER_ID is not \
              set, so the client could not be told: give the firm a phone_number_id, or set \
@@ -447,7 +476,7 @@ fn mark_ready(
         )));
     }
     if origin.source != Source::WhatsApp {
-        has_number(w, firm)?;
+        has_number(w, firm, project.client_phone)?;
     }
     let lang = flow::Data::firm_lang(&*w, firm)?;
     let Some(prompt) = flow::approval_prompt(&project, &record, lang) else {
@@ -517,6 +546,7 @@ pub fn put_milestone(
         if let Some(change) = change {
             record(w, firm, origin, change)?;
         }
+        w.milestone_moved(milestone.id, origin.at, origin.source)?;
     }
     Ok(put)
 }
@@ -537,7 +567,8 @@ pub fn record(
             source: origin.source,
             change,
         },
-        crate::writer::now_ms(),
+        // Due for pushing from the change's own time (its second).
+        origin.at.unix_seconds().max(0) as u64 * 1000,
     )
 }
 
@@ -548,10 +579,7 @@ mod tests {
     use crate::store::Store;
 
     fn origin() -> Origin {
-        Origin {
-            source: Source::Api,
-            at: Timestamp::from_unix_seconds(1_700_000_000),
-        }
+        Origin::new(Source::Api, Timestamp::from_unix_seconds(1_700_000_000))
     }
 
     /// Issue 21: a PATCH built from a record read before a client's change

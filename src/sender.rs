@@ -11,13 +11,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::time::Duration;
 
+use crate::clock::Clock;
 use crate::metrics::Metrics;
 use crate::notify::{Purpose, Template, window_open};
 use crate::store::WINDOW_CLOSED;
-use crate::store::{Attempt, Outbound, Store};
+use crate::store::{Attempt, Outbound, SendError, Store};
 use crate::whatsapp::outbound::Recipient;
 use crate::whatsapp::signature::Secret;
-use crate::writer::{Queue, now_ms};
+use crate::writer::Queue;
 
 /// Waits after the 1st, 2nd, … failed attempt; past the last, the reply
 /// fails for good.
@@ -57,6 +58,8 @@ pub struct Sender {
     pub pace_per_second: u32,
     pub wake: std::sync::mpsc::Receiver<()>,
     pub stop: Arc<AtomicBool>,
+    /// What "due" and the 24-hour window are decided by.
+    pub clock: Clock,
 }
 
 /// How a due message goes out.
@@ -71,15 +74,15 @@ enum How {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
     Sent(String),
-    Retry(String),
-    Final(String),
+    Retry(SendError),
+    Final(SendError),
     /// 190: the access token expired. Nothing more can be sent.
-    Halt(String),
+    Halt(SendError),
     /// 131056: too many messages to this person from this number; Meta
     /// allows one every 6 s.
-    PairLimit(String),
+    PairLimit(SendError),
     /// 131048: the number is limited for spam; retried over hours.
-    SpamLimit(String),
+    SpamLimit(SendError),
 }
 
 /// The least wait after a 131056 (pair rate limit).
@@ -108,14 +111,16 @@ pub fn classify(status: u16, body: &str) -> Verdict {
     if (200..300).contains(&status) {
         return match json["messages"][0]["id"].as_str() {
             Some(id) => Verdict::Sent(id.to_owned()),
-            None => Verdict::Retry(format!("HTTP {status} without a message id")),
+            None => Verdict::Retry(SendError::other(format!(
+                "HTTP {status} without a message id"
+            ))),
         };
     }
     let code = json["error"]["code"].as_i64();
     let message = json["error"]["message"].as_str().unwrap_or("").to_owned();
     let what = match code {
-        Some(code) => format!("error {code}: {message}"),
-        None => format!("HTTP {status}"),
+        Some(code) => SendError::graph(code, &message),
+        None => SendError::other(format!("HTTP {status}")),
     };
     match code {
         Some(190) => Verdict::Halt(what),
@@ -168,7 +173,7 @@ pub fn next_step(verdict: Verdict, attempts_before: u32, now_ms: u64, jitter: f6
 fn retry(
     schedule: &[Duration],
     least: Duration,
-    error: String,
+    error: SendError,
     attempts_before: u32,
     now_ms: u64,
     jitter: f64,
@@ -184,7 +189,10 @@ fn retry(
             }
         }
         None => Attempt::Failed {
-            error: format!("gave up after {} attempts: {error}", attempts_before + 1),
+            error: SendError {
+                code: error.code,
+                text: format!("gave up after {} attempts: {error}", attempts_before + 1),
+            },
         },
     }
 }
@@ -295,9 +303,13 @@ impl Sender {
             .into();
         let mut pacing = Pacing::new(self.pace_per_second);
         let mut halted = false;
-        let mut seed = now_ms() | 1;
+        let mut seed = crate::clock::wall_ms() | 1;
         while !self.stop.load(Relaxed) {
-            let due = match self.store.read().and_then(|r| r.due(now_ms(), BATCH)) {
+            let due = match self
+                .store
+                .read()
+                .and_then(|r| r.due(self.clock.now_ms(), BATCH))
+            {
                 Ok(due) => due,
                 Err(err) => {
                     tracing::error!(error = %err, "reading the outbox failed");
@@ -313,7 +325,7 @@ impl Sender {
                     .ok()
                     .flatten()
                     .map_or(IDLE, |at| {
-                        Duration::from_millis(at.saturating_sub(now_ms()))
+                        Duration::from_millis(at.saturating_sub(self.clock.now_ms()))
                     })
                     .min(IDLE);
                 let _ = self.wake.recv_timeout(wait);
@@ -334,7 +346,7 @@ impl Sender {
                 }
                 // Paced by moving the row later, never by sleeping: one
                 // number's or one firm's queue holds up no one else's.
-                if let Err(at_ms) = pacing.try_take(&outbound, now_ms()) {
+                if let Err(at_ms) = pacing.try_take(&outbound, self.clock.now_ms()) {
                     results.push((outbound.seq, due_ms, Attempt::Paced { at_ms }));
                     continue;
                 }
@@ -379,11 +391,11 @@ impl Sender {
                 seed ^= seed >> 7;
                 seed ^= seed << 17;
                 let jitter = (seed % 1000) as f64 / 1000.0;
-                let mut step = next_step(verdict, outbound.attempts, now_ms(), jitter);
+                let mut step = next_step(verdict, outbound.attempts, self.clock.now_ms(), jitter);
                 match (&step, &outbound.purpose, template) {
                     // Refused for the closed window: once more, as its template.
                     (Attempt::Failed { error }, Purpose::Notification { .. }, None)
-                        if crate::writer::error_code(error) == Some(WINDOW_CLOSED) =>
+                        if error.code == Some(WINDOW_CLOSED) =>
                     {
                         step = Attempt::Switch {
                             error: error.clone(),
@@ -434,7 +446,7 @@ impl Sender {
         if !outbound.templated {
             let number = outbound.phone_number_id.parse::<u64>().unwrap_or(0);
             let last = reader.last_inbound(number, outbound.to.as_str())?;
-            if window_open(last, (now_ms() / 1000) as i64) {
+            if window_open(last, (self.clock.now_ms() / 1000) as i64) {
                 return Ok(How::FreeForm);
             }
         }
@@ -496,7 +508,7 @@ impl Sender {
                             .unwrap_or_default();
                         classify(status, &body)
                     }
-                    Err(err) => Verdict::Retry(format!("network: {err}")),
+                    Err(err) => Verdict::Retry(SendError::other(format!("network: {err}"))),
                 }
             }
         }
@@ -609,7 +621,7 @@ mod tests {
 
     #[test]
     fn retries_follow_the_schedule_then_fail() {
-        let retry = || Verdict::Retry("error 130429".into());
+        let retry = || Verdict::Retry(SendError::graph(130429, ""));
         let Attempt::RetryAt { at_ms, .. } = next_step(retry(), 0, 1_000, 0.5) else {
             panic!()
         };
@@ -624,7 +636,7 @@ mod tests {
             Attempt::Failed { .. }
         ));
         assert!(matches!(
-            next_step(Verdict::Final("error 131047".into()), 0, 0, 0.5),
+            next_step(Verdict::Final(SendError::graph(131047, "")), 0, 0, 0.5),
             Attempt::Failed { .. }
         ));
     }
@@ -635,7 +647,7 @@ mod tests {
     fn rate_limits_and_an_expired_token_are_waited_out() {
         for attempts in 0..3 {
             let step = next_step(
-                Verdict::PairLimit("error 131056".into()),
+                Verdict::PairLimit(SendError::graph(131056, "")),
                 attempts,
                 1_000,
                 0.0,
@@ -645,8 +657,14 @@ mod tests {
             };
             assert!(at_ms >= 1_000 + 6_000, "after {attempts} attempts: {at_ms}");
         }
-        let spam =
-            |attempts| next_step(Verdict::SpamLimit("error 131048".into()), attempts, 0, 0.5);
+        let spam = |attempts| {
+            next_step(
+                Verdict::SpamLimit(SendError::graph(131048, "")),
+                attempts,
+                0,
+                0.5,
+            )
+        };
         let Attempt::RetryAt { at_ms, .. } = spam(0) else {
             panic!()
         };
@@ -663,7 +681,7 @@ mod tests {
         ));
         // 190: due again later, no attempt counted, however many came before.
         assert_eq!(
-            next_step(Verdict::Halt("error 190".into()), 5, 1_000, 0.5),
+            next_step(Verdict::Halt(SendError::graph(190, "")), 5, 1_000, 0.5),
             Attempt::Paced {
                 at_ms: 1_000 + HALT_WAIT.as_millis() as u64
             }

@@ -12,12 +12,13 @@ use std::collections::HashSet;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use std::path::{Path, PathBuf};
 
 use tokio::sync::{mpsc, oneshot, watch};
 
+use crate::clock::Clock;
 use crate::command::{self, Applied, Command, CommandError, Origin};
 use crate::domain::Timestamp;
 use crate::domain::event::{Change, Direction, Logged, Source};
@@ -68,6 +69,8 @@ pub struct Config {
     pub strangers_per_day: u32,
     /// Today's count of those, per firm.
     pub strangers: Strangers,
+    /// The time every change, window and retention decision is made at.
+    pub clock: Clock,
 }
 
 /// Notifications a firm may send per day, by default, to phones that
@@ -315,7 +318,9 @@ fn run(
             }
         }
         last_batch = jobs.len();
-        metrics.writer_busy_since_ms.store(now_ms().max(1), Relaxed);
+        metrics
+            .writer_busy_since_ms
+            .store(crate::clock::wall_ms().max(1), Relaxed);
         let started = Instant::now();
         let retain = started >= retain_next;
         let prune = started >= prune_next;
@@ -333,7 +338,7 @@ fn run(
                     }
                     Job::Settle { results, .. } => {
                         for (seq, due_ms, attempt) in results {
-                            settle(w, *seq, *due_ms, attempt)?;
+                            settle(w, *seq, *due_ms, attempt, &config.clock)?;
                         }
                     }
                     Job::Pushed { results, .. } => {
@@ -342,10 +347,7 @@ fn run(
                         }
                     }
                     Job::Change { command, .. } => {
-                        let origin = Origin {
-                            source: Source::Api,
-                            at: Timestamp::now(),
-                        };
+                        let origin = Origin::new(Source::Api, config.clock.now());
                         match command::apply(w, command, origin) {
                             Ok(applied) => {
                                 for reply in &applied.replies {
@@ -363,7 +365,7 @@ fn run(
                     Job::Import { .. } => unreachable!("imports are never batched"),
                 }
             }
-            let now = now_seconds();
+            let now = config.clock.now_seconds();
             w.log_seen(&seen.batch(), now as u64)?;
             if prune {
                 pruned_seen = w.prune_seen(now as u64, config.seen_keep_seconds, PRUNE_PER_PASS)?;
@@ -475,6 +477,7 @@ fn import(
         scope,
         milestones: progress,
         source: Source::Api,
+        at: config.clock.now(),
         ..import::Options::new(mode, &config.statuses)
     };
     import::import_dir(store, dir, &options)
@@ -517,18 +520,6 @@ impl MessageLog {
     }
 }
 
-fn now_seconds() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
-}
-
-pub fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
-
 /// Applies one delivery inside `w`'s transaction, exactly as the writer
 /// thread does (for tests that drive it without HTTP); returns how many
 /// replies it queued.
@@ -540,7 +531,7 @@ pub fn apply(
 ) -> Result<usize, store::Error> {
     let mut seen = Seen::from_keys(w.seen_keys()?);
     let queued = apply_delivery(w, delivery, config, metrics, &mut seen, &mut Vec::new())?;
-    w.log_seen(&seen.batch(), now_seconds() as u64)?;
+    w.log_seen(&seen.batch(), config.clock.now_seconds() as u64)?;
     Ok(queued)
 }
 
@@ -633,7 +624,12 @@ fn apply_delivery(
     }
     for status in &delivery.statuses {
         metrics.statuses.fetch_add(1, Relaxed);
-        w.delivery_status(&status.wamid, status.state, status.error_code)?;
+        w.delivery_status(
+            &status.wamid,
+            status.state,
+            status.error_code,
+            config.clock.now_ms(),
+        )?;
     }
     Ok(queued)
 }
@@ -646,7 +642,7 @@ fn apply_message(
     seen: &mut Seen,
     logs: &mut Vec<MessageLog>,
 ) -> Result<usize, store::Error> {
-    let now = now_seconds();
+    let now = config.clock.now_seconds();
     let key = store::wamid_key(&message.wamid);
     if !seen.first_sighting(key) {
         metrics.duplicates.fetch_add(1, Relaxed);
@@ -702,7 +698,7 @@ fn apply_message(
             now
         };
         w.record_inbound(number, person, at)?;
-        released = w.release_held(number, person, now_ms())?;
+        released = w.release_held(number, person, config.clock.now_ms())?;
     }
     let input = match &message.content {
         Content::Text(text) => Input::Text(text),
@@ -755,7 +751,14 @@ fn apply_message(
     };
     metrics.message(output.kind);
     if let Some(firm) = output.firm.or(number_firm) {
-        log_inbound(w, firm, message, &sender_key)?;
+        log_inbound(w, firm, message, &sender_key, now)?;
+    }
+    // The number this person reaches a firm without its own number on:
+    // the firm's notices to them go from it (DESIGN section 12).
+    if let (Some(firm), Some(number), Some(person)) = (output.firm, number, &person)
+        && number_firm != Some(firm)
+    {
+        w.record_contact_number(firm, person, number)?;
     }
 
     let mut notices = Vec::new();
@@ -807,7 +810,8 @@ struct Inbound<'a> {
 
 /// Queues one reply or notification. A reply goes back the way the message
 /// came; a notification goes from its firm's own number, else the number
-/// the message arrived on, else the shared number of the configuration.
+/// the recipient last wrote to about that firm, else the number the message
+/// arrived on, else the shared number of the configuration.
 fn enqueue(
     w: &mut Writer,
     reply: &Reply,
@@ -820,7 +824,7 @@ fn enqueue(
         (To::Sender, None) => return Ok(()),
         (To::Phone(phone), _) => {
             let firm_number = match reply.firm {
-                Some(firm) => w.firm(firm)?.and_then(|f| f.phone_number_id),
+                Some(firm) => command::notice_number(w, firm, *phone)?,
                 None => None,
             };
             let from = firm_number
@@ -840,7 +844,7 @@ fn enqueue(
                 let wrote = w
                     .last_inbound(number, &phone.to_u64().to_string())?
                     .is_some();
-                let day = now_seconds().div_euclid(86_400);
+                let day = config.clock.now_seconds().div_euclid(86_400);
                 if !wrote && !config.strangers.admit(firm, day, config.strangers_per_day) {
                     tracing::warn!(
                         %firm,
@@ -862,7 +866,7 @@ fn enqueue(
             to,
             body: reply.body.clone(),
             in_reply_to: in_reply_to.to_owned(),
-            created_at: now_seconds(),
+            created_at: config.clock.now_seconds(),
             attempts: 0,
             state: State::Pending,
             wamid: None,
@@ -877,7 +881,7 @@ fn enqueue(
             templated: false,
             firm: reply.firm,
         },
-        now_ms(),
+        config.clock.now_ms(),
     )?;
     if let Some(firm) = reply.firm {
         let kind = match &reply.body {
@@ -888,7 +892,7 @@ fn enqueue(
         w.log_message(&Logged {
             firm,
             seq: 0,
-            at: Timestamp::from_unix_seconds(now_seconds()),
+            at: config.clock.now(),
             direction: Direction::Outbound,
             peer,
             kind: kind.to_owned(),
@@ -905,6 +909,7 @@ fn log_inbound(
     firm: FirmId,
     message: &Message,
     peer: &str,
+    now: i64,
 ) -> Result<(), store::Error> {
     let (kind, text) = match &message.content {
         Content::Text(text) => ("text", text.as_str()),
@@ -914,7 +919,7 @@ fn log_inbound(
     w.log_message(&Logged {
         firm,
         seq: 0,
-        at: Timestamp::from_unix_seconds(now_seconds()),
+        at: Timestamp::from_unix_seconds(now),
         direction: Direction::Inbound,
         peer: peer.to_owned(),
         kind: kind.to_owned(),
@@ -925,16 +930,19 @@ fn log_inbound(
 
 /// Settles one send attempt; a reply of a firm given up for good is a
 /// `message.failed` event in its feed.
-fn settle(w: &mut Writer, seq: u64, due_ms: u64, attempt: &Attempt) -> Result<(), store::Error> {
+fn settle(
+    w: &mut Writer,
+    seq: u64,
+    due_ms: u64,
+    attempt: &Attempt,
+    clock: &Clock,
+) -> Result<(), store::Error> {
     w.settle(seq, due_ms, attempt)?;
     if let Attempt::Held = attempt
         && let Some(outbound) = w.outbound_row(seq)?
         && let Purpose::Notification { firm, notice } = &outbound.purpose
     {
-        let origin = Origin {
-            source: Source::WhatsApp,
-            at: Timestamp::now(),
-        };
+        let origin = Origin::new(Source::WhatsApp, clock.now());
         let change = Change::MessageHeld {
             outbox_seq: seq,
             to: outbound.to.as_str().to_owned(),
@@ -949,10 +957,7 @@ fn settle(w: &mut Writer, seq: u64, due_ms: u64, attempt: &Attempt) -> Result<()
             Some(outbound) => outbound.to.as_str().to_owned(),
             None => String::new(),
         };
-        let origin = Origin {
-            source: Source::WhatsApp,
-            at: Timestamp::now(),
-        };
+        let origin = Origin::new(Source::WhatsApp, clock.now());
         command::record(
             w,
             firm,
@@ -960,21 +965,11 @@ fn settle(w: &mut Writer, seq: u64, due_ms: u64, attempt: &Attempt) -> Result<()
             Change::MessageFailed {
                 outbox_seq: seq,
                 to,
-                error_code: error_code(error),
+                error_code: error.code,
             },
         )?;
     }
     Ok(())
-}
-
-/// The Graph API error code in an attempt's error text (`error 131047: …`).
-pub fn error_code(error: &str) -> Option<i64> {
-    let at = error.find("error ")?;
-    let digits: String = error[at + 6..]
-        .chars()
-        .take_while(char::is_ascii_digit)
-        .collect();
-    digits.parse().ok()
 }
 
 /// Applies one effect through the command layer (the one write path);
@@ -987,10 +982,7 @@ fn apply_effect(
     number: Option<u64>,
     now: i64,
 ) -> Result<(String, Vec<Reply>), store::Error> {
-    let origin = Origin {
-        source: Source::WhatsApp,
-        at: Timestamp::from_unix_seconds(now),
-    };
+    let origin = Origin::new(Source::WhatsApp, Timestamp::from_unix_seconds(now));
     let (command, done) = match effect {
         Effect::Milestone {
             firm,

@@ -194,6 +194,7 @@ pub fn with_app<T>(
     listener.set_nonblocking(true).unwrap();
     let addr = listener.local_addr().unwrap();
     let options = Options {
+        clock: firmhook::clock::Clock::system(),
         db: db.to_owned(),
         app_secret: Secret::new(SECRET),
         verify_token: Secret::new("bench"),

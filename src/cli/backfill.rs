@@ -8,6 +8,8 @@
 //! serve: pass 1.5 can go once that list is empty. A dry run unless
 //! `--apply`; applying twice changes nothing the second time.
 
+use crate::command::{Command, CommandError, Origin};
+use crate::domain::event::Source;
 use std::collections::BTreeMap;
 use std::fmt;
 
@@ -193,6 +195,10 @@ fn is_member_phone(reader: &Reader, firm: FirmId, phone: Phone) -> Result<bool, 
 /// Writes the plan's changes in one transaction, re-checking each member:
 /// a member who got a phone since the plan was made is left alone.
 pub fn apply(store: &Store, plan: &Plan) -> Result<usize, store::Error> {
+    let origin = Origin {
+        import: true,
+        ..Origin::new(Source::Import, crate::clock::Clock::system().now())
+    };
     store.write(|w| {
         let mut applied = 0;
         for change in &plan.changes {
@@ -200,8 +206,16 @@ pub fn apply(store: &Store, plan: &Plan) -> Result<usize, store::Error> {
                 && member.whatsapp_phone.is_none()
             {
                 member.whatsapp_phone = Some(change.phone);
-                w.put_member(&member)?;
-                applied += 1;
+                // The same command an import or the API builds.
+                match crate::command::apply(w, &Command::PutMember(member), origin) {
+                    Ok(_) => applied += 1,
+                    Err(CommandError::Store(err)) => return Err(err),
+                    // Another firm's member already has this phone, say:
+                    // left alone, as a member who got a phone meanwhile is.
+                    Err(refused) => {
+                        tracing::warn!(member = %change.member, %refused, "not backfilled")
+                    }
+                }
             }
         }
         Ok(applied)

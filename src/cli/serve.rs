@@ -213,6 +213,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             bail!("--dev listens on loopback only; {} is not", args.listen);
         }
         Options {
+            clock: crate::clock::Clock::system(),
             db: args.db.path,
             app_secret: Secret::new(env.app_secret.unwrap_or_else(|| "dev-secret".into())),
             verify_token: Secret::new(env.verify_token.unwrap_or_else(|| "dev-verify".into())),
@@ -252,6 +253,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             );
         }
         Options {
+            clock: crate::clock::Clock::system(),
             db: args.db.path,
             app_secret: Secret::new(env.app_secret.unwrap_or_default()),
             verify_token: Secret::new(env.verify_token.unwrap_or_default()),

@@ -115,9 +115,8 @@ fn sender(from: &str) -> anyhow::Result<(Option<String>, Option<String>)> {
 }
 
 fn payload(args: &Args, wa_id: Option<&str>, bsuid: Option<&str>) -> Value {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
+    // A client's own clock, as a phone's would be.
+    let now = crate::clock::wall_ms() / 1000;
     let mut message = json!({
         "id": format!("wamid.sim.{}", uuid::Uuid::new_v4().simple()),
         "timestamp": now.to_string(),

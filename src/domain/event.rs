@@ -13,6 +13,9 @@ pub enum Source {
     WhatsApp,
     Api,
     Import,
+    /// A person signed in to the web console (added last: stored by
+    /// position).
+    Console,
 }
 
 impl Source {
@@ -21,6 +24,7 @@ impl Source {
             Source::WhatsApp => "whatsapp",
             Source::Api => "api",
             Source::Import => "import",
+            Source::Console => "console",
         }
     }
 }

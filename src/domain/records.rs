@@ -179,11 +179,6 @@ impl Timestamp {
         Ok(Self(ts.as_second()))
     }
 
-    /// The current time, to the second.
-    pub fn now() -> Self {
-        Self(jiff::Timestamp::now().as_second())
-    }
-
     pub fn from_unix_seconds(seconds: i64) -> Self {
         Self(seconds)
     }

@@ -32,7 +32,6 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
 use crate::metrics::Metrics;
-use crate::store::Store;
 use crate::tls::Acceptor;
 use crate::whatsapp::signature::Secret;
 use crate::writer::Queue;
@@ -50,8 +49,11 @@ pub struct State {
     pub app_secret: Secret,
     pub verify_token: Secret,
     pub writer: Queue,
-    pub store: Arc<Store>,
+    /// Reads only: changes go to `writer` as commands.
+    pub store: crate::store::Reads,
     pub metrics: Arc<Metrics>,
+    /// The time the doors stamp records with (tokens, new projects).
+    pub clock: crate::clock::Clock,
     /// `serve --dev`: enables `GET /dev/messages`.
     pub dev: bool,
     pub limits: Limits,
@@ -335,7 +337,8 @@ fn healthz(state: &State) -> Response<Body> {
     use std::sync::atomic::Ordering::Relaxed;
     let busy_since = state.metrics.writer_busy_since_ms.load(Relaxed);
     let failed = state.metrics.commit_failures_in_row.load(Relaxed);
-    let now = crate::writer::now_ms();
+    // The writer's own progress, in real time.
+    let now = crate::clock::wall_ms();
     let problem = if state.writer.is_closed() {
         Some("the writer has stopped".to_owned())
     } else if busy_since != 0 && now.saturating_sub(busy_since) > STUCK_AFTER_MS {

@@ -14,9 +14,11 @@ use std::fs::File;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
-use crate::command::{self, Origin};
+use crate::command::{self, Command, CommandError, Origin};
 use crate::domain::event::Source;
-use crate::domain::{Country, FirmId, MemberId, MilestoneId, ProjectId, ProjectStatus, Timestamp};
+use crate::domain::{
+    Country, FirmId, MemberId, MilestoneId, MilestoneStatus, ProjectId, ProjectStatus, Timestamp,
+};
 use crate::notify::{Template, TemplateKind};
 use crate::store::{self, Put, Store, Writer};
 use fields::{FieldError, Fields};
@@ -69,6 +71,8 @@ pub struct Options<'a> {
     pub source: Source,
     /// What a file's milestone status does to a milestone that moved on.
     pub milestones: Progress,
+    /// When the import happens: the time of its events.
+    pub at: Timestamp,
 }
 
 impl<'a> Options<'a> {
@@ -81,6 +85,7 @@ impl<'a> Options<'a> {
             scope: None,
             source: Source::Import,
             milestones: Progress::Keep,
+            at: crate::clock::Clock::system().now(),
         }
     }
 }
@@ -213,6 +218,19 @@ enum Fail {
     Store(store::Error),
 }
 
+impl From<CommandError> for Fail {
+    fn from(err: CommandError) -> Self {
+        match err {
+            CommandError::Store(err) => Fail::from(err),
+            CommandError::Conflict(reason) => Fail::Row(Some("id"), reason),
+            CommandError::NotFound => Fail::Row(None, "not found".into()),
+            CommandError::Quota(reason)
+            | CommandError::InUse(reason)
+            | CommandError::State(reason) => Fail::Row(None, reason),
+        }
+    }
+}
+
 impl From<store::Error> for Fail {
     fn from(err: store::Error) -> Self {
         match err {
@@ -280,8 +298,8 @@ impl<'a> Import<'a> {
             options,
             errors: Vec::new(),
             origin: Origin {
-                source: options.source,
-                at: Timestamp::now(),
+                import: true,
+                ..Origin::new(options.source, options.at)
             },
             row_warnings: Vec::new(),
             report: Report::default(),
@@ -509,7 +527,21 @@ impl<'a> Import<'a> {
         }
         let template = Template::parse(r.required("name")?, r.required("language")?)
             .map_err(|(name, reason)| field(name, reason))?;
-        Ok(w.put_template(firm, kind, &template)?)
+        self.apply(
+            w,
+            Command::SetTemplate {
+                firm,
+                kind,
+                template,
+            },
+        )
+    }
+
+    /// Applies one row as the same command the API would build: one
+    /// write path, one set of rules (DESIGN section 5).
+    fn apply(&self, w: &mut Writer, command: Command) -> Result<Put, Fail> {
+        let applied = command::apply(w, &command, self.origin)?;
+        Ok(applied.put.unwrap_or(Put::Unchanged))
     }
 
     /// A firm token imports its own firm's rows only.
@@ -572,8 +604,9 @@ impl<'a> Import<'a> {
                 }
             }
         }
-        let put = w.put_firm(&firm)?;
-        self.countries.insert(id, firm.country);
+        let country = firm.country;
+        let put = self.apply(w, Command::PutFirm(firm))?;
+        self.countries.insert(id, country);
         Ok(put)
     }
 
@@ -591,7 +624,7 @@ impl<'a> Import<'a> {
         let country = self.country(w, firm_id)?;
         let member = fields::member(&mut r, id, firm_id, country);
         self.row_warnings.append(&mut r.warnings);
-        Ok(w.put_member(&member?)?)
+        self.apply(w, Command::PutMember(member?))
     }
 
     fn project(&mut self, w: &mut Writer, row: &Row) -> Result<Put, Fail> {
@@ -623,7 +656,7 @@ impl<'a> Import<'a> {
             self.options.statuses,
         );
         self.row_warnings.append(&mut r.warnings);
-        Ok(command::put_project(w, &project?, self.origin)?)
+        self.apply(w, Command::PutProject(project?))
     }
 
     fn milestone(&mut self, w: &mut Writer, row: &Row) -> Result<Put, Fail> {
@@ -653,18 +686,41 @@ impl<'a> Import<'a> {
             && current.status > milestone.status
             && self.options.milestones == Progress::Keep
         {
+            let why = match w.milestone_moved_at(id)? {
+                Some((at, source)) => moved_by(current.status, &source, at),
+                None => "the milestone moved on since the file was written".to_owned(),
+            };
             self.row_warnings.push((
                 "status",
                 format!(
-                    "warning: kept \"{}\" (the milestone moved on since the file was written); \
-                     the file says \"{}\" (--overwrite-status writes it)",
+                    "warning: kept \"{}\" ({why}); the file says \"{}\" (--overwrite-status \
+                     writes it)",
                     current.status, milestone.status
                 ),
             ));
             milestone.status = current.status;
         }
-        Ok(command::put_milestone(w, firm, &milestone, self.origin)?)
+        self.apply(w, Command::PutMilestone { firm, milestone })
     }
+}
+
+/// Who moved a milestone to `status`, and when, in words: "approved by the
+/// client on WhatsApp 2026-12-01 10:02 UTC".
+fn moved_by(status: MilestoneStatus, source: &str, at: Timestamp) -> String {
+    let what = match (status, source) {
+        (MilestoneStatus::Approved, "whatsapp") => "approved by the client on WhatsApp",
+        (MilestoneStatus::AwaitingApproval, "whatsapp") => "marked ready on WhatsApp",
+        (MilestoneStatus::Approved, "console") => "set to approved in the console",
+        (MilestoneStatus::AwaitingApproval, "console") => "marked ready in the console",
+        (MilestoneStatus::Approved, "import") => "set to approved by an import",
+        (MilestoneStatus::AwaitingApproval, "import") => "set to awaiting approval by an import",
+        (MilestoneStatus::Approved, _) => "set to approved through the API",
+        (_, _) => "marked ready through the API",
+    };
+    let when = jiff::Timestamp::from_second(at.unix_seconds())
+        .map(|t| t.strftime("%Y-%m-%d %H:%M UTC").to_string())
+        .unwrap_or_default();
+    format!("{what} {when}")
 }
 
 /// Counts the lines of a file as an editor shows them while the CSV reader

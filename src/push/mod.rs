@@ -21,10 +21,11 @@ pub mod address;
 
 pub use address::Reach;
 
+use crate::clock::Clock;
 use crate::domain::event::Hook;
 use crate::metrics::Metrics;
 use crate::store::{PushResult, Store};
-use crate::writer::{Queue, now_ms};
+use crate::writer::Queue;
 
 /// Waits after the 1st, 2nd, … failed attempt: 32 hours in all.
 pub const RETRY_SCHEDULE: &[Duration] = &[
@@ -63,7 +64,9 @@ pub fn next_try(attempts: u32, now_ms: u64) -> Option<u64> {
 
 /// One signed POST of `body` to the hook; the error, if it failed.
 fn post(agent: &ureq::Agent, hook: &Hook, id: &str, body: &str) -> Option<String> {
-    let timestamp = (now_ms() / 1000) as i64;
+    // The receiver checks this against its own clock (Standard Webhooks'
+    // replay tolerance): the wall clock, never a test's moved one.
+    let timestamp = (crate::clock::wall_ms() / 1000) as i64;
     let answer = agent
         .post(&hook.url)
         .header("content-type", "application/json")
@@ -88,7 +91,8 @@ pub async fn send_test(hook: Hook, reach: Reach) -> bool {
     let body = serde_json::json!({
         "type": "webhook.test",
         "firm_id": hook.firm.to_string(),
-        "at": crate::domain::Timestamp::now().to_string(),
+        "at": crate::domain::Timestamp::from_unix_seconds((crate::clock::wall_ms() / 1000) as i64)
+            .to_string(),
         "data": {},
     })
     .to_string();
@@ -110,6 +114,8 @@ pub struct Pusher {
     pub metrics: Arc<Metrics>,
     pub stop: Arc<AtomicBool>,
     pub reach: Reach,
+    /// What "due" and the retry schedule are decided by.
+    pub clock: Clock,
 }
 
 /// Pushes in flight at once, each to a different firm's endpoint.
@@ -140,7 +146,7 @@ impl Pusher {
                 self.record(&done);
                 results.push((done.seq, done.due_ms, done.result));
             }
-            let now = now_ms();
+            let now = self.clock.now_ms();
             let due = match self
                 .store
                 .read()
@@ -176,7 +182,7 @@ impl Pusher {
                 }
                 flying.insert(push.seq, push.firm);
                 started += 1;
-                let (agent, report) = (agent.clone(), report.clone());
+                let (agent, report, clock) = (agent.clone(), report.clone(), self.clock.clone());
                 let spawned = std::thread::Builder::new()
                     .name("firmhook-push".into())
                     .spawn(move || {
@@ -184,7 +190,7 @@ impl Pusher {
                         let id = uuid::Uuid::from_u128(event.id).to_string();
                         let result = match post(&agent, &hook, &id, &body) {
                             None => PushResult::Delivered,
-                            Some(error) => match next_try(push.attempts, now_ms()) {
+                            Some(error) => match next_try(push.attempts, clock.now_ms()) {
                                 Some(due_ms) => PushResult::RetryAt { due_ms, error },
                                 None => PushResult::GaveUp { error },
                             },

@@ -178,6 +178,7 @@ impl Writer<'_> {
             return Ok(false);
         }
         self.milestone_owner.write()?.remove(milestone.to_u128())?;
+        self.milestone_moved.write()?.remove(milestone.to_u128())?;
         self.count_gone(key.0, 1)?;
         Ok(true)
     }
@@ -198,6 +199,7 @@ impl Writer<'_> {
         for m in milestones {
             self.milestones.write()?.remove((f, p, m))?;
             self.milestone_owner.write()?.remove(m)?;
+            self.milestone_moved.write()?.remove(m)?;
         }
         for key in project_role_keys(&old) {
             self.phone_roles.write()?.remove(key)?;
@@ -274,8 +276,11 @@ impl Writer<'_> {
             self.delete_project(firm, ProjectId::from_u128(p))?;
         }
         for m in members {
-            self.delete_member(firm, MemberId::from_u128(m))?
-                .expect("the firm's projects, and so every designer reference, are gone");
+            // The firm's projects, and so every designer reference, are
+            // gone: nothing can refuse. Were it to, nothing is committed.
+            if let Err(refusal) = self.delete_member(firm, MemberId::from_u128(m))? {
+                return Ok(Err(refusal));
+            }
         }
         let tokens: Vec<u128> = self
             .tokens
@@ -291,6 +296,18 @@ impl Writer<'_> {
         }
         self.firms.write()?.remove(f)?;
         self.firm_records.write()?.remove(f)?;
+        let mut contacts: Vec<String> = Vec::new();
+        for entry in self.contact_number.read()?.range((f, "")..)? {
+            let (key, _) = entry?;
+            let (firm_key, who) = key.value();
+            if firm_key != f {
+                break;
+            }
+            contacts.push(who.to_owned());
+        }
+        for who in contacts {
+            self.contact_number.write()?.remove((f, who.as_str()))?;
+        }
         Ok(Ok(()))
     }
 

@@ -141,6 +141,8 @@ fn copy_all(src: &ReadTransaction, dst: &WriteTransaction) -> Result<(), Error> 
     copy(src, dst, PUSHES)?;
     copy(src, dst, PUSH_DUE)?;
     copy(src, dst, FIRM_RECORDS)?;
+    copy(src, dst, CONTACT_NUMBER)?;
+    copy(src, dst, MILESTONE_MOVED)?;
     Ok(())
 }
 

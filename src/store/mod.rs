@@ -30,10 +30,11 @@ pub use admin::{EXAMINED_MAX, Page, PushResult, Refusal};
 pub use backup::{Backup, backup};
 pub use check::{Problem, Totals, check};
 pub use outbox::{
-    Attempt, Event, Link, Outbound, SEEN_KEEP_SECONDS, State, WINDOW_CLOSED, wamid_key,
+    Attempt, Event, Link, Outbound, SEEN_KEEP_SECONDS, SendError, State, WINDOW_CLOSED, wamid_key,
 };
 pub use read::Reader;
 pub use retention::{Cursor as RetentionCursor, DAY, Pruned, Retention};
+pub use stored::error_code;
 pub use write::{Put, Writer};
 
 /// The file format this build writes: raised whenever a stored layout
@@ -362,6 +363,23 @@ pub struct FaultSwitch(Arc<AtomicBool>);
 impl FaultSwitch {
     pub fn fail_writes(&self, on: bool) {
         self.0.store(on, Ordering::SeqCst);
+    }
+}
+
+/// What the doors (HTTP handlers, the console) hold of the store: reads
+/// only. Every change goes to the writer as a command (DESIGN section 5),
+/// so a handler cannot write back a record it read earlier: it has no
+/// write method to call.
+#[derive(Clone)]
+pub struct Reads(Arc<Store>);
+
+impl Reads {
+    pub fn new(store: Arc<Store>) -> Self {
+        Self(store)
+    }
+
+    pub fn read(&self) -> Result<Reader, Error> {
+        self.0.read()
     }
 }
 

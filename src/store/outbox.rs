@@ -11,95 +11,13 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::{FirmId, Phone};
 use crate::whatsapp::inbound::DeliveryState;
-use crate::whatsapp::outbound::{Body, Recipient};
 
 use super::codec::{self, Record};
-use super::stored;
+pub use super::stored::{Outbound, State};
 use super::tables::*;
 use super::write::{Lazy, Next};
 use super::{Error, Reader, Writer};
 use crate::notify::Purpose;
-
-/// Where a queued reply stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-pub enum State {
-    Pending,
-    Sent,
-    Delivered,
-    Read,
-    /// Refused for good (the Graph API error code, if any), or out of tries.
-    Failed,
-    /// A notification outside the 24-hour window with no template: kept
-    /// until the person next writes to that number.
-    Held,
-}
-
-impl State {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            State::Pending => "pending",
-            State::Sent => "sent",
-            State::Delivered => "delivered",
-            State::Read => "read",
-            State::Failed => "failed",
-            State::Held => "held",
-        }
-    }
-
-    fn from_delivery(state: DeliveryState) -> Self {
-        match state {
-            DeliveryState::Sent => State::Sent,
-            DeliveryState::Delivered => State::Delivered,
-            DeliveryState::Read => State::Read,
-            DeliveryState::Failed => State::Failed,
-        }
-    }
-}
-
-/// A queued message. Stored through the frozen layouts of `stored.rs`
-/// (version 2; version 1 rows still decode), never as the wire types.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(into = "stored::Outbound3", try_from = "stored::Outbound3")]
-pub struct Outbound {
-    #[serde(skip)]
-    pub seq: u64,
-    /// The business number it goes out from.
-    pub phone_number_id: String,
-    pub to: Recipient,
-    pub body: Body,
-    /// The inbound wamid that caused it.
-    pub in_reply_to: String,
-    pub created_at: i64,
-    pub attempts: u32,
-    pub state: State,
-    /// The Graph API's id for it once accepted.
-    pub wamid: Option<String>,
-    pub last_error: Option<String>,
-    /// A reply, or a notification with its template intent.
-    pub purpose: Purpose,
-    /// Switched to its template (the window was closed, or a free-form
-    /// send was refused with 131047): never sent free-form again.
-    pub templated: bool,
-    /// The firm whose message log has it, if any: its feed hears of the
-    /// message if it is given up.
-    pub firm: Option<FirmId>,
-}
-
-impl Record for Outbound {
-    const VERSION: u8 = 3;
-    const NAME: &'static str = "outbound message";
-    type Key = u64;
-    fn fill_key(&mut self, seq: u64) {
-        self.seq = seq;
-    }
-    fn decode_older(version: u8, bytes: &[u8]) -> Option<Result<Self, postcard::Error>> {
-        match version {
-            1 => Some(postcard::from_bytes::<stored::Outbound1>(bytes).map(Outbound::from)),
-            2 => Some(postcard::from_bytes::<stored::FromOutbound2>(bytes).map(|v2| v2.0)),
-            _ => None,
-        }
-    }
-}
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Event {
@@ -130,10 +48,10 @@ pub enum Attempt {
     },
     RetryAt {
         at_ms: u64,
-        error: String,
+        error: SendError,
     },
     Failed {
-        error: String,
+        error: SendError,
     },
     /// The row could not be decoded: move it out of the queue.
     Quarantine {
@@ -145,7 +63,7 @@ pub enum Attempt {
     /// A free-form notification refused with 131047: send it as its
     /// template instead (or hold it), now.
     Switch {
-        error: String,
+        error: SendError,
     },
     /// Accepted as its template.
     SentTemplate {
@@ -156,6 +74,38 @@ pub enum Attempt {
     Paced {
         at_ms: u64,
     },
+}
+
+/// Why a send did not go: the Graph API's error code when it gave one (a
+/// field, never read back out of the text), and the text kept on the row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SendError {
+    pub code: Option<i64>,
+    pub text: String,
+}
+
+impl SendError {
+    /// An error with no Graph API code (the network, an HTTP status).
+    pub fn other(text: impl Into<String>) -> Self {
+        Self {
+            code: None,
+            text: text.into(),
+        }
+    }
+
+    /// The Graph API's error `code`, with its message.
+    pub fn graph(code: i64, message: &str) -> Self {
+        Self {
+            code: Some(code),
+            text: format!("error {code}: {message}"),
+        }
+    }
+}
+
+impl std::fmt::Display for SendError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text)
+    }
 }
 
 /// The Graph API's error for a free-form message outside the window.
@@ -413,18 +363,19 @@ impl Writer<'_> {
                 self.outbound_wamid.write()?.insert(wamid.as_str(), seq)?;
             }
             Attempt::RetryAt { at_ms, error } => {
-                outbound.last_error = Some(error.clone());
+                outbound.last_error = Some(error.text.clone());
                 self.outbox_due.write()?.insert((*at_ms, seq), ())?;
             }
             Attempt::Failed { error } => {
                 outbound.state = State::Failed;
-                outbound.last_error = Some(error.clone());
+                outbound.last_error = Some(error.text.clone());
             }
             Attempt::Switch { error } => {
                 outbound.templated = true;
-                outbound.last_error = Some(error.clone());
+                outbound.last_error = Some(error.text.clone());
                 self.outbox_due.write()?.insert((due_ms, seq), ())?;
             }
+            // Each of these returned above, before the row was touched.
             Attempt::Quarantine { .. } | Attempt::Held | Attempt::Paced { .. } => {
                 unreachable!("handled above")
             }
@@ -442,6 +393,7 @@ impl Writer<'_> {
         wamid: &str,
         state: DeliveryState,
         error_code: Option<i64>,
+        now_ms: u64,
     ) -> Result<bool, Error> {
         let Some(seq) = self.outbound_wamid.read()?.get(wamid)?.map(|g| g.value()) else {
             return Ok(false);
@@ -468,9 +420,7 @@ impl Writer<'_> {
             self.outbox
                 .write()?
                 .insert(seq, codec::encode(&outbound).as_slice())?;
-            self.outbox_due
-                .write()?
-                .insert((crate::writer::now_ms(), seq), ())?;
+            self.outbox_due.write()?.insert((now_ms, seq), ())?;
             return Ok(true);
         }
         let next = State::from_delivery(state);
@@ -639,8 +589,8 @@ impl Outbound {
         Outbound {
             seq: 0,
             phone_number_id: "1".into(),
-            to: Recipient::WaId("447911123401".into()),
-            body: Body::text("hi"),
+            to: crate::whatsapp::outbound::Recipient::WaId("447911123401".into()),
+            body: crate::whatsapp::outbound::Body::text("hi"),
             in_reply_to: "wamid.in".into(),
             created_at,
             attempts: 0,
@@ -658,6 +608,7 @@ impl Outbound {
 mod tests {
     use super::*;
     use crate::store::Store;
+    use crate::whatsapp::outbound::Body;
 
     #[test]
     fn seen_wamids_are_kept_eight_days_then_pruned() {
@@ -773,7 +724,7 @@ mod tests {
                 let none = w.enqueue(&reply(None), 5)?;
                 // A row as format 3 wrote it: version 2, its firm beside it.
                 let old = 100;
-                let v2 = stored::Outbound2::from(reply(None));
+                let v2 = crate::store::stored::Outbound2::from(reply(None));
                 let mut bytes = vec![2];
                 bytes.extend(postcard::to_allocvec(&v2).unwrap());
                 w.outbox.write()?.insert(old, bytes.as_slice())?;
@@ -812,9 +763,9 @@ mod tests {
                         wamid: "wamid.out".into(),
                     },
                 )?;
-                w.delivery_status("wamid.out", DeliveryState::Read, None)?;
-                w.delivery_status("wamid.out", DeliveryState::Delivered, None)?;
-                w.delivery_status("wamid.out", DeliveryState::Sent, None)
+                w.delivery_status("wamid.out", DeliveryState::Read, None, 0)?;
+                w.delivery_status("wamid.out", DeliveryState::Delivered, None, 0)?;
+                w.delivery_status("wamid.out", DeliveryState::Sent, None, 0)
             })
             .unwrap();
         let reader = store.read().unwrap();

@@ -1,4 +1,4 @@
-//! The stored layouts of a queued message, frozen per version.
+//! A queued message, and its stored layouts, frozen per version.
 //!
 //! An outbox row is a storage format, not a wire type: `Body`, `Choice`
 //! and `Recipient` may change with the Cloud API, these may not. Version 1
@@ -14,7 +14,89 @@ use crate::domain::FirmId;
 use crate::notify::{Notice, Purpose, TemplateKind};
 use crate::whatsapp::outbound::{Body, Choice, Recipient};
 
-use super::outbox::{Outbound, State};
+use super::codec::Record;
+use crate::whatsapp::inbound::DeliveryState;
+
+/// Where a queued reply stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum State {
+    Pending,
+    Sent,
+    Delivered,
+    Read,
+    /// Refused for good (the Graph API error code, if any), or out of tries.
+    Failed,
+    /// A notification outside the 24-hour window with no template: kept
+    /// until the person next writes to that number.
+    Held,
+}
+
+impl State {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Pending => "pending",
+            State::Sent => "sent",
+            State::Delivered => "delivered",
+            State::Read => "read",
+            State::Failed => "failed",
+            State::Held => "held",
+        }
+    }
+
+    pub(super) fn from_delivery(state: DeliveryState) -> Self {
+        match state {
+            DeliveryState::Sent => State::Sent,
+            DeliveryState::Delivered => State::Delivered,
+            DeliveryState::Read => State::Read,
+            DeliveryState::Failed => State::Failed,
+        }
+    }
+}
+
+/// A queued message. Stored through the frozen layouts of `stored.rs`
+/// (version 2; version 1 rows still decode), never as the wire types.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(into = "Outbound3", try_from = "Outbound3")]
+pub struct Outbound {
+    #[serde(skip)]
+    pub seq: u64,
+    /// The business number it goes out from.
+    pub phone_number_id: String,
+    pub to: Recipient,
+    pub body: Body,
+    /// The inbound wamid that caused it.
+    pub in_reply_to: String,
+    pub created_at: i64,
+    pub attempts: u32,
+    pub state: State,
+    /// The Graph API's id for it once accepted.
+    pub wamid: Option<String>,
+    pub last_error: Option<String>,
+    /// A reply, or a notification with its template intent.
+    pub purpose: Purpose,
+    /// Switched to its template (the window was closed, or a free-form
+    /// send was refused with 131047): never sent free-form again.
+    pub templated: bool,
+    /// The firm whose message log has it, if any: its feed hears of the
+    /// message if it is given up.
+    pub firm: Option<FirmId>,
+}
+
+impl Record for Outbound {
+    const VERSION: u8 = 3;
+    const NAME: &'static str = "outbound message";
+    type Key = u64;
+    fn fill_key(&mut self, seq: u64) {
+        self.seq = seq;
+    }
+    fn decode_older(version: u8, bytes: &[u8]) -> Option<Result<Self, postcard::Error>> {
+        match version {
+            1 => Some(postcard::from_bytes::<Outbound1>(bytes).map(Outbound::from)),
+            2 => Some(postcard::from_bytes::<FromOutbound2>(bytes).map(|v2| v2.0)),
+            _ => None,
+        }
+    }
+}
 
 #[derive(Serialize, Deserialize)]
 pub struct Choice1 {
@@ -311,4 +393,18 @@ impl From<Outbound> for Outbound2 {
             templated: o.templated,
         }
     }
+}
+
+/// The Graph API error code kept in a stored row's `last_error` text
+/// (`error 131047: …`). A send reports its code as a field
+/// ([`super::SendError`]); layout 3 of a row keeps only the text, so what
+/// reads a stored row back (the API's message log, the console) finds the
+/// code here.
+pub fn error_code(last_error: &str) -> Option<i64> {
+    let at = last_error.find("error ")?;
+    let digits: String = last_error[at + 6..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    digits.parse().ok()
 }

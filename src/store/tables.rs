@@ -101,6 +101,18 @@ pub const QUARANTINE: TableDefinition<u64, Bytes> = TableDefinition::new("quaran
 /// to that number, by Meta's clock: the 24-hour window. The person is
 /// their canonical phone digits, or their BSUID when no phone is known.
 pub const LAST_INBOUND: TableDefinition<(u64, &str), i64> = TableDefinition::new("last_inbound");
+/// (firm_id, person) → the business number the person last wrote to in a
+/// message that reached the firm: where the firm's notices to them go
+/// from when the firm has no number of its own (DESIGN section 12). The
+/// person is as in `LAST_INBOUND`. Written only when it changes; added
+/// after format 4 (a file without it has no such numbers yet).
+pub const CONTACT_NUMBER: TableDefinition<(u128, &str), u64> =
+    TableDefinition::new("contact_number");
+/// milestone_id → (Unix seconds, source) of the milestone's last status
+/// change: what an import names when it keeps a status the file would
+/// take back. Added after format 4.
+pub const MILESTONE_MOVED: TableDefinition<u128, (i64, &str)> =
+    TableDefinition::new("milestone_moved");
 /// (business number, person, outbox seq) → (): notifications held for a
 /// closed window, released oldest first when the person next writes.
 pub const HELD: TableDefinition<(u64, &str, u64), ()> = TableDefinition::new("held");

@@ -58,6 +58,32 @@ impl Writer<'_> {
             .map(|g| g.value()))
     }
 
+    /// Records that `who` last wrote to `number` in a message that reached
+    /// `firm` (written only when it changed: one read per message, rarely
+    /// a write).
+    pub fn record_contact_number(
+        &mut self,
+        firm: FirmId,
+        who: &str,
+        number: u64,
+    ) -> Result<(), Error> {
+        let key = (firm.to_u128(), who);
+        let before = self.contact_number.read()?.get(key)?.map(|g| g.value());
+        if before != Some(number) {
+            self.contact_number.write()?.insert(key, number)?;
+        }
+        Ok(())
+    }
+
+    /// The business number `who` last wrote to about `firm`, if any.
+    pub fn contact_number(&self, firm: FirmId, who: &str) -> Result<Option<u64>, Error> {
+        Ok(self
+            .contact_number
+            .read()?
+            .get((firm.to_u128(), who))?
+            .map(|g| g.value()))
+    }
+
     /// Puts a notification on hold: out of the due queue, remembered under
     /// its recipient and number.
     pub fn hold(&mut self, outbound: &mut Outbound, due_ms: u64) -> Result<(), Error> {

@@ -85,6 +85,8 @@ pub struct Writer<'txn> {
     pub(super) quarantine: Lazy<'txn, u64, Bytes>,
     pub(super) meta: Lazy<'txn, &'static str, u32>,
     pub(super) last_inbound: Lazy<'txn, (u64, &'static str), i64>,
+    pub(super) contact_number: Lazy<'txn, (u128, &'static str), u64>,
+    pub(super) milestone_moved: Lazy<'txn, u128, (i64, &'static str)>,
     pub(super) held: Lazy<'txn, (u64, &'static str, u64), ()>,
     pub(super) templates: Lazy<'txn, (u128, u8), Bytes>,
     pub(super) message_log: Lazy<'txn, (u128, u64), Bytes>,
@@ -172,6 +174,8 @@ impl<'txn> Writer<'txn> {
             quarantine: Lazy::new(txn, QUARANTINE),
             meta: Lazy::new(txn, META),
             last_inbound: Lazy::new(txn, LAST_INBOUND),
+            contact_number: Lazy::new(txn, CONTACT_NUMBER),
+            milestone_moved: Lazy::new(txn, MILESTONE_MOVED),
             held: Lazy::new(txn, HELD),
             templates: Lazy::new(txn, TEMPLATES),
             message_log: Lazy::new(txn, MESSAGE_LOG),
@@ -424,6 +428,39 @@ impl<'txn> Writer<'txn> {
     }
 
     /// `firm` is the firm of the milestone's project, found by the caller.
+    /// Records when and through which door a milestone's status last
+    /// changed.
+    pub fn milestone_moved(
+        &mut self,
+        milestone: MilestoneId,
+        at: crate::domain::Timestamp,
+        source: crate::domain::event::Source,
+    ) -> Result<(), Error> {
+        self.milestone_moved
+            .write()?
+            .insert(milestone.to_u128(), (at.unix_seconds(), source.as_str()))?;
+        Ok(())
+    }
+
+    /// When and through which door (`whatsapp`, `api`, …) the milestone's
+    /// status last changed, if that was recorded.
+    pub fn milestone_moved_at(
+        &self,
+        milestone: MilestoneId,
+    ) -> Result<Option<(crate::domain::Timestamp, String)>, Error> {
+        Ok(self
+            .milestone_moved
+            .read()?
+            .get(milestone.to_u128())?
+            .map(|g| {
+                let (at, source) = g.value();
+                (
+                    crate::domain::Timestamp::from_unix_seconds(at),
+                    source.to_owned(),
+                )
+            }))
+    }
+
     pub fn put_milestone(&mut self, firm: FirmId, milestone: &Milestone) -> Result<Put, Error> {
         let (f, p, m) = (
             firm.to_u128(),

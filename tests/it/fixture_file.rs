@@ -183,6 +183,7 @@ fn write_outbox_fixture() {
         max_batch: 1,
         strangers_per_day: firmhook::writer::DEFAULT_STRANGERS_PER_DAY,
         strangers: Default::default(),
+        clock: Default::default(),
     };
     let metrics = firmhook::metrics::Metrics::default();
     let queued = store

@@ -220,7 +220,7 @@ proptest! {
             for (firm, milestone) in &world.milestones { w.put_milestone(*firm, milestone)?; }
             Ok::<_, store::Error>(())
         }).unwrap();
-        let config = Config { statuses: firmhook::import::project_statuses(), shared_number: None, max_batch: 1, seen_keep_seconds: store::SEEN_KEEP_SECONDS, retention: store::Retention::default(), strangers_per_day: firmhook::writer::DEFAULT_STRANGERS_PER_DAY, strangers: Default::default() };
+        let config = Config { statuses: firmhook::import::project_statuses(), shared_number: None, max_batch: 1, seen_keep_seconds: store::SEEN_KEEP_SECONDS, retention: store::Retention::default(), strangers_per_day: firmhook::writer::DEFAULT_STRANGERS_PER_DAY, strangers: Default::default(), clock: Default::default() };
         let metrics = Metrics::default();
         for (n, (who, content)) in messages.iter().enumerate() {
             let sender = phone(*who);

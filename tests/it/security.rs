@@ -950,11 +950,14 @@ fn reimporting_a_spreadsheet_keeps_what_the_client_approved() {
     )));
     let (status, body) = import(&app, ADMIN, &[("milestones.csv", &milestones)]);
     assert_eq!(status, 200, "{body}");
+    let approved_at = approved_at(&app, TILES);
     assert_eq!(
         body["warnings"],
-        json!([
-            "milestones.csv:6: status: warning: kept \"approved\" (the milestone moved on since the file was written); the file says \"awaiting_approval\" (--overwrite-status writes it)"
-        ])
+        json!([format!(
+            "milestones.csv:6: status: warning: kept \"approved\" (approved by the client on \
+             WhatsApp {approved_at}); the file says \"awaiting_approval\" (--overwrite-status \
+             writes it)"
+        )])
     );
     assert_eq!(body["counts"]["milestones.csv"]["updated"], 0, "{body}");
     let status_of = || {
@@ -995,6 +998,81 @@ fn reimporting_a_spreadsheet_keeps_what_the_client_approved() {
     );
 }
 
+/// When the milestone was approved, by its `milestone.approved` event, as
+/// an import's warning names it ("2026-12-01 10:02 UTC").
+fn approved_at(app: &App, milestone: &str) -> String {
+    let (_, events) = api(
+        app,
+        "GET",
+        &format!("/api/v1/firms/{ALBA}/events"),
+        Some(ADMIN),
+        None,
+    );
+    let at = events["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["type"] == "milestone.approved" && e["data"]["milestone_id"] == milestone)
+        .unwrap_or_else(|| panic!("no approval of {milestone}: {events}"))["at"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    format!("{} UTC", at[..16].replace('T', " "))
+}
+
+/// The same through the offline `firmhook import`: the approval stays and
+/// the warning says who approved it and when; `--overwrite-status` writes
+/// the file's status.
+#[test]
+fn an_offline_reimport_keeps_the_approval_unless_told_to_overwrite() {
+    let (tmp, app) = start();
+    const LUCY: &str = "447911123403";
+    const TILES: &str = "0195a000-0000-7000-8000-0000000000c5";
+    let tap = webhook(
+        ALBA_NUMBER,
+        &[("wamid.offline", LUCY, &format!("button:mil:{TILES}"))],
+    );
+    assert_eq!(app.post(&tap).0, 200);
+    let approved_at = approved_at(&app, TILES);
+    let db = app.db.clone();
+    app.stop();
+    let dir = tmp.path().join("sheet");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::copy(
+        demo_dir().join("milestones.csv"),
+        dir.join("milestones.csv"),
+    )
+    .unwrap();
+    let (db, dir) = (db.to_str().unwrap(), dir.to_str().unwrap());
+    let out = firmhook(&["import", "--db", db, dir]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let said = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(
+        said.contains(&format!(
+            "milestones.csv:6: status: warning: kept \"approved\" (approved by the client on \
+             WhatsApp {approved_at}); the file says \"awaiting_approval\""
+        )),
+        "{said}"
+    );
+    let status = |db: &str| {
+        let snapshot = firmhook::store::Snapshot::open(std::path::Path::new(db)).unwrap();
+        let reader = snapshot.read().unwrap();
+        let firm = firmhook::domain::FirmId::parse(ALBA).unwrap();
+        let project = firmhook::domain::ProjectId::parse(HAMPSTEAD).unwrap();
+        let milestone = firmhook::domain::MilestoneId::parse(TILES).unwrap();
+        reader
+            .milestone(firm, project, milestone)
+            .unwrap()
+            .unwrap()
+            .status
+            .to_string()
+    };
+    assert_eq!(status(db), "approved");
+    let out = firmhook(&["import", "--db", db, "--overwrite-status", dir]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(status(db), "awaiting_approval");
+}
+
 /// Issue 21: with no number of its own and no `WHATSAPP_PHONE_NUMBER_ID`,
 /// a firm's notifications went from the empty string and were held
 /// forever, unseen. A change that would notify is refused instead, and a
@@ -1024,6 +1102,37 @@ fn a_change_whose_notice_has_no_number_is_refused() {
     );
     let (_, project) = api(&app, "GET", &path, Some(ADMIN), None);
     assert_eq!(project["status"], "Active", "nothing was written");
+    // Once the client has written about the project on a number (one no
+    // firm owns), her notices go from that number.
+    const LENA: &str = "4915112345678";
+    assert_eq!(
+        app.post(&webhook(
+            OTHER_NUMBER,
+            &[("wamid.lena", LENA, "text:hallo")]
+        ))
+        .0,
+        200
+    );
+    let (status, body) = api(
+        &app,
+        "PATCH",
+        &path,
+        Some(ADMIN),
+        Some(&json!({"status": "On Hold"})),
+    );
+    assert_eq!(status, 200, "{body}");
+    let snapshot = app.snapshot();
+    let reader = snapshot.read().unwrap();
+    let notices: Vec<_> = (1..50)
+        .filter_map(|seq| reader.outbound(seq).unwrap())
+        .filter(|o| o.to.as_str() == LENA)
+        .map(|o| (o.phone_number_id, o.body.render()))
+        .collect();
+    assert_eq!(notices.len(), 2, "her answer and the notice: {notices:?}");
+    assert!(
+        notices.iter().all(|(from, _)| from == OTHER_NUMBER),
+        "{notices:?}"
+    );
     // A rename tells nobody: it goes through.
     let (status, _) = api(
         &app,

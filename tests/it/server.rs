@@ -531,21 +531,33 @@ fn replies_wait_out_a_graph_api_that_is_down_then_go_once() {
         512,
     );
     app.post(&webhook(ALBA_NUMBER, &[("wamid.1", LUCY, "text:hi")]));
-    // Refused at once and after 1 s; then the Graph API comes back and the
-    // third attempt (after 4 s more) goes through.
-    std::thread::sleep(Duration::from_millis(1800));
+    let retries = || metric(&app, "firmhook_send_attempts_total{result=\"retry\"}");
+    let wait_retries = |n: u64| {
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while retries() < n {
+            assert!(std::time::Instant::now() < deadline, "no attempt {n}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    // Refused at once; then, the server's clock moved past the first
+    // back-off (1 s), refused again.
+    wait_retries(1);
+    app.clock.advance(Duration::from_secs(3));
+    wait_retries(2);
+    // Nothing more is tried until the second back-off (4 s) has passed.
+    std::thread::sleep(Duration::from_millis(700));
+    assert_eq!(retries(), 2, "retried before its time");
+    // The Graph API comes back, the clock passes the back-off: it goes.
     let graph = FakeGraph::start_on(port);
+    app.clock.advance(Duration::from_secs(8));
     let requests = graph.wait_for(1, Duration::from_secs(30));
     assert_eq!(requests[0].to(), LUCY);
     app.wait_settled();
     assert_eq!(graph.requests().len(), 1);
     let outbound = app.snapshot().read().unwrap().outbound(1).unwrap().unwrap();
     assert_eq!(outbound.state, State::Sent);
-    // Normally 3 (refused, refused, sent); a starved test machine may let
-    // the second attempt fall after the API is back.
-    assert!(outbound.attempts >= 2, "{}", outbound.attempts);
-    let retries = metric(&app, "firmhook_send_attempts_total{result=\"retry\"}");
-    assert_eq!(retries, u64::from(outbound.attempts) - 1);
+    assert_eq!(outbound.attempts, 3, "refused, refused, sent");
+    assert_eq!(retries(), 2);
     assert_eq!(
         metric(&app, "firmhook_send_attempts_total{result=\"sent\"}"),
         1

@@ -201,6 +201,8 @@ pub const OTHER_NUMBER: &str = "100000000000000";
 /// The real server on a loopback port over a database file.
 pub struct App {
     pub addr: SocketAddr,
+    /// The server's clock: a test moves it forward instead of sleeping.
+    pub clock: firmhook::clock::Clock,
     pub db: PathBuf,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
@@ -310,6 +312,7 @@ pub fn spawn_app_tuned(
         None => Transport::Dev,
     };
     let mut options = Options {
+        clock: firmhook::clock::Clock::system(),
         db: db.to_owned(),
         app_secret: Secret::new(SECRET),
         verify_token: Secret::new(VERIFY),
@@ -332,6 +335,7 @@ pub fn spawn_app_tuned(
         records_max: firmhook::app::DEFAULT_RECORDS_MAX,
     };
     tune(&mut options);
+    let clock = options.clock.clone();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let thread = std::thread::spawn(move || {
         let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -353,6 +357,7 @@ pub fn spawn_app_tuned(
     });
     let app = App {
         addr,
+        clock,
         db: db.to_owned(),
         stop: Some(stop),
         thread: Some(thread),

@@ -297,3 +297,38 @@ fn the_window_closes_ten_minutes_early() {
 fn ok_body(wamid: &str) -> String {
     json!({"messaging_product": "whatsapp", "messages": [{"id": wamid}]}).to_string()
 }
+
+/// The window is decided by the server's clock, which the test moves on
+/// instead of waiting a day: the same status change goes free-form while
+/// Lucy's last message is recent, and as its template 24 hours later.
+#[test]
+fn the_window_closes_when_the_servers_clock_passes_24_hours() {
+    let (_tmp, graph, app) = start();
+    const HAMPSTEAD: &str = "0195a000-0000-7000-8000-0000000000b3";
+    let set_status = |status: &str| {
+        let (code, body) = api(
+            &app,
+            "PATCH",
+            &format!("/api/v1/firms/{ALBA}/projects/{HAMPSTEAD}"),
+            Some(ADMIN),
+            Some(&json!({ "status": status })),
+        );
+        assert_eq!(code, 200, "{body}");
+    };
+    assert_eq!(
+        app.post(&webhook(ALBA_NUMBER, &[("wamid.lucy", LUCY, "text:hi")]))
+            .0,
+        200
+    );
+    // Her answer, then the notice of the change, free-form.
+    sent_to(&graph, LUCY, 1);
+    set_status("On Hold");
+    let to_lucy = sent_to(&graph, LUCY, 2);
+    assert_eq!(to_lucy[1].body["type"], "text", "{to_lucy:?}");
+    app.clock.advance(Duration::from_secs(DAY as u64 + 60));
+    set_status("Active");
+    let to_lucy = sent_to(&graph, LUCY, 3);
+    assert_eq!(to_lucy.len(), 3, "{to_lucy:?}");
+    assert_eq!(to_lucy[2].body["type"], "template", "{to_lucy:?}");
+    assert_eq!(to_lucy[2].body["template"]["name"], "status_changed");
+}

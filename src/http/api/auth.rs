@@ -15,7 +15,7 @@ use sha2::{Digest, Sha256};
 
 use super::ApiError;
 use crate::command::Command;
-use crate::domain::{FirmId, Timestamp, TokenId};
+use crate::domain::{FirmId, TokenId};
 use crate::http::Door;
 
 /// How often a token's last-used time is written at most.
@@ -161,7 +161,7 @@ pub async fn scope_of(door: &Door, token: Option<&str>) -> Result<Scope, ApiErro
         door.client.authentication_failed();
         return Err(refuse("unknown token"));
     };
-    let now = Timestamp::now();
+    let now = state.clock.now();
     let stale = found
         .last_used
         .is_none_or(|at| now.unix_seconds() - at.unix_seconds() >= TOUCH_EVERY_SECONDS);

@@ -8,7 +8,7 @@ use super::{Answer, ApiError, FirmScope, limit, ok};
 use crate::domain::Phone;
 use crate::domain::event::Direction;
 use crate::http::{Door, Query};
-use crate::writer::error_code;
+use crate::store::error_code;
 
 pub fn list(door: &Door, scope: &FirmScope, query: &Query) -> Answer {
     let reader = door.state.store.read()?;

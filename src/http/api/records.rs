@@ -12,7 +12,7 @@ use serde_json::{Map, Value, json};
 use super::{Answer, ApiError, FirmScope, Scope, id, json_body, limit, no_content, ok, reply};
 use crate::command::{Applied, Command};
 use crate::domain::{
-    Country, FirmId, MemberId, MilestoneId, Phone, Project, ProjectId, ProjectStatus, Timestamp,
+    Country, FirmId, MemberId, MilestoneId, Phone, Project, ProjectId, ProjectStatus,
 };
 use crate::http::{Door, Query};
 use crate::import::fields::{self, Columns, FieldError, Reader};
@@ -279,7 +279,7 @@ pub async fn put_project(
     if fields.get("created_at").is_none_or(|v| v.trim().is_empty()) {
         let at = stored
             .as_ref()
-            .map_or_else(Timestamp::now, |p| p.created_at);
+            .map_or_else(|| door.state.clock.now(), |p| p.created_at);
         fields.insert("created_at", at.to_string());
     }
     let mut reader = Reader::new(&fields);

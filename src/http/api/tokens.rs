@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use super::auth::hash;
 use super::{Answer, ApiError, FirmScope, json_body, no_content, ok, reply};
 use crate::command::Command;
-use crate::domain::{Timestamp, Token, TokenId};
+use crate::domain::{Token, TokenId};
 use crate::http::Door;
 
 /// A new token: `fh_` and 64 hex digits from two random UUIDs (244 random
@@ -40,7 +40,7 @@ pub async fn create(door: &Door, scope: &FirmScope, request: Request<Incoming>) 
         id: TokenId::new_v7(),
         label,
         hash: hash(&secret),
-        created_at: Timestamp::now(),
+        created_at: door.state.clock.now(),
         last_used: None,
     };
     door.state

@@ -9,12 +9,12 @@ use hyper::StatusCode;
 
 use super::{Answer, Nav, Page, Problem, html, ok};
 use crate::command::Command;
-use crate::domain::{Firm, FirmId, Timestamp, Token, TokenId};
+use crate::domain::{Firm, FirmId, Token, TokenId};
 use crate::http::Query;
 use crate::http::api::{Scope, hash};
 use crate::import::fields::{self, FieldError, Reader};
 use crate::store::State;
-use crate::writer::error_code;
+use crate::store::error_code;
 
 fn operator(page: &Page) -> Result<(), Problem> {
     match page.session.scope {
@@ -134,7 +134,7 @@ pub async fn create_firm(page: &Page<'_>, form: &Query) -> Answer {
             id: TokenId::new_v7(),
             label: "first token (console)".into(),
             hash: hash(&secret),
-            created_at: Timestamp::now(),
+            created_at: page.door.state.clock.now(),
             last_used: None,
         }))
         .await?;

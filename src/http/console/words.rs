@@ -1,8 +1,8 @@
 //! What a reply's delivery state and error mean, in words a studio
 //! manager reads without a table of WhatsApp error codes.
 
+use crate::store::error_code;
 use crate::store::{Outbound, State};
-use crate::writer::error_code;
 
 /// A reply's state in words, and, for one that did not arrive, why.
 pub fn delivery(outbound: &Outbound) -> (&'static str, Option<String>) {
