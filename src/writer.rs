@@ -29,7 +29,7 @@ use crate::flow::{self, Context, Effect, Input, Reply, To};
 use crate::metrics::Metrics;
 use crate::notify::Purpose;
 use crate::store::{self, Attempt, Event, Link, Outbound, PushResult, State, Store, Writer};
-use crate::whatsapp::inbound::{Content, Delivery, Message};
+use crate::whatsapp::inbound::{Content, Delivery, Message, Past};
 use crate::whatsapp::outbound::{Body, Recipient};
 
 /// How many jobs one commit takes at most.
@@ -124,6 +124,8 @@ pub enum Job {
     /// same group commit as deliveries; answered once committed.
     Change {
         command: Command,
+        /// The door: `api` or `console`.
+        source: Source,
         done: oneshot::Sender<Result<Applied, ChangeError>>,
     },
     /// Nothing to apply: a commit for retention to run in while no other
@@ -195,9 +197,23 @@ impl Queue {
 
     /// Applies a command from the API and waits for its commit.
     pub async fn change(&self, command: Command) -> Result<Applied, ChangeError> {
+        self.change_from(command, Source::Api).await
+    }
+
+    /// Applies a command from the door `source` (its events say which)
+    /// and waits for its commit.
+    pub async fn change_from(
+        &self,
+        command: Command,
+        source: Source,
+    ) -> Result<Applied, ChangeError> {
         let (done, wait) = oneshot::channel();
         self.jobs
-            .send(Job::Change { command, done })
+            .send(Job::Change {
+                command,
+                source,
+                done,
+            })
             .await
             .map_err(|_| ChangeError::NotCommitted)?;
         wait.await.map_err(|_| ChangeError::NotCommitted)?
@@ -346,8 +362,10 @@ fn run(
                             w.settle_push(*seq, *due_ms, result)?;
                         }
                     }
-                    Job::Change { command, .. } => {
-                        let origin = Origin::new(Source::Api, config.clock.now());
+                    Job::Change {
+                        command, source, ..
+                    } => {
+                        let origin = Origin::new(*source, config.clock.now());
                         match command::apply(w, command, origin) {
                             Ok(applied) => {
                                 for reply in &applied.replies {
@@ -621,6 +639,9 @@ fn apply_delivery(
     let mut queued = 0;
     for message in &delivery.messages {
         queued += apply_message(w, message, config, metrics, seen, logs)?;
+    }
+    for past in &delivery.past {
+        log_past(w, past, metrics, seen)?;
     }
     for status in &delivery.statuses {
         metrics.statuses.fetch_add(1, Relaxed);
@@ -901,6 +922,47 @@ fn enqueue(
         })?;
     }
     Ok(())
+}
+
+/// Records a message of a history sync or an echo in the log of the firm
+/// whose own number it is on, as what it is: its direction, its own time,
+/// and a kind of `history:<type>` or `echo:<type>`. Never answered, and it
+/// opens no window. A number that is no firm's own has no log to put it in.
+fn log_past(
+    w: &mut Writer,
+    past: &Past,
+    metrics: &Metrics,
+    seen: &mut Seen,
+) -> Result<(), store::Error> {
+    metrics.message(past.kind.as_str());
+    if !seen.first_sighting(store::wamid_key(&past.wamid)) {
+        metrics.duplicates.fetch_add(1, Relaxed);
+        return Ok(());
+    }
+    let Some(firm) = past
+        .phone_number_id
+        .parse::<u64>()
+        .ok()
+        .map(|n| w.firm_by_number(n))
+        .transpose()?
+        .flatten()
+    else {
+        return Ok(());
+    };
+    w.log_message(&Logged {
+        firm,
+        seq: 0,
+        at: Timestamp::from_unix_seconds(past.timestamp),
+        direction: if past.outbound {
+            Direction::Outbound
+        } else {
+            Direction::Inbound
+        },
+        peer: past.peer.clone(),
+        kind: format!("{}:{}", past.kind.as_str(), past.message_type),
+        text: past.text.clone(),
+        outbox: None,
+    })
 }
 
 /// Records an inbound message in its firm's log.

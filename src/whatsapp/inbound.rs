@@ -106,10 +106,54 @@ impl Dropped {
     }
 }
 
+/// Where a message that is not live comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PastKind {
+    /// `field: history`: the number's chat history, synced when it joined
+    /// the Cloud API (messages up to 180 days old, both directions).
+    History,
+    /// `field: smb_message_echoes`: what the business sent from the
+    /// WhatsApp Business app on the same number.
+    Echo,
+}
+
+impl PastKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PastKind::History => "history",
+            PastKind::Echo => "echo",
+        }
+    }
+}
+
+/// A message that happened elsewhere or earlier: recorded in the message
+/// log as what it is (its direction, its own time), never answered and
+/// never opening the 24-hour window.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Past {
+    pub kind: PastKind,
+    pub wamid: String,
+    /// The business number (`metadata.phone_number_id`).
+    pub phone_number_id: String,
+    /// The person on the other side (their `wa_id`).
+    pub peer: String,
+    /// Sent by the business (an echo, or the business's own message in the
+    /// history), rather than by the person.
+    pub outbound: bool,
+    /// Unix seconds, Meta's clock.
+    pub timestamp: i64,
+    /// The message type (`text`, `image`, …).
+    pub message_type: String,
+    /// The text, a button's title, or empty.
+    pub text: String,
+}
+
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Delivery {
     pub messages: Vec<Message>,
     pub statuses: Vec<Status>,
+    /// History and echoes: logged, never answered.
+    pub past: Vec<Past>,
     /// Items left out, one entry each (for metrics and logs).
     pub dropped: Vec<Dropped>,
 }
@@ -139,12 +183,24 @@ fn parse_strict(body: &[u8]) -> Result<Delivery, serde_json::Error> {
     let mut delivery = Delivery::default();
     for envelope::Obj(entry) in root.entry {
         for envelope::Obj(change) in entry.changes {
-            if !is_live(change.field.as_deref()) {
+            let past = past_kind(change.field.as_deref());
+            if !is_live(change.field.as_deref()) && past.is_none() {
                 continue;
             }
             let Some(envelope::Obj(value)) = change.value else {
                 continue;
             };
+            if let Some(kind) = past {
+                read_past(
+                    &mut delivery,
+                    kind,
+                    value.metadata,
+                    value.messages.into_iter(),
+                    value.history,
+                    value.message_echoes.into_iter(),
+                );
+                continue;
+            }
             // Mutation `strict_statuses`: the one-pass reading loses the
             // statuses the lenient one keeps.
             let statuses = if crate::mutation::on("strict_statuses") {
@@ -226,6 +282,12 @@ mod envelope {
         pub messages: Vec<&'a RawValue>,
         #[serde(borrow, default)]
         pub statuses: Vec<&'a RawValue>,
+        /// `field: history`: chunks of threads of messages.
+        #[serde(borrow, default)]
+        pub history: Option<&'a RawValue>,
+        /// `field: smb_message_echoes`.
+        #[serde(borrow, default)]
+        pub message_echoes: Vec<&'a RawValue>,
     }
 }
 
@@ -236,6 +298,123 @@ mod envelope {
 /// never answered; a change without a field is read as `messages`.
 fn is_live(field: Option<&str>) -> bool {
     field.is_none_or(|field| field == "messages")
+}
+
+/// The changes whose messages are logged but never answered.
+fn past_kind(field: Option<&str>) -> Option<PastKind> {
+    match field? {
+        "history" => Some(PastKind::History),
+        "smb_message_echoes" => Some(PastKind::Echo),
+        _ => None,
+    }
+}
+
+/// The messages of a `history` or `smb_message_echoes` change: under
+/// `history[].threads[].messages[]` (a thread's `id` is the person), under
+/// `messages[]`, or under `message_echoes[]` (`from` the business, `to`
+/// the person). A message is the business's own when its `from` is the
+/// business's number (`metadata.display_phone_number`) or it has a `to`
+/// that is not the business.
+fn read_past<'a>(
+    delivery: &mut Delivery,
+    kind: PastKind,
+    metadata: Option<&RawValue>,
+    messages: impl Iterator<Item = &'a RawValue>,
+    history: Option<&RawValue>,
+    echoes: impl Iterator<Item = &'a RawValue>,
+) {
+    let metadata = item(metadata);
+    let Some(number) = metadata.as_ref().and_then(|m| text(&m["phone_number_id"])) else {
+        return;
+    };
+    if number.len() > caps::PHONE_NUMBER_ID {
+        delivery.dropped.push(Dropped::OversizedId);
+        return;
+    }
+    let business: String = metadata
+        .as_ref()
+        .and_then(|m| text(&m["display_phone_number"]))
+        .unwrap_or_default()
+        .chars()
+        .filter(char::is_ascii_digit)
+        .collect();
+    let mut one = |raw: &RawValue, thread: Option<&str>| {
+        let Ok(message) = serde_json::from_str::<Value>(raw.get()) else {
+            delivery.dropped.push(Dropped::BadItem);
+            return;
+        };
+        match parse_past(&message, kind, &number, &business, thread) {
+            Ok(Some(past)) => delivery.past.push(past),
+            Ok(None) => {}
+            Err(dropped) => delivery.dropped.push(dropped),
+        }
+    };
+    for message in messages.chain(echoes) {
+        one(message, None);
+    }
+    let history: Option<Value> = history.and_then(|raw| serde_json::from_str(raw.get()).ok());
+    if let Some(Value::Array(chunks)) = history {
+        for chunk in &chunks {
+            for thread in chunk["threads"].as_array().into_iter().flatten() {
+                let person = text(&thread["id"]);
+                for message in thread["messages"].as_array().into_iter().flatten() {
+                    let Ok(raw) = serde_json::value::to_raw_value(message) else {
+                        continue;
+                    };
+                    one(&raw, person.as_deref());
+                }
+            }
+        }
+    }
+}
+
+fn parse_past(
+    message: &Value,
+    kind: PastKind,
+    number: &str,
+    business: &str,
+    thread: Option<&str>,
+) -> Result<Option<Past>, Dropped> {
+    let Some(wamid) = id(&message["id"], caps::WAMID)? else {
+        return Ok(None);
+    };
+    let from = id(&message["from"], caps::WA_ID)?;
+    let to = id(&message["to"], caps::WA_ID)?;
+    let by_business = |who: &Option<String>| {
+        who.as_deref()
+            .is_some_and(|w| !business.is_empty() && w == business)
+    };
+    let outbound = kind == PastKind::Echo
+        || by_business(&from)
+        || (to.is_some() && !by_business(&to) && thread.is_none_or(|t| from.as_deref() != Some(t)));
+    let peer = match (outbound, thread) {
+        (_, Some(thread)) => Some(thread.to_owned()),
+        (true, None) => to,
+        (false, None) => from,
+    };
+    let Some(peer) = peer else {
+        return Err(Dropped::NoSender);
+    };
+    let message_type = message["type"].as_str().unwrap_or("unknown");
+    let text = match message_type {
+        "text" => message["text"]["body"].as_str(),
+        "button" => message["button"]["text"].as_str(),
+        "interactive" => message["interactive"]["button_reply"]["title"]
+            .as_str()
+            .or(message["interactive"]["list_reply"]["title"].as_str()),
+        media @ ("image" | "video" | "document") => message[media]["caption"].as_str(),
+        _ => None,
+    };
+    Ok(Some(Past {
+        kind,
+        wamid,
+        phone_number_id: number.to_owned(),
+        peer,
+        outbound,
+        timestamp: seconds(&message["timestamp"]),
+        message_type: message_type.chars().take(32).collect(),
+        text: text.unwrap_or_default().to_owned(),
+    }))
 }
 
 /// Reads any JSON body: its structure is walked as raw JSON values, and a
@@ -250,13 +429,25 @@ pub fn parse_lenient(body: &[u8]) -> Result<Delivery, NotJson> {
             let field = change
                 .remove("field")
                 .and_then(|raw| serde_json::from_str::<String>(raw.get()).ok());
-            if !is_live(field.as_deref()) {
+            let past = past_kind(field.as_deref());
+            if !is_live(field.as_deref()) && past.is_none() {
                 continue;
             }
             let Some(value) = change.remove("value") else {
                 continue;
             };
             let mut value = object(value);
+            if let Some(kind) = past {
+                read_past(
+                    &mut delivery,
+                    kind,
+                    value.remove("metadata"),
+                    array(value.remove("messages")),
+                    value.remove("history"),
+                    array(value.remove("message_echoes")),
+                );
+                continue;
+            }
             read_value(
                 &mut delivery,
                 value.remove("metadata"),

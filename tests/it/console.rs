@@ -758,6 +758,101 @@ fn a_status_change_tells_the_client_the_same_from_every_door() {
         graph.requests().iter().filter(|r| r.to() == LUCY).count(),
         3
     );
+    // The same events, each naming its door; the unchanged status none.
+    let changes: Vec<(String, String)> = events(&app, "project.status_changed")
+        .iter()
+        .map(|e| {
+            (
+                e["source"].as_str().unwrap().to_owned(),
+                e["data"].to_string(),
+            )
+        })
+        .collect();
+    let data = |from: &str, to: &str| {
+        serde_json::json!({"project_id": HAMPSTEAD, "from": from, "to": to}).to_string()
+    };
+    assert_eq!(
+        changes,
+        [
+            ("whatsapp".to_owned(), data("Active", "On Hold")),
+            ("api".to_owned(), data("On Hold", "Active")),
+            ("console".to_owned(), data("Active", "Completed")),
+        ]
+    );
+}
+
+/// Alba's feed events of type `kind`, oldest first.
+fn events(app: &App, kind: &str) -> Vec<serde_json::Value> {
+    let (_, feed) = api(
+        app,
+        "GET",
+        &format!("/api/v1/firms/{ALBA}/events?limit=1000"),
+        Some(ADMIN),
+        None,
+    );
+    feed["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["type"] == kind)
+        .cloned()
+        .collect()
+}
+
+/// Issue 21: a milestone edit from the API (PUT) and from the console
+/// gives the same record and no event (a title is not a status), and
+/// neither takes back the status the client set meanwhile.
+#[test]
+fn a_milestone_edit_is_the_same_from_the_api_and_the_console() {
+    let (_tmp, _graph, app) = start();
+    const HAMPSTEAD: &str = "0195a000-0000-7000-8000-0000000000b3";
+    const TILES: &str = "0195a000-0000-7000-8000-0000000000c5";
+    const FITTING: &str = "0195a000-0000-7000-8000-0000000000c6";
+    let path = |m: &str| format!("/api/v1/firms/{ALBA}/projects/{HAMPSTEAD}/milestones/{m}");
+    let read = |m: &str| api(&app, "GET", &path(m), Some(ADMIN), None).1;
+    let before = events(&app, "milestone.ready").len() + events(&app, "milestone.approved").len();
+    // The API's PUT gives the whole record, its status as read.
+    let tiles = read(TILES);
+    let (code, body) = api(
+        &app,
+        "PUT",
+        &path(TILES),
+        Some(ADMIN),
+        Some(&serde_json::json!({
+            "title": "Wall tiles", "position": 7, "status": tiles["status"]
+        })),
+    );
+    assert_eq!(code, 200, "{body}");
+    let fitting = read(FITTING);
+    let console = Console::sign_in(&app, ADMIN);
+    let saved = console.post(
+        &format!("/console/firms/{ALBA}/projects/{HAMPSTEAD}/milestones/{FITTING}"),
+        &[("title", "Wall tiles"), ("position", "7")],
+    );
+    assert!(
+        saved.status == 200 || saved.status == 303,
+        "{}",
+        saved.status
+    );
+    // The same record but for the id and the status each already had.
+    let strip = |mut m: serde_json::Value| {
+        let object = m.as_object_mut().unwrap();
+        object.remove("id");
+        object.remove("status");
+        m
+    };
+    let (tiles_after, fitting_after) = (read(TILES), read(FITTING));
+    assert_eq!(
+        strip(tiles_after.clone()),
+        strip(fitting_after.clone()),
+        "API and console differ"
+    );
+    assert_eq!(tiles_after["title"], "Wall tiles");
+    assert_eq!(tiles_after["position"], 7);
+    assert_eq!(tiles_after["status"], tiles["status"]);
+    assert_eq!(fitting_after["status"], fitting["status"]);
+    let after = events(&app, "milestone.ready").len() + events(&app, "milestone.approved").len();
+    assert_eq!(before, after, "an edit is no status change");
 }
 
 /// Issue 21: the same act through the three doors gives the same message.
@@ -837,4 +932,25 @@ fn mark_ready_sends_the_same_prompt_from_every_door() {
     assert_eq!(prompts[0], prompts[1], "API and console differ");
     assert_eq!(prompts[0], prompts[2], "API and WhatsApp differ");
     assert!(prompts[0].contains("mil:<milestone>"), "{}", prompts[0]);
+    // The same event from each door, naming the door.
+    let ready = events(&app, "milestone.ready");
+    let seen: Vec<(String, String)> = doors
+        .iter()
+        .map(|(_, project, _, milestone, title)| {
+            let event = ready
+                .iter()
+                .find(|e| e["data"]["milestone_id"] == *milestone)
+                .unwrap_or_else(|| panic!("no milestone.ready for {milestone}: {ready:?}"));
+            let data = event["data"]
+                .to_string()
+                .replace(project, "<project>")
+                .replace(milestone, "<milestone>")
+                .replace(title, "<title>");
+            (event["source"].as_str().unwrap().to_owned(), data)
+        })
+        .collect();
+    assert_eq!(seen[0].1, seen[1].1, "API and console events differ");
+    assert_eq!(seen[0].1, seen[2].1, "API and WhatsApp events differ");
+    let sources: Vec<&str> = seen.iter().map(|(s, _)| s.as_str()).collect();
+    assert_eq!(sources, ["api", "console", "whatsapp"]);
 }

@@ -173,6 +173,7 @@ fn write_outbox_fixture() {
             message("wamid.f4", None, Some("US.FIXTURE"), "hi"),
         ],
         statuses: vec![],
+        past: Vec::new(),
         dropped: vec![],
     };
     let config = firmhook::writer::Config {

@@ -240,6 +240,7 @@ proptest! {
                 }],
                 statuses: vec![],
                 dropped: vec![],
+                past: vec![],
             };
             store.write(|w| writer::apply(w, &delivery, &config, &metrics)).unwrap();
             let after = state(&store);

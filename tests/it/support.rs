@@ -876,3 +876,39 @@ pub fn spawn_tuned(
         tune,
     )
 }
+
+/// `POST /api/v1/import` with one part per (file name, contents).
+pub fn import(app: &App, token: &str, files: &[(&str, &str)]) -> (u16, serde_json::Value) {
+    import_with(app, token, files, "")
+}
+
+/// The same, with a query string (`?overwrite_status=true`).
+pub fn import_with(
+    app: &App,
+    token: &str,
+    files: &[(&str, &str)],
+    query: &str,
+) -> (u16, serde_json::Value) {
+    let mut body = String::new();
+    for (name, contents) in files {
+        body.push_str(&format!(
+            "--XX\r\nContent-Disposition: form-data; name=\"{name}\"; filename=\"{name}\"\r\n\r\n{contents}\r\n"
+        ));
+    }
+    body.push_str("--XX--\r\n");
+    let mut response = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .new_agent()
+        .post(&app.url(&format!("/api/v1/import{query}")))
+        .header("Authorization", &format!("Bearer {token}"))
+        .header("Content-Type", "multipart/form-data; boundary=XX")
+        .send(&body)
+        .unwrap();
+    let status = response.status().as_u16();
+    let text = response.body_mut().read_to_string().unwrap_or_default();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
+    )
+}

@@ -391,6 +391,9 @@ fn sighup_loads_a_new_pair_at_once() {
         &[("FIRMHOOK_TLS_RELOAD_SECS", "3600")],
     );
     let config = client(ca.der(), TLS13_12);
+    // The port takes connections before the pair is read: a new pair
+    // written before that would be the first one loaded.
+    server.wait_log("TLS certificate loaded", Duration::from_secs(20));
     let (cert, key, second) = ca.leaf(&["localhost"], None);
     write_pair(tmp.path(), &cert, &key);
     // Without the signal the old pair keeps serving new connections.

@@ -131,7 +131,17 @@ impl From<FieldError> for ApiError {
 
 impl From<crate::store::Error> for ApiError {
     fn from(err: crate::store::Error) -> Self {
-        ApiError::internal(err)
+        match err {
+            // The disk failed, or the file is being opened again after
+            // that: nothing is lost, and the same request may be sent
+            // again once it is back.
+            crate::store::Error::Closed | crate::store::Error::Redb(_) => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                format!("the database cannot be used just now ({err}); try again"),
+            ),
+            other => ApiError::internal(other),
+        }
     }
 }
 
@@ -146,7 +156,13 @@ impl From<ChangeError> for ApiError {
             ChangeError::Rejected(CommandError::InUse(reason)) => ApiError::conflict(reason),
             ChangeError::Rejected(CommandError::State(reason)) => ApiError::conflict(reason),
             ChangeError::Rejected(CommandError::Store(err)) => ApiError::internal(err),
-            ChangeError::NotCommitted => ApiError::internal("the change was not committed"),
+            // The database could not write it (a failing disk): nothing
+            // was kept, and the same request may be sent again.
+            ChangeError::NotCommitted => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "not_committed",
+                "the change was not committed (the database could not write); try again",
+            ),
         }
     }
 }

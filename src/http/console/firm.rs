@@ -10,6 +10,7 @@ use hyper::StatusCode;
 
 use super::{Answer, Nav, Page, Problem, html, ok, redirect, words};
 use crate::command::Command;
+use crate::domain::event::Source;
 use crate::domain::event::{Direction, Hook};
 use crate::domain::{
     Firm, Lang, MilestoneId, MilestoneStatus, Phone, Project, ProjectId, ProjectStatus, Timestamp,
@@ -394,17 +395,22 @@ pub async fn project_form(
             };
             // Title and position only: an approval committed since this
             // page was read stays (DESIGN section 5).
-            change(
-                page,
+            let command = if crate::mutation::on("bypass_commands") {
+                // The record as read here, status and all, written back.
+                Command::PutMilestone {
+                    firm,
+                    milestone: record,
+                }
+            } else {
                 Command::EditMilestone {
                     firm,
                     project,
                     milestone: id,
                     title: record.title,
                     position: record.position,
-                },
-            )
-            .await?;
+                }
+            };
+            change(page, command).await?;
             back("saved")
         }
         ["milestones", milestone, "ready"] => {
@@ -416,10 +422,13 @@ pub async fn project_form(
                 .door
                 .state
                 .writer
-                .change(Command::MarkReady {
-                    firm,
-                    milestone: id,
-                })
+                .change_from(
+                    Command::MarkReady {
+                        firm,
+                        milestone: id,
+                    },
+                    Source::Console,
+                )
                 .await
             {
                 Ok(_) => back("ready"),
@@ -435,7 +444,11 @@ pub async fn project_form(
 }
 
 async fn change(page: &Page<'_>, command: Command) -> Result<(), Problem> {
-    page.door.state.writer.change(command).await?;
+    page.door
+        .state
+        .writer
+        .change_from(command, Source::Console)
+        .await?;
     Ok(())
 }
 

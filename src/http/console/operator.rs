@@ -9,6 +9,7 @@ use hyper::StatusCode;
 
 use super::{Answer, Nav, Page, Problem, html, ok};
 use crate::command::Command;
+use crate::domain::event::Source;
 use crate::domain::{Firm, FirmId, Token, TokenId};
 use crate::http::Query;
 use crate::http::api::{Scope, hash};
@@ -118,7 +119,10 @@ pub async fn create_firm(page: &Page<'_>, form: &Query) -> Answer {
         Err(err) => return firms(page, Some((form, err))),
     };
     let writer = &page.door.state.writer;
-    if let Err(err) = writer.change(Command::PutFirm(firm.clone())).await {
+    if let Err(err) = writer
+        .change_from(Command::PutFirm(firm.clone()), Source::Console)
+        .await
+    {
         let problem = Problem::from(err);
         return match problem {
             Problem::Conflict(why) => {
@@ -129,14 +133,17 @@ pub async fn create_firm(page: &Page<'_>, form: &Query) -> Answer {
     }
     let secret = crate::http::api::new_token();
     writer
-        .change(Command::CreateToken(Token {
-            firm: id,
-            id: TokenId::new_v7(),
-            label: "first token (console)".into(),
-            hash: hash(&secret),
-            created_at: page.door.state.clock.now(),
-            last_used: None,
-        }))
+        .change_from(
+            Command::CreateToken(Token {
+                firm: id,
+                id: TokenId::new_v7(),
+                label: "first token (console)".into(),
+                hash: hash(&secret),
+                created_at: page.door.state.clock.now(),
+                last_used: None,
+            }),
+            Source::Console,
+        )
         .await?;
     list(page, Some((id.to_string(), firm.name, secret)), None)
 }
