@@ -21,6 +21,7 @@ pub mod notify;
 pub mod private;
 pub mod push;
 pub mod resolve;
+pub mod retry;
 pub mod sender;
 pub mod store;
 pub mod tls;

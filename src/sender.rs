@@ -20,16 +20,11 @@ use crate::whatsapp::outbound::Recipient;
 use crate::whatsapp::signature::Secret;
 use crate::writer::Queue;
 
-/// Waits after the 1st, 2nd, … failed attempt; past the last, the reply
-/// fails for good.
-pub const RETRY_SCHEDULE: &[Duration] = &[
-    Duration::from_secs(1),
-    Duration::from_secs(4),
-    Duration::from_secs(16),
-    Duration::from_secs(64),
-    Duration::from_secs(256),
-    Duration::from_secs(1024),
-];
+pub use crate::retry::{
+    PAIR_WAIT, RETRY_SCHEDULE, SPAM_SCHEDULE, Verdict, classify, failed_status, next_step,
+    verdict_of,
+};
+
 /// How long one Graph API request may take.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(15);
 /// Messages per second per business number.
@@ -68,133 +63,6 @@ enum How {
     Template(Template),
     /// A notification outside the window with no template.
     Hold,
-}
-
-/// How a Graph API answer is treated.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Verdict {
-    Sent(String),
-    Retry(SendError),
-    Final(SendError),
-    /// 190: the access token expired. Nothing more can be sent.
-    Halt(SendError),
-    /// 131056: too many messages to this person from this number; Meta
-    /// allows one every 6 s.
-    PairLimit(SendError),
-    /// 131048: the number is limited for spam; retried over hours.
-    SpamLimit(SendError),
-}
-
-/// The least wait after a 131056 (pair rate limit).
-pub const PAIR_WAIT: Duration = Duration::from_secs(6);
-/// Waits after the 1st, 2nd, … 131048 (spam rate limit): minutes to hours,
-/// 30 hours in all, then given up.
-pub const SPAM_SCHEDULE: &[Duration] = &[
-    Duration::from_secs(5 * 60),
-    Duration::from_secs(15 * 60),
-    Duration::from_secs(3600),
-    Duration::from_secs(3 * 3600),
-    Duration::from_secs(6 * 3600),
-    Duration::from_secs(8 * 3600),
-    Duration::from_secs(12 * 3600),
-];
-/// While sending is halted (190), a message's next look, without an attempt
-/// counted: a restart with a good token sends it.
-pub const HALT_WAIT: Duration = Duration::from_secs(60);
-
-/// Error codes worth retrying (throughput, pair rate, transient).
-const RETRYABLE: &[i64] = &[130429, 131057, 131000, 131016, 2, 4, 80007];
-
-/// Reads one Graph API answer: HTTP status and body.
-pub fn classify(status: u16, body: &str) -> Verdict {
-    let json: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
-    if (200..300).contains(&status) {
-        return match json["messages"][0]["id"].as_str() {
-            Some(id) => Verdict::Sent(id.to_owned()),
-            None => Verdict::Retry(SendError::other(format!(
-                "HTTP {status} without a message id"
-            ))),
-        };
-    }
-    let code = json["error"]["code"].as_i64();
-    let message = json["error"]["message"].as_str().unwrap_or("").to_owned();
-    let what = match code {
-        Some(code) => SendError::graph(code, &message),
-        None => SendError::other(format!("HTTP {status}")),
-    };
-    match code {
-        Some(190) => Verdict::Halt(what),
-        Some(131056) => Verdict::PairLimit(what),
-        Some(131048) => Verdict::SpamLimit(what),
-        Some(code) if RETRYABLE.contains(&code) => Verdict::Retry(what),
-        Some(_) => Verdict::Final(what),
-        None if status >= 500 || status == 429 => Verdict::Retry(what),
-        None => Verdict::Final(what),
-    }
-}
-
-/// What to record after `attempts_before + 1` attempts ended in `verdict`.
-pub fn next_step(verdict: Verdict, attempts_before: u32, now_ms: u64, jitter: f64) -> Attempt {
-    match verdict {
-        Verdict::Sent(wamid) => Attempt::Sent { wamid },
-        Verdict::Final(error) => Attempt::Failed { error },
-        // The message is not at fault: no attempt is used up.
-        Verdict::Halt(_) => Attempt::Paced {
-            at_ms: now_ms + HALT_WAIT.as_millis() as u64,
-        },
-        Verdict::Retry(error) => retry(
-            RETRY_SCHEDULE,
-            Duration::ZERO,
-            error,
-            attempts_before,
-            now_ms,
-            jitter,
-        ),
-        Verdict::PairLimit(error) => retry(
-            RETRY_SCHEDULE,
-            PAIR_WAIT,
-            error,
-            attempts_before,
-            now_ms,
-            jitter,
-        ),
-        Verdict::SpamLimit(error) => retry(
-            SPAM_SCHEDULE,
-            Duration::ZERO,
-            error,
-            attempts_before,
-            now_ms,
-            jitter,
-        ),
-    }
-}
-
-/// The next try from `schedule` (at least `least` away), or given up.
-fn retry(
-    schedule: &[Duration],
-    least: Duration,
-    error: SendError,
-    attempts_before: u32,
-    now_ms: u64,
-    jitter: f64,
-) -> Attempt {
-    match schedule.get(attempts_before as usize) {
-        Some(wait) => {
-            // Up to ±20% so retries of many replies spread out.
-            let ms = (wait.as_millis() as f64 * (1.0 + 0.4 * (jitter - 0.5)))
-                .max(least.as_millis() as f64);
-            Attempt::RetryAt {
-                at_ms: now_ms + ms as u64,
-                error,
-            }
-        }
-        None => Attempt::Failed {
-            error: SendError {
-                code: error.code,
-                text: format!("gave up after {} attempts: {error}", attempts_before + 1),
-            },
-        },
-    }
 }
 
 /// A firm may use this share of its number's pace (DESIGN section 10:
@@ -682,9 +550,7 @@ mod tests {
         // 190: due again later, no attempt counted, however many came before.
         assert_eq!(
             next_step(Verdict::Halt(SendError::graph(190, "")), 5, 1_000, 0.5),
-            Attempt::Paced {
-                at_ms: 1_000 + HALT_WAIT.as_millis() as u64
-            }
+            Attempt::Paced { at_ms: 1_000 }
         );
     }
 }

@@ -360,6 +360,9 @@ fn run(
                     Job::Pushed { results, .. } => {
                         for (seq, due_ms, result) in results {
                             w.settle_push(*seq, *due_ms, result)?;
+                            if let PushResult::Gone { firm, url } = result {
+                                disable_hook(w, *firm, url, &config.clock)?;
+                            }
                         }
                     }
                     Job::Change {
@@ -645,11 +648,15 @@ fn apply_delivery(
     }
     for status in &delivery.statuses {
         metrics.statuses.fetch_add(1, Relaxed);
+        let now_ms = config.clock.now_ms();
+        let retry =
+            |code, attempts_before| crate::retry::failed_status(code, attempts_before, now_ms);
         w.delivery_status(
             &status.wamid,
             status.state,
             status.error_code,
-            config.clock.now_ms(),
+            now_ms,
+            &retry,
         )?;
     }
     Ok(queued)
@@ -988,6 +995,25 @@ fn log_inbound(
         text: text.to_owned(),
         outbox: None,
     })
+}
+
+/// The firm's event webhook answered 410 Gone: disabled (its queued
+/// pushes are dropped as their turn comes, no new ones are queued), and a
+/// `webhook.disabled` event in its feed, which is not pushed.
+fn disable_hook(
+    w: &mut Writer,
+    firm: FirmId,
+    url: &str,
+    clock: &Clock,
+) -> Result<(), store::Error> {
+    if w.disable_hook(firm, clock.now_seconds())? {
+        let change = Change::WebhookDisabled {
+            url: url.to_owned(),
+            status: 410,
+        };
+        command::record(w, firm, Origin::new(Source::Api, clock.now()), change)?;
+    }
+    Ok(())
 }
 
 /// Settles one send attempt; a reply of a firm given up for good is a

@@ -62,6 +62,9 @@ pub enum Change {
         to: String,
         kind: String,
     },
+    /// The firm's event webhook answered 410 Gone: no more pushes go to it
+    /// until its URL is set again (DESIGN section 11).
+    WebhookDisabled { url: String, status: u16 },
 }
 
 impl Change {
@@ -74,6 +77,7 @@ impl Change {
             Change::MessageFailed { .. } => "message.failed",
             Change::ContactUnknown { .. } => "contact.unknown",
             Change::MessageHeld { .. } => "message.held",
+            Change::WebhookDisabled { .. } => "webhook.disabled",
         }
     }
 
@@ -109,6 +113,7 @@ impl Change {
                 to,
                 kind,
             } => json!({"message_seq": outbox_seq, "to": to, "template_kind": kind}),
+            Change::WebhookDisabled { url, status } => json!({"url": url, "status": status}),
         }
     }
 }

@@ -62,8 +62,15 @@ pub fn next_try(attempts: u32, now_ms: u64) -> Option<u64> {
         .map(|wait| now_ms + wait.as_millis() as u64)
 }
 
-/// One signed POST of `body` to the hook; the error, if it failed.
-fn post(agent: &ureq::Agent, hook: &Hook, id: &str, body: &str) -> Option<String> {
+/// Why a push failed: the answer's status, if there was one.
+struct Failed {
+    status: Option<u16>,
+    error: String,
+}
+
+/// One signed POST of `body` to the hook; why, if it failed. Any 2xx is
+/// success; a redirect is a failure (never followed).
+fn post(agent: &ureq::Agent, hook: &Hook, id: &str, body: &str) -> Result<(), Failed> {
     // The receiver checks this against its own clock (Standard Webhooks'
     // replay tolerance): the wall clock, never a test's moved one.
     let timestamp = (crate::clock::wall_ms() / 1000) as i64;
@@ -78,9 +85,18 @@ fn post(agent: &ureq::Agent, hook: &Hook, id: &str, body: &str) -> Option<String
         )
         .send(body.as_bytes());
     match answer {
-        Ok(response) if response.status().is_success() => None,
-        Ok(response) => Some(format!("HTTP {}", response.status().as_u16())),
-        Err(err) => Some(err.to_string()),
+        Ok(response) if response.status().is_success() => Ok(()),
+        Ok(response) => {
+            let status = response.status().as_u16();
+            Err(Failed {
+                status: Some(status),
+                error: format!("HTTP {status}"),
+            })
+        }
+        Err(err) => Err(Failed {
+            status: None,
+            error: err.to_string(),
+        }),
     }
 }
 
@@ -102,7 +118,7 @@ pub async fn send_test(hook: Hook, reach: Reach) -> bool {
         post(&agent, &hook, &id, &body)
     })
     .await;
-    matches!(sent, Ok(None))
+    matches!(sent, Ok(Ok(())))
 }
 
 /// The test event's wait for an answer: the console page waits with it.
@@ -189,11 +205,20 @@ impl Pusher {
                         let body = event.to_json().to_string();
                         let id = uuid::Uuid::from_u128(event.id).to_string();
                         let result = match post(&agent, &hook, &id, &body) {
-                            None => PushResult::Delivered,
-                            Some(error) => match next_try(push.attempts, clock.now_ms()) {
-                                Some(due_ms) => PushResult::RetryAt { due_ms, error },
-                                None => PushResult::GaveUp { error },
+                            Ok(()) => PushResult::Delivered,
+                            // 410 Gone: the receiver says the endpoint is no more.
+                            Err(Failed {
+                                status: Some(410), ..
+                            }) => PushResult::Gone {
+                                firm: push.firm,
+                                url: hook.url.clone(),
                             },
+                            Err(Failed { error, .. }) => {
+                                match next_try(push.attempts, clock.now_ms()) {
+                                    Some(due_ms) => PushResult::RetryAt { due_ms, error },
+                                    None => PushResult::GaveUp { error },
+                                }
+                            }
                         };
                         let _ = report.send(Done {
                             seq: push.seq,
@@ -230,7 +255,12 @@ impl Pusher {
             PushResult::RetryAt { .. } => "retry",
             PushResult::GaveUp { .. } => "failed",
             PushResult::Waiting { .. } => "waiting",
+            PushResult::Gone { .. } => "gone",
         });
+        if let PushResult::Gone { url, .. } = &done.result {
+            tracing::warn!(firm = %done.firm, %url,
+                "event webhook answered 410 Gone: disabled until its URL is set again");
+        }
         if let PushResult::GaveUp { error } = &done.result {
             tracing::warn!(push = done.seq, firm = %done.firm, ?error, "event push given up");
         }

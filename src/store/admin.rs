@@ -51,6 +51,12 @@ pub enum PushResult {
     Waiting {
         due_ms: u64,
     },
+    /// The endpoint answered 410 Gone: the push is dropped and the firm's
+    /// webhook disabled (`Writer::disable_hook`).
+    Gone {
+        firm: FirmId,
+        url: String,
+    },
 }
 
 impl Writer<'_> {
@@ -64,7 +70,8 @@ impl Writer<'_> {
         self.feed_by_firm
             .write()?
             .insert((event.firm.to_u128(), seq), ())?;
-        if self.hooks.read()?.get(event.firm.to_u128())?.is_some() {
+        let f = event.firm.to_u128();
+        if self.hooks.read()?.get(f)?.is_some() && self.hook_disabled.read()?.get(f)?.is_none() {
             let push = Next::take(&mut self.next.pushes, || last_key(&self.pushes))?;
             let record = Push {
                 seq: push,
@@ -121,6 +128,8 @@ impl Writer<'_> {
     }
 
     pub fn put_hook(&mut self, hook: &Hook) -> Result<(), Error> {
+        // Setting the URL again enables a disabled webhook.
+        self.hook_disabled.write()?.remove(hook.firm.to_u128())?;
         self.hooks
             .write()?
             .insert(hook.firm.to_u128(), codec::encode(hook).as_slice())?;
@@ -134,7 +143,19 @@ impl Writer<'_> {
     /// Removes the firm's webhook; pushes still queued are dropped when
     /// their turn comes.
     pub fn delete_hook(&mut self, firm: FirmId) -> Result<bool, Error> {
+        self.hook_disabled.write()?.remove(firm.to_u128())?;
         Ok(self.hooks.write()?.remove(firm.to_u128())?.is_some())
+    }
+
+    /// Disables the firm's webhook (it answered 410 Gone) at `at`, Unix
+    /// seconds; `false` if it was disabled already or there is none.
+    pub fn disable_hook(&mut self, firm: FirmId, at: i64) -> Result<bool, Error> {
+        let f = firm.to_u128();
+        if self.hooks.read()?.get(f)?.is_none() || self.hook_disabled.read()?.get(f)?.is_some() {
+            return Ok(false);
+        }
+        self.hook_disabled.write()?.insert(f, at)?;
+        Ok(true)
     }
 
     /// Applies one push attempt's result to the push due at `due_ms`.
@@ -150,7 +171,7 @@ impl Writer<'_> {
             return Ok(());
         };
         match result {
-            PushResult::Delivered | PushResult::GaveUp { .. } => {
+            PushResult::Delivered | PushResult::GaveUp { .. } | PushResult::Gone { .. } => {
                 self.pushes.write()?.remove(seq)?;
             }
             PushResult::Waiting { .. } => unreachable!("handled above"),
@@ -296,6 +317,8 @@ impl Writer<'_> {
         }
         self.firms.write()?.remove(f)?;
         self.firm_records.write()?.remove(f)?;
+        self.hooks.write()?.remove(f)?;
+        self.hook_disabled.write()?.remove(f)?;
         let mut contacts: Vec<String> = Vec::new();
         for entry in self.contact_number.read()?.range((f, "")..)? {
             let (key, _) = entry?;
@@ -497,6 +520,7 @@ impl Reader {
         ) else {
             return Ok(Vec::new());
         };
+        let disabled = self.table_if_exists(HOOK_DISABLED)?;
         let mut out = Vec::new();
         for entry in due.range((0, 0)..=(now_ms, u64::MAX))?.take(limit) {
             let (due_ms, seq) = entry?.0.value();
@@ -507,10 +531,26 @@ impl Reader {
                 .get(push.event)?
                 .map(|v| codec::decode(push.event, v.value()))
                 .transpose()?;
-            let hook = get(&hooks, push.firm.to_u128())?;
+            // A disabled webhook reads as none: its pushes are dropped.
+            let disabled = match &disabled {
+                Some(table) => table.get(push.firm.to_u128())?.is_some(),
+                None => false,
+            };
+            let hook = match disabled {
+                true => None,
+                false => get(&hooks, push.firm.to_u128())?,
+            };
             out.push((due_ms, push, event, hook));
         }
         Ok(out)
+    }
+
+    /// When the firm's webhook was disabled (410 Gone), if it is.
+    pub fn hook_disabled_at(&self, firm: FirmId) -> Result<Option<i64>, Error> {
+        match self.table_if_exists(HOOK_DISABLED)? {
+            Some(table) => Ok(table.get(firm.to_u128())?.map(|g| g.value())),
+            None => Ok(None),
+        }
     }
 
     pub fn hook(&self, firm: FirmId) -> Result<Option<Hook>, Error> {

@@ -143,6 +143,7 @@ fn copy_all(src: &ReadTransaction, dst: &WriteTransaction) -> Result<(), Error> 
     copy(src, dst, FIRM_RECORDS)?;
     copy(src, dst, CONTACT_NUMBER)?;
     copy(src, dst, MILESTONE_MOVED)?;
+    copy(src, dst, HOOK_DISABLED)?;
     Ok(())
 }
 

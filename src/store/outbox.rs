@@ -388,12 +388,19 @@ impl Writer<'_> {
 
     /// A status webhook: moves the reply's state forward only. Returns
     /// whether the wamid was one of ours.
+    ///
+    /// A `failed` status with an error code is a send attempt that ended
+    /// late: `retry(code, attempts_before)` says what the sender would do
+    /// had the Graph API answered it at once (DESIGN section 9), and the
+    /// row is queued again at that time (`RetryAt`; `Paced`, for 190, uses
+    /// up no attempt), or stays failed.
     pub fn delivery_status(
         &mut self,
         wamid: &str,
         state: DeliveryState,
         error_code: Option<i64>,
         now_ms: u64,
+        retry: &dyn Fn(i64, u32) -> Attempt,
     ) -> Result<bool, Error> {
         let Some(seq) = self.outbound_wamid.read()?.get(wamid)?.map(|g| g.value()) else {
             return Ok(false);
@@ -422,6 +429,29 @@ impl Writer<'_> {
                 .insert(seq, codec::encode(&outbound).as_slice())?;
             self.outbox_due.write()?.insert((now_ms, seq), ())?;
             return Ok(true);
+        }
+        if state == DeliveryState::Failed
+            && let Some(code) = error_code
+            && code != WINDOW_CLOSED
+        {
+            let (at_ms, used) = match retry(code, outbound.attempts.saturating_sub(1)) {
+                Attempt::RetryAt { at_ms, .. } => (Some(at_ms), true),
+                Attempt::Paced { at_ms } => (Some(at_ms), false),
+                _ => (None, true),
+            };
+            if let Some(at_ms) = at_ms {
+                if !used {
+                    outbound.attempts = outbound.attempts.saturating_sub(1);
+                }
+                outbound.state = State::Pending;
+                outbound.wamid = None;
+                outbound.last_error = Some(format!("delivery failed: error {code}"));
+                self.outbox
+                    .write()?
+                    .insert(seq, codec::encode(&outbound).as_slice())?;
+                self.outbox_due.write()?.insert((at_ms, seq), ())?;
+                return Ok(true);
+            }
         }
         let next = State::from_delivery(state);
         if next > outbound.state {
@@ -763,9 +793,10 @@ mod tests {
                         wamid: "wamid.out".into(),
                     },
                 )?;
-                w.delivery_status("wamid.out", DeliveryState::Read, None, 0)?;
-                w.delivery_status("wamid.out", DeliveryState::Delivered, None, 0)?;
-                w.delivery_status("wamid.out", DeliveryState::Sent, None, 0)
+                let never = |_, _| Attempt::Held;
+                w.delivery_status("wamid.out", DeliveryState::Read, None, 0, &never)?;
+                w.delivery_status("wamid.out", DeliveryState::Delivered, None, 0, &never)?;
+                w.delivery_status("wamid.out", DeliveryState::Sent, None, 0, &never)
             })
             .unwrap();
         let reader = store.read().unwrap();

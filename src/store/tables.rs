@@ -120,6 +120,9 @@ pub const HELD: TableDefinition<(u64, &str, u64), ()> = TableDefinition::new("he
 pub const TEMPLATES: TableDefinition<(u128, u8), Bytes> = TableDefinition::new("templates");
 /// firm_id → Hook: where the firm's events are pushed.
 pub const HOOKS: TableDefinition<u128, Bytes> = TableDefinition::new("hooks");
+/// firm_id → Unix seconds when the firm's event webhook answered 410 Gone:
+/// no push goes to it until its URL is set again. Added after format 4.
+pub const HOOK_DISABLED: TableDefinition<u128, i64> = TableDefinition::new("hook_disabled");
 /// seq → Push: events waiting to be pushed (removed once delivered).
 pub const PUSHES: TableDefinition<u64, Bytes> = TableDefinition::new("pushes");
 /// (due at, Unix ms, seq) → (): the pushes to try, soonest first.

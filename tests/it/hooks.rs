@@ -154,7 +154,7 @@ fn events_are_pushed_signed_and_each_arrives_across_a_restart() {
         Some(ADMIN),
         None,
     );
-    assert_eq!(shown, json!({"url": receiver.url}));
+    assert_eq!(shown, json!({"url": receiver.url, "disabled_at": null}));
 
     let patched = api(
         &app,
@@ -277,4 +277,294 @@ fn a_webhook_url_must_be_http_and_a_firm_token_sets_its_own_only() {
     assert_eq!(set.0, 200);
     assert_eq!(api(&app, "DELETE", &path, Some(&token), None).0, 204);
     assert_eq!(api(&app, "GET", &path, Some(&token), None).0, 404);
+}
+
+/// What a scripted receiver does with one request.
+#[derive(Clone, Copy, Debug)]
+enum Act {
+    /// Answers this status line at once.
+    Answer(&'static str),
+    /// Answers 200 after this long.
+    Slow(Duration),
+    /// Reads the request and never answers.
+    Hang,
+}
+
+/// One request as a scripted receiver saw it.
+#[derive(Debug, Clone)]
+struct Seen {
+    method: String,
+    path: String,
+    id: String,
+    body: String,
+    at: Instant,
+}
+
+/// A loopback receiver acting out `script(n)` for its n-th request (from
+/// 0), each on a thread of its own.
+fn scripted(
+    script: impl Fn(usize) -> Act + Send + Sync + 'static,
+) -> (String, Arc<Mutex<Vec<Seen>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/hooks/firmhook", listener.local_addr().unwrap());
+    let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
+    let record = seen.clone();
+    let script = Arc::new(script);
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let (record, script) = (record.clone(), script.clone());
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut line = String::new();
+                if reader.read_line(&mut line).is_err() || line.is_empty() {
+                    return;
+                }
+                let mut parts = line.split_whitespace();
+                let (method, path) = (
+                    parts.next().unwrap_or("").to_owned(),
+                    parts.next().unwrap_or("").to_owned(),
+                );
+                let mut headers = HashMap::new();
+                loop {
+                    let mut header = String::new();
+                    if reader.read_line(&mut header).is_err() {
+                        return;
+                    }
+                    let header = header.trim_end();
+                    if header.is_empty() {
+                        break;
+                    }
+                    if let Some((name, value)) = header.split_once(':') {
+                        headers.insert(name.trim().to_ascii_lowercase(), value.trim().to_owned());
+                    }
+                }
+                let length: usize = headers
+                    .get("content-length")
+                    .and_then(|l| l.parse().ok())
+                    .unwrap_or(0);
+                let mut body = vec![0; length];
+                if reader.read_exact(&mut body).is_err() {
+                    return;
+                }
+                let n = {
+                    let mut seen = record.lock().unwrap();
+                    seen.push(Seen {
+                        method,
+                        path,
+                        id: headers.get("webhook-id").cloned().unwrap_or_default(),
+                        body: String::from_utf8_lossy(&body).into_owned(),
+                        at: Instant::now(),
+                    });
+                    seen.len() - 1
+                };
+                let status = match script(n) {
+                    Act::Answer(status) => status,
+                    Act::Slow(wait) => {
+                        std::thread::sleep(wait);
+                        "200 OK"
+                    }
+                    Act::Hang => {
+                        std::thread::sleep(Duration::from_secs(600));
+                        return;
+                    }
+                };
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 {status}\r\nLocation: /elsewhere\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                );
+            });
+        }
+    });
+    (url, seen)
+}
+
+fn set_hook(app: &App, firm: &str, url: &str) {
+    let (status, body) = api(
+        app,
+        "PUT",
+        &format!("/api/v1/firms/{firm}/webhook"),
+        Some(ADMIN),
+        Some(&json!({ "url": url })),
+    );
+    assert_eq!(status, 200, "{body}");
+}
+
+fn set_status(app: &App, firm: &str, project: &str, status: &str) {
+    let (code, body) = api(
+        app,
+        "PATCH",
+        &format!("/api/v1/firms/{firm}/projects/{project}"),
+        Some(ADMIN),
+        Some(&json!({ "status": status })),
+    );
+    assert_eq!(code, 200, "{body}");
+}
+
+/// Waits until the receiver has seen `n` requests; moves the server's
+/// clock on by an hour meanwhile, so each retry comes due at once.
+fn wait_seen(app: &App, seen: &Arc<Mutex<Vec<Seen>>>, n: usize, within: Duration) -> Vec<Seen> {
+    let deadline = Instant::now() + within;
+    loop {
+        let got = seen.lock().unwrap().clone();
+        if got.len() >= n {
+            return got;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} of {n} requests: {got:?}",
+            got.len()
+        );
+        app.clock.advance(Duration::from_secs(3600));
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// Issue 22 (Standard Webhooks): a redirect is a failure, never followed;
+/// 5xx and a receiver slower than 15 s are retried; 410 Gone disables the
+/// endpoint (a `webhook.disabled` event, `disabled_at` in the API) until
+/// its URL is set again.
+#[test]
+fn redirects_errors_and_slow_receivers_are_retried_and_410_disables() {
+    let tmp = tempfile::tempdir().unwrap();
+    let app = spawn_app(&tmp.path().join("db.redb"), None);
+    let (url, seen) = scripted(|n| match n {
+        0 => Act::Answer("302 Found"),
+        1 => Act::Answer("307 Temporary Redirect"),
+        2 => Act::Answer("500 Internal Server Error"),
+        3 => Act::Slow(Duration::from_secs(20)),
+        4 => Act::Answer("200 OK"),
+        5 => Act::Answer("410 Gone"),
+        _ => Act::Answer("200 OK"),
+    });
+    set_hook(&app, ALBA, &url);
+    set_status(&app, ALBA, HAMPSTEAD, "On Hold");
+    let got = wait_seen(&app, &seen, 5, Duration::from_secs(60));
+    // The same event each time, always POSTed to the URL: no redirect was
+    // followed (the receiver would have seen a GET of /elsewhere).
+    assert!(
+        got.iter()
+            .all(|r| r.method == "POST" && r.path == "/hooks/firmhook"),
+        "{got:?}"
+    );
+    assert!(
+        got.iter().all(|r| r.id == got[0].id && !r.body.is_empty()),
+        "{got:?}"
+    );
+    // The slow answer was given up on after 15 s, not waited for.
+    let waited = got[4].at - got[3].at;
+    assert!(waited >= Duration::from_secs(15), "{waited:?}");
+    assert!(
+        waited < Duration::from_secs(20),
+        "it waited for the slow answer: {waited:?}"
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(
+        seen.lock().unwrap().len(),
+        5,
+        "delivered once, then no more"
+    );
+    assert!(metric(&app, "firmhook_event_pushes_total{result=\"retry\"}") >= 4);
+
+    // 410 Gone: disabled, and said so.
+    set_status(&app, ALBA, HAMPSTEAD, "Active");
+    wait_seen(&app, &seen, 6, Duration::from_secs(30));
+    let hook_url = format!("/api/v1/firms/{ALBA}/webhook");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let disabled = loop {
+        let (_, hook) = api(&app, "GET", &hook_url, Some(ADMIN), None);
+        if !hook["disabled_at"].is_null() {
+            break hook;
+        }
+        assert!(Instant::now() < deadline, "not disabled: {hook}");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(disabled["url"], url);
+    let (_, feed) = api(
+        &app,
+        "GET",
+        &format!("/api/v1/firms/{ALBA}/events"),
+        Some(ADMIN),
+        None,
+    );
+    let gone = feed["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["type"] == "webhook.disabled")
+        .unwrap_or_else(|| panic!("no webhook.disabled: {feed}"))
+        .clone();
+    assert_eq!(gone["data"], json!({"url": url, "status": 410}));
+    // Nothing more goes to it, whatever happens and however long.
+    set_status(&app, ALBA, HAMPSTEAD, "On Hold");
+    for _ in 0..5 {
+        app.clock.advance(Duration::from_secs(3600));
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(
+        seen.lock().unwrap().len(),
+        6,
+        "pushed to a disabled webhook"
+    );
+    // The console says so.
+    let console = crate::console::Console::sign_in(&app, ADMIN);
+    let settings = console.get(&format!("/console/firms/{ALBA}/settings"));
+    assert!(
+        settings.body.contains("answered 410 Gone"),
+        "{}",
+        settings.body
+    );
+    // Setting the URL again enables it.
+    set_hook(&app, ALBA, &url);
+    let (_, hook) = api(&app, "GET", &hook_url, Some(ADMIN), None);
+    assert!(hook["disabled_at"].is_null(), "{hook}");
+    set_status(&app, ALBA, HAMPSTEAD, "Active");
+    let got = wait_seen(&app, &seen, 7, Duration::from_secs(30));
+    let body: Value = serde_json::from_str(&got[6].body).unwrap();
+    assert_eq!(body["type"], "project.status_changed");
+}
+
+/// Issue 22 (fairness): one firm's dead endpoint (it takes the connection
+/// and never answers) delays no other firm's events.
+#[test]
+fn a_dead_endpoint_delays_no_other_firms_events() {
+    const CASA: &str = "0195a000-0000-7000-8000-0000000000f2";
+    const JARDINS: &str = "0195a000-0000-7000-8000-0000000000b5";
+    let tmp = tempfile::tempdir().unwrap();
+    let app = spawn_app(&tmp.path().join("db.redb"), None);
+    let (dead, dead_seen) = scripted(|_| Act::Hang);
+    let (healthy, healthy_seen) = scripted(|_| Act::Answer("200 OK"));
+    set_hook(&app, ALBA, &dead);
+    set_hook(&app, CASA, &healthy);
+    let mut delays = Vec::new();
+    for round in 0..6 {
+        let status = if round % 2 == 0 { "On Hold" } else { "Active" };
+        // Alba's events pile up behind its dead endpoint…
+        set_status(&app, ALBA, HAMPSTEAD, status);
+        // …while each of Casa Verde's arrives at once.
+        let committed = Instant::now();
+        set_status(&app, CASA, JARDINS, status);
+        let deadline = committed + Duration::from_secs(15);
+        loop {
+            if healthy_seen.lock().unwrap().len() > round {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "Casa Verde's event {round} did not arrive"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        delays.push(healthy_seen.lock().unwrap()[round].at - committed);
+    }
+    delays.sort();
+    eprintln!("healthy firm's push delays behind a dead endpoint: {delays:?}");
+    assert!(
+        delays[delays.len() / 2] < Duration::from_secs(1),
+        "{delays:?}"
+    );
+    assert!(
+        !dead_seen.lock().unwrap().is_empty(),
+        "the dead endpoint was tried"
+    );
 }

@@ -20,6 +20,7 @@ mod identity;
 mod import;
 mod isolation;
 mod language;
+mod meta_errors;
 mod one_write_path;
 mod parsers;
 mod replay;

@@ -34,8 +34,14 @@ pub async fn put(door: &Door, scope: &FirmScope, request: Request<Incoming>) -> 
 }
 
 pub fn get(door: &Door, scope: &FirmScope) -> Answer {
-    match door.state.store.read()?.hook(scope.firm())? {
-        Some(hook) => ok(&json!({"url": hook.url})),
+    let reader = door.state.store.read()?;
+    match reader.hook(scope.firm())? {
+        Some(hook) => {
+            let disabled_at = reader
+                .hook_disabled_at(scope.firm())?
+                .map(|at| crate::domain::Timestamp::from_unix_seconds(at).to_string());
+            ok(&json!({"url": hook.url, "disabled_at": disabled_at}))
+        }
         None => Err(ApiError::not_found()),
     }
 }

@@ -609,6 +609,8 @@ pub(crate) struct Settings {
     languages: Vec<(&'static str, &'static str)>,
     templates: Vec<TemplateRow>,
     hook_url: Option<String>,
+    /// When the webhook was disabled (it answered 410 Gone), if it is.
+    hook_disabled: Option<String>,
     /// A new webhook secret, shown this once.
     secret: Option<String>,
     tokens: Vec<TokenRow>,
@@ -690,6 +692,12 @@ pub fn settings(page: &Page, scope: &FirmScope, query: &Query, shown: Option<Sho
             .collect(),
         templates,
         hook_url: reader.hook(scope.firm())?.map(|h| h.url),
+        hook_disabled: reader.hook_disabled_at(scope.firm())?.map(|at| {
+            crate::domain::Timestamp::from_unix_seconds(at)
+                .to_string()
+                .replace('T', " ")
+                .replace('Z', " UTC")
+        }),
         secret: shown.secret,
         tokens,
         done: shown.done,
