@@ -38,6 +38,8 @@ pub struct Options {
     pub dev: bool,
     /// Imported into the database first if it has no firms (`--dev`).
     pub seed_dir: Option<PathBuf>,
+    /// Remove `seed_dir` once read (`--dev`'s temporary copy).
+    pub seed_remove: bool,
     pub statuses: Vec<String>,
     pub cache_bytes: usize,
     pub max_batch: usize,
@@ -81,8 +83,14 @@ pub async fn run(
     options: Options,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
+    let existed = options.db.exists();
     let store = Store::open(&options.db, options.cache_bytes)
         .with_context(|| format!("opening {}", options.db.display()))?;
+    if !existed {
+        // A mistyped --db would otherwise serve an empty database unseen.
+        let at = std::fs::canonicalize(&options.db).unwrap_or_else(|_| options.db.clone());
+        tracing::info!(path = %at.display(), "created a new, empty database");
+    }
     run_with_store(listener, Arc::new(store), options, shutdown).await
 }
 
@@ -135,7 +143,13 @@ pub async fn run_with_store(
         }
     }
     if let Some(dir) = &options.seed_dir {
-        seed(&store, dir, &options.statuses)?;
+        let seeded = seed(&store, dir, &options.statuses);
+        if options.seed_remove {
+            // The demo files' copy is needed only now: gone before the
+            // server runs, so a killed server leaves nothing behind.
+            let _ = std::fs::remove_dir_all(dir);
+        }
+        seeded?;
     }
     let (wake, woken) = std::sync::mpsc::sync_channel(1);
     let (queue, writer) = writer::spawn(

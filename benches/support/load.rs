@@ -201,6 +201,7 @@ pub fn with_app<T>(
         transport: firmhook::sender::Transport::Dev,
         dev: false,
         seed_dir: None,
+        seed_remove: false,
         statuses: firmhook::import::project_statuses(),
         cache_bytes: firmhook::store::DEFAULT_CACHE_BYTES,
         max_batch,

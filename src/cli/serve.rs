@@ -220,6 +220,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             transport: Transport::Dev,
             dev: true,
             seed_dir: Some(crate::demo::write_temp().context("writing the demo data")?),
+            seed_remove: true,
             statuses: project_statuses(),
             cache_bytes: cache_bytes()?,
             max_batch: DEFAULT_MAX_BATCH,
@@ -229,7 +230,19 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             limits: limits()?,
             shared_number: env.shared_number.or_else(|| Some(DEV_SHARED_NUMBER.into())),
             admin_token: Some(Secret::new(
-                env.admin_token.unwrap_or_else(|| "dev-admin".into()),
+                env.admin_token
+                    .inspect(|token| {
+                        // Production refuses it; a dev server says so.
+                        if token.chars().count() < MIN_ADMIN_TOKEN {
+                            tracing::warn!(
+                                "FIRMHOOK_ADMIN_TOKEN has {} characters: serve without --dev \
+                                 refuses fewer than {MIN_ADMIN_TOKEN} (`openssl rand -hex 32` \
+                                 makes one)",
+                                token.chars().count()
+                            );
+                        }
+                    })
+                    .unwrap_or_else(|| "dev-admin".into()),
             )),
             tls,
             hooks_reach: crate::push::Reach::Private,
@@ -264,6 +277,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             },
             dev: false,
             seed_dir: None,
+            seed_remove: false,
             statuses: project_statuses(),
             cache_bytes: cache_bytes()?,
             max_batch: DEFAULT_MAX_BATCH,

@@ -22,8 +22,10 @@ use crate::domain::{
 use crate::notify::{Template, TemplateKind};
 use crate::store::{self, Put, Store, Writer};
 use fields::{FieldError, Fields};
+use keys::IdText;
 
 pub mod fields;
+pub mod keys;
 
 /// Environment variable with the allowed project statuses, comma-separated.
 pub const STATUSES_ENV: &str = "FIRMHOOK_PROJECT_STATUSES";
@@ -114,7 +116,10 @@ impl RowError {
             || self.path.display().to_string(),
             |n| n.to_string_lossy().into_owned(),
         );
-        let mut out = format!("{file}:{}: ", self.line);
+        let mut out = match self.line {
+            0 => format!("{file}: "),
+            line => format!("{file}:{line}: "),
+        };
         if let Some(field) = self.field {
             out.push_str(field);
             out.push_str(": ");
@@ -126,7 +131,10 @@ impl RowError {
 
 impl fmt::Display for RowError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}: ", self.path.display(), self.line)?;
+        match self.line {
+            0 => write!(f, "{}: ", self.path.display())?,
+            line => write!(f, "{}:{line}: ", self.path.display())?,
+        }
         if let Some(field) = self.field {
             write!(f, "{field}: ")?;
         }
@@ -203,9 +211,133 @@ pub const FILES: &[&str] = &[FIRMS, MEMBERS, PROJECTS, MILESTONES, TEMPLATES];
 
 /// Imports every file of `dir` in dependency order, in one transaction.
 pub fn import_dir(store: &Store, dir: &Path, options: &Options) -> Result<Report, ImportError> {
-    let work = |w: &mut Writer| Import::new(dir, options).run(w);
+    let (files, warnings) = files_of(dir)?;
+    let work = |w: &mut Writer| {
+        let mut import = Import::new(files, options);
+        import.report.warnings = warnings;
+        import.run(w)
+    };
     store.import(options.mode == Mode::DryRun, work)
 }
+
+/// The files of `dir` an import reads, by their known names. A name in
+/// another case (`Firms.csv`) is read, with a warning. A missing folder,
+/// a file given as the folder, a folder with none of the known files, and
+/// an unknown `.csv` name are errors that list the known names (DESIGN
+/// section 7): a mistyped name never imports nothing in silence.
+fn files_of(dir: &Path) -> Result<(HashMap<&'static str, PathBuf>, Vec<RowError>), ImportError> {
+    let known = FILES.join(", ");
+    let fail = |reason: String| {
+        ImportError::Invalid(vec![RowError {
+            path: dir.to_owned(),
+            line: 0,
+            field: None,
+            reason,
+        }])
+    };
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+            return Err(fail(format!(
+                "no such folder (an import reads a folder holding {known})"
+            )));
+        }
+        Err(_) if dir.is_file() => {
+            return Err(fail(format!(
+                "is a file, not a folder: give the folder that holds it (an import reads {known})"
+            )));
+        }
+        Err(err) => return Err(fail(format!("cannot read the folder: {err}"))),
+    };
+    let mut files = HashMap::new();
+    let mut warnings = Vec::new();
+    let mut errors = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|err| fail(format!("cannot read the folder: {err}")))?;
+        let path = entry.path();
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if !name.to_ascii_lowercase().ends_with(".csv") || !path.is_file() {
+            continue;
+        }
+        match FILES.iter().find(|known| known.eq_ignore_ascii_case(&name)) {
+            Some(known) if *known == name => {
+                files.insert(*known, path);
+            }
+            Some(known) => {
+                if files.contains_key(known) {
+                    continue;
+                }
+                warnings.push(RowError {
+                    path: path.clone(),
+                    line: 0,
+                    field: None,
+                    reason: format!("warning: read as {known} (the names are lower case)"),
+                });
+                files.insert(*known, path);
+            }
+            None => errors.push(RowError {
+                path,
+                line: 0,
+                field: None,
+                reason: format!("not a file an import reads (expected one of: {known})"),
+            }),
+        }
+    }
+    if !errors.is_empty() {
+        return Err(ImportError::Invalid(errors));
+    }
+    if files.is_empty() {
+        return Err(fail(format!(
+            "none of the files an import reads is here (expected one or more of: {known})"
+        )));
+    }
+    // A file named exactly wins over one in another case.
+    warnings.retain(|w| files.get(known_name(&w.path)).is_some_and(|p| *p == w.path));
+    Ok((files, warnings))
+}
+
+/// The known name a path's file name stands for, in any case.
+fn known_name(path: &Path) -> &'static str {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    FILES
+        .iter()
+        .find(|known| known.eq_ignore_ascii_case(&name))
+        .copied()
+        .unwrap_or("")
+}
+
+/// The delimiter a file uses, from its header line: `;` (as Excel writes
+/// CSV where the decimal mark is a comma) when the line has more of them
+/// than commas, else `,`.
+fn delimiter(file: &mut File) -> std::io::Result<u8> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut head = vec![0; 64 * 1024];
+    let mut filled = 0;
+    while filled < head.len() {
+        match file.read(&mut head[filled..])? {
+            0 => break,
+            n => filled += n,
+        }
+        if head[..filled].contains(&b'\n') {
+            break;
+        }
+    }
+    file.seek(SeekFrom::Start(0))?;
+    let line = head[..filled].split(|b| *b == b'\n').next().unwrap_or(&[]);
+    let count = |c: u8| line.iter().filter(|b| **b == c).count();
+    Ok(if count(b';') > count(b',') {
+        b';'
+    } else {
+        b','
+    })
+}
+
+/// What a row or header that is not UTF-8 gets.
+const NOT_UTF8: &str = "not UTF-8 text (saved in another encoding, such as Windows-1252?): \
+                        save it as CSV UTF-8";
 
 /// Why one row failed.
 enum Fail {
@@ -246,7 +378,8 @@ fn field(name: &'static str, reason: impl fmt::Display) -> Fail {
 }
 
 struct Import<'a> {
-    dir: &'a Path,
+    /// The files to read, by their known names ([`files_of`]).
+    files: HashMap<&'static str, PathBuf>,
     options: &'a Options<'a>,
     errors: Vec<RowError>,
     /// Who changes what, for the events of status changes.
@@ -292,9 +425,9 @@ impl From<FieldError> for Fail {
 }
 
 impl<'a> Import<'a> {
-    fn new(dir: &'a Path, options: &'a Options<'a>) -> Self {
+    fn new(files: HashMap<&'static str, PathBuf>, options: &'a Options<'a>) -> Self {
         Self {
-            dir,
+            files,
             options,
             errors: Vec::new(),
             origin: Origin {
@@ -378,12 +511,17 @@ impl<'a> Import<'a> {
         optional: &[&'static str],
         each: fn(&mut Self, &mut Writer, &Row) -> Result<Put, Fail>,
     ) -> Result<(), ImportError> {
-        let path = self.dir.join(file);
+        // A missing file means none of that kind.
+        let Some(path) = self.files.get(file).cloned() else {
+            return Ok(());
+        };
         let mut counts = Counts::default();
-        let reader = match File::open(&path) {
-            Ok(file) => file,
-            // A missing file means none of that kind.
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        let opened = File::open(&path).and_then(|mut reader| {
+            let delimiter = delimiter(&mut reader)?;
+            Ok((reader, delimiter))
+        });
+        let (reader, delimiter) = match opened {
+            Ok(opened) => opened,
             Err(err) => {
                 self.error(&path, 0, None, format!("cannot read: {err}"));
                 return Ok(());
@@ -391,10 +529,15 @@ impl<'a> Import<'a> {
         };
         let mut csv = csv::ReaderBuilder::new()
             .flexible(true)
+            .delimiter(delimiter)
             .buffer_capacity(1 << 16)
             .from_reader(Lines::new(reader));
         let header = match csv.headers() {
             Ok(header) => header.clone(),
+            Err(err) if matches!(err.kind(), csv::ErrorKind::Utf8 { .. }) => {
+                self.error(&path, 1, None, NOT_UTF8.to_owned());
+                return Ok(());
+            }
             Err(err) => {
                 self.error(&path, 1, None, format!("unreadable header: {err}"));
                 return Ok(());
@@ -435,11 +578,12 @@ impl<'a> Import<'a> {
                 Ok(true) => {}
                 Err(err) => {
                     let line = csv.get_mut().record_start(end, 0);
-                    self.error(&path, line, None, format!("unreadable row: {err}"));
-                    // A UTF-8 error leaves the reader at the next record; any
-                    // other error (I/O) would repeat, so stop this file.
+                    // A file in another encoding fails on most rows: said
+                    // once, at the first. Any other error (I/O) would repeat.
                     if matches!(err.kind(), csv::ErrorKind::Utf8 { .. }) {
-                        continue;
+                        self.error(&path, line, None, NOT_UTF8.to_owned());
+                    } else {
+                        self.error(&path, line, None, format!("unreadable row: {err}"));
                     }
                     break;
                 }
@@ -511,7 +655,10 @@ impl<'a> Import<'a> {
                 ),
             )
         })?;
-        let firm: Option<FirmId> = r.optional_id("firm_id")?;
+        let firm: Option<FirmId> = match r.get("firm_id").trim() {
+            "" => None,
+            text => Some(IdText::parse("firm_id", text)?.firm()),
+        };
         match (firm, self.options.scope) {
             (None, Some(_)) => {
                 return Err(field(
@@ -542,6 +689,50 @@ impl<'a> Import<'a> {
     fn apply(&self, w: &mut Writer, command: Command) -> Result<Put, Fail> {
         let applied = command::apply(w, &command, self.origin)?;
         Ok(applied.put.unwrap_or(Put::Unchanged))
+    }
+
+    /// The project a milestone row names: its UUID, or a key, which stands
+    /// for a project of one of the firms a row could mean (the token's
+    /// firm, or every firm: one lookup each). A key that names projects of
+    /// two firms is refused without naming them.
+    fn project_ref(&self, w: &Writer, id: IdText) -> Result<ProjectId, Fail> {
+        let key = match id {
+            IdText::Uuid(_) => return Ok(id.within(FirmId::from_u128(0), "projects")),
+            IdText::Key(key) => key,
+        };
+        let firms = match self.options.scope {
+            Some(firm) => vec![firm],
+            None => w.firm_ids()?,
+        };
+        let mut found = None;
+        let mut failed_here = false;
+        for firm in firms {
+            let candidate: ProjectId = id.within(firm, "projects");
+            if w.project_firm(candidate)? == Some(firm) {
+                if found.is_some() {
+                    return Err(field(
+                        "project_id",
+                        format!(
+                            "the key {} names projects of more than one firm: give the \
+                             project's UUID",
+                            crate::domain::Clip(key)
+                        ),
+                    ));
+                }
+                found = Some(candidate);
+            } else if w.import_used(PROJECT, candidate.to_u128())? {
+                failed_here = true;
+            }
+        }
+        match found {
+            Some(project) => Ok(project),
+            // The project's own row failed: its error is enough.
+            None if failed_here => Err(Fail::Quiet),
+            None => Err(field(
+                "project_id",
+                format!("unknown project {}", crate::domain::Clip(key)),
+            )),
+        }
     }
 
     /// A firm token imports its own firm's rows only.
@@ -583,7 +774,7 @@ impl<'a> Import<'a> {
 
     fn firm(&mut self, w: &mut Writer, row: &Row) -> Result<Put, Fail> {
         let r = fields::Reader::new(row);
-        let id: FirmId = r.id("id")?;
+        let id: FirmId = IdText::parse("id", r.required("id")?)?.firm();
         if !w.import_first_use(FIRM, id.to_u128())? {
             return Err(field("id", format!("duplicate firm id {id} in this file")));
         }
@@ -612,14 +803,14 @@ impl<'a> Import<'a> {
 
     fn member(&mut self, w: &mut Writer, row: &Row) -> Result<Put, Fail> {
         let mut r = fields::Reader::new(row);
-        let id: MemberId = r.id("id")?;
+        let firm_id: FirmId = IdText::parse("firm_id", r.required("firm_id")?)?.firm();
+        let id: MemberId = IdText::parse("id", r.required("id")?)?.within(firm_id, "firm_members");
         if !w.import_first_use(MEMBER, id.to_u128())? {
             return Err(field(
                 "id",
-                format!("duplicate member id {id} in this file"),
+                format!("duplicate member id {} in this file", r.get("id").trim()),
             ));
         }
-        let firm_id: FirmId = r.id("firm_id")?;
         self.in_scope("firm_id", firm_id)?;
         let country = self.country(w, firm_id)?;
         let member = fields::member(&mut r, id, firm_id, country);
@@ -629,17 +820,22 @@ impl<'a> Import<'a> {
 
     fn project(&mut self, w: &mut Writer, row: &Row) -> Result<Put, Fail> {
         let mut r = fields::Reader::new(row);
-        let id: ProjectId = r.id("id")?;
+        let firm_id: FirmId = IdText::parse("firm_id", r.required("firm_id")?)?.firm();
+        let id: ProjectId = IdText::parse("id", r.required("id")?)?.within(firm_id, "projects");
         if !w.import_first_use(PROJECT, id.to_u128())? {
             return Err(field(
                 "id",
-                format!("duplicate project id {id} in this file"),
+                format!("duplicate project id {} in this file", r.get("id").trim()),
             ));
         }
-        let firm_id: FirmId = r.id("firm_id")?;
         self.in_scope("firm_id", firm_id)?;
         let country = self.country(w, firm_id)?;
-        let designer_member_id: Option<MemberId> = r.optional_id("designer_member_id")?;
+        let designer_member_id: Option<MemberId> = match r.get("designer_member_id").trim() {
+            "" => None,
+            text => {
+                Some(IdText::parse("designer_member_id", text)?.within(firm_id, "firm_members"))
+            }
+        };
         if let Some(member) = designer_member_id {
             match w.member_firm(member)? {
                 // A member whose own row failed: that row's error is enough.
@@ -661,14 +857,9 @@ impl<'a> Import<'a> {
 
     fn milestone(&mut self, w: &mut Writer, row: &Row) -> Result<Put, Fail> {
         let r = fields::Reader::new(row);
-        let id: MilestoneId = r.id("id")?;
-        if !w.import_first_use(MILESTONE, id.to_u128())? {
-            return Err(field(
-                "id",
-                format!("duplicate milestone id {id} in this file"),
-            ));
-        }
-        let project_id: ProjectId = r.id("project_id")?;
+        let project_id =
+            self.project_ref(w, IdText::parse("project_id", r.required("project_id")?)?)?;
+        let id_text = IdText::parse("id", r.required("id")?)?;
         let firm = match w.project_firm(project_id)? {
             // Another firm's project reads, to a firm token, as no project.
             Some(firm) if self.options.scope.is_some_and(|scope| scope != firm) => {
@@ -678,6 +869,13 @@ impl<'a> Import<'a> {
             None if w.import_used(PROJECT, project_id.to_u128())? => return Err(Fail::Quiet),
             None => return Err(field("project_id", format!("unknown project {project_id}"))),
         };
+        let id: MilestoneId = id_text.within(firm, "milestones");
+        if !w.import_first_use(MILESTONE, id.to_u128())? {
+            return Err(field(
+                "id",
+                format!("duplicate milestone id {} in this file", r.get("id").trim()),
+            ));
+        }
         let mut milestone = fields::milestone(&r, id, project_id)?;
         // A file never takes a milestone back: what the client approved
         // (or was asked to) since the file was written stays, and the row

@@ -288,6 +288,15 @@ impl<'txn> Writer<'txn> {
         get(self.firms.read()?, firm.to_u128())
     }
 
+    /// Every firm's id, in key order.
+    pub fn firm_ids(&self) -> Result<Vec<FirmId>, Error> {
+        let mut out = Vec::new();
+        for entry in self.firms.read()?.iter()? {
+            out.push(FirmId::from_u128(entry?.0.value()));
+        }
+        Ok(out)
+    }
+
     pub fn member(&self, firm: FirmId, member: MemberId) -> Result<Option<Member>, Error> {
         get(self.members.read()?, (firm.to_u128(), member.to_u128()))
     }

@@ -105,13 +105,13 @@ fn errors_exit_2_with_the_reason_on_stderr() {
     let out = firmhook(&["resolve"]);
     assert_eq!(out.status.code(), Some(2), "usage errors exit 2");
 
-    let bad = csv_dir(&[("firms.csv", "id,name,country\nf1,Alba,GB\n")]);
+    let bad = csv_dir(&[("firms.csv", "id,name,country\nf/1,Alba,GB\n")]);
     let db = tmp.path().join("db.redb").display().to_string();
     let out = firmhook(&["import", bad.path().to_str().unwrap(), "--db", &db]);
     assert_eq!(out.status.code(), Some(2));
     let err = stderr(&out);
     assert!(
-        err.contains(r#"firms.csv:2: id: not a UUID: "f1""#),
+        err.contains(r#"firms.csv:2: id: neither a UUID nor a key"#) && err.contains(r#""f/1""#),
         "{err}"
     );
     assert!(err.contains("1 error(s)"), "{err}");
@@ -204,6 +204,100 @@ fn backup_is_verified_and_passes_check() {
     assert!(stdout(&out).ends_with("ok\n"));
     let listed: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().collect();
     assert_eq!(listed.len(), 2, "no temporary file is left behind");
+}
+
+/// Issue 23: `backup` into a missing folder said `No such file or
+/// directory (os error 2)`, and into a folder `Is a directory`. Now a
+/// missing folder is made (owner-only) and a folder gets a file named by
+/// the time.
+#[test]
+fn backup_makes_its_folder_and_names_a_file_in_a_folder() {
+    use std::os::unix::fs::PermissionsExt;
+    let (tmp, db) = demo_db();
+    let nested = tmp.path().join("backups/daily/copy.redb");
+    let out = firmhook(&["backup", nested.to_str().unwrap(), "--db", &db]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(nested.is_file());
+    let mode = std::fs::metadata(tmp.path().join("backups/daily"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o700, "{mode:o}");
+    let folder = tmp.path().join("backups");
+    let out = firmhook(&["backup", folder.to_str().unwrap(), "--db", &db]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let named: Vec<String> = std::fs::read_dir(&folder)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("firmhook-"))
+        .collect();
+    assert_eq!(named.len(), 1, "{named:?}");
+    let name = &named[0];
+    assert!(
+        name.len() == "firmhook-20261208T010203Z.redb".len() && name.ends_with("Z.redb"),
+        "{name}"
+    );
+    assert!(stdout(&out).contains(name.as_str()), "{}", stdout(&out));
+    // A path that cannot be a folder names itself in the error.
+    let blocked = tmp.path().join("backups/daily/copy.redb/inside.redb");
+    let out = firmhook(&["backup", blocked.to_str().unwrap(), "--db", &db]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("copy.redb"),
+        "the error names the path: {}",
+        stderr(&out)
+    );
+}
+
+/// Issue 23: `serve --db` with a typo served an empty database without a
+/// word; now it says it created one, and where.
+#[test]
+fn serve_says_when_it_creates_a_new_database() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = tmp.path().join("typo/firmhok.redb");
+    let scratch = tmp.path().join("scratch");
+    std::fs::create_dir(&scratch).unwrap();
+    let port = crate::support::free_port();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_firmhook"))
+        .args([
+            "serve",
+            "--dev",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--db",
+        ])
+        .arg(&db)
+        .env("FIRMHOOK_LOG", "info")
+        .env("TMPDIR", &scratch)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while crate::support::get(&format!("http://127.0.0.1:{port}/healthz")).is_err() {
+        assert!(std::time::Instant::now() < deadline, "serve did not start");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    // The demo data's temporary copy is gone once loaded: a server killed
+    // now leaves nothing behind.
+    let leftover: Vec<_> = std::fs::read_dir(&scratch).unwrap().flatten().collect();
+    assert!(leftover.is_empty(), "{leftover:?}");
+    std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let mut log = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut log).unwrap();
+    child.wait().unwrap();
+    let created = log
+        .lines()
+        .find(|l| l.contains("created a new, empty database"))
+        .unwrap_or_else(|| panic!("{log}"));
+    assert!(created.contains("firmhok.redb"), "{created}");
+    assert!(
+        created.contains(&tmp.path().canonicalize().unwrap().display().to_string()),
+        "{created}"
+    );
 }
 
 #[test]
@@ -445,7 +539,7 @@ fn files_with_personal_data_are_readable_by_their_owner_only() {
 fn a_failed_import_into_a_new_path_leaves_no_database_behind() {
     let tmp = tempfile::tempdir().unwrap();
     let db = tmp.path().join("new.redb");
-    let bad = csv_dir(&[("firms.csv", "id,name,country\nnot-a-uuid,Studio,GB\n")]);
+    let bad = csv_dir(&[("firms.csv", "id,name,country\nnot a uuid,Studio,GB\n")]);
     let out = firmhook(&[
         "import",
         bad.path().to_str().unwrap(),
@@ -454,7 +548,7 @@ fn a_failed_import_into_a_new_path_leaves_no_database_behind() {
     ]);
     assert_eq!(out.status.code(), Some(2));
     assert!(
-        stderr(&out).contains("firms.csv:2: id: not a UUID"),
+        stderr(&out).contains("firms.csv:2: id: neither a UUID nor a key"),
         "{}",
         stderr(&out)
     );

@@ -74,7 +74,7 @@ fn every_bad_row_is_reported_with_file_line_and_field_and_nothing_is_written() {
                 "firms.csv",
                 "id,name,country,phone_number_id
 0195a000-0000-7000-8000-0000000000f1,Studio Alba,GB,111
-not-a-uuid,Bad Id,GB,
+not a uuid,Bad Id,GB,
 0195a000-0000-7000-8000-0000000000f3,Bad Country,UK,
 0195a000-0000-7000-8000-0000000000f4,Bad Number,GB,+44 111
 0195a000-0000-7000-8000-0000000000f1,Duplicate,GB,
@@ -115,7 +115,7 @@ not-a-uuid,Bad Id,GB,
         ],
     );
     let expected = [
-        r#"firms.csv:3: id: not a UUID: "not-a-uuid""#,
+        r#"firms.csv:3: id: neither a UUID nor a key (1 to 64 letters, digits, '-', '_' or '.'): "not a uuid""#,
         r#"firms.csv:4: country: unknown country code "UK" (expected ISO 3166 alpha-2, like GB)"#,
         r#"firms.csv:5: phone_number_id: not a WhatsApp phone_number_id (digits only): "+44 111""#,
         "firms.csv:6: id: duplicate firm id 0195a000-0000-7000-8000-0000000000f1 in this file",
@@ -381,4 +381,145 @@ fn numbers_outside_known_ranges_import_with_a_warning_line() {
         matches!(found.outcome, Outcome::DesignerNoProject { .. }),
         "{found}"
     );
+}
+
+/// Issue 23: a spreadsheet as people keep it: keys of their own instead
+/// of UUIDs, semicolons (Excel where the decimal mark is a comma), a BOM,
+/// and a file name in capitals. It imports, and re-imports changing
+/// nothing; references by key work across files; two firms may use the
+/// same keys.
+#[test]
+fn a_spreadsheet_with_its_own_keys_semicolons_and_a_bom_imports_and_reimports() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = open(&tmp);
+    let dir = csv_dir(&[
+        (
+            "Firms.csv",
+            "\u{feff}id;name;country;phone_number_id\nalba;Studio Alba;GB;106540352242922\ncasa;Casa Verde;BR;\n",
+        ),
+        (
+            "firm_members.csv",
+            "id;firm_id;name;role;whatsapp_phone\nolivia;alba;Olivia Hart;Lead;07911 123456\nana;casa;Ana Lima;Designer;(11) 99876-0001\n",
+        ),
+        (
+            "projects.csv",
+            "id;firm_id;name;status;client_name;client_phone;designer_member_id;designer_phone;created_at\n\
+             kitchen;alba;Kensington Kitchen;Active;Emma Stone;07911 123401;olivia;;2026-01-10\n\
+             jardins;casa;Apartamento Jardins;Active;Ana Souza;(11) 99876-5432;ana;;2026-02-10\n",
+        ),
+        (
+            "milestones.csv",
+            "id;project_id;title;status;position\nm1;kitchen;Concept board;approved;1\nm2;kitchen;Cabinet order;pending;2\nm1;jardins;Planta baixa;pending;1\n",
+        ),
+    ]);
+    let statuses = project_statuses();
+    let first = import_dir(&store, dir.path(), &options(Mode::Apply, &statuses)).unwrap();
+    assert_eq!(first.rows(), 9, "{first}");
+    assert_eq!(
+        first
+            .warnings
+            .iter()
+            .map(|w| w.relative())
+            .collect::<Vec<_>>(),
+        ["Firms.csv: warning: read as firms.csv (the names are lower case)"]
+    );
+    let counts = first.counts("milestones.csv");
+    assert_eq!((counts.inserted, counts.updated), (3, 0));
+    // The ids are the v5 UUIDs of DESIGN section 7.
+    let ns = uuid::uuid!("6f1c2a9e-8d4b-5e3a-9c7f-0b1d2e3f4a5b");
+    let alba = uuid::Uuid::new_v5(&ns, b"firms/alba");
+    let kitchen = uuid::Uuid::new_v5(&ns, format!("{alba}/projects/kitchen").as_bytes());
+    let reader = store.read().unwrap();
+    let firm = firmhook::domain::FirmId::parse(&alba.to_string()).unwrap();
+    let project = firmhook::domain::ProjectId::parse(&kitchen.to_string()).unwrap();
+    let found = reader
+        .project(firm, project)
+        .unwrap()
+        .expect("the keyed project");
+    assert_eq!(found.name, "Kensington Kitchen");
+    let designer = uuid::Uuid::new_v5(&ns, format!("{alba}/firm_members/olivia").as_bytes());
+    assert_eq!(
+        found.designer_member_id.map(|m| m.to_string()),
+        Some(designer.to_string())
+    );
+    drop(reader);
+    // Again: nothing changes.
+    let again = import_dir(&store, dir.path(), &options(Mode::Apply, &statuses)).unwrap();
+    for file in [
+        "firms.csv",
+        "firm_members.csv",
+        "projects.csv",
+        "milestones.csv",
+    ] {
+        let c = again.counts(file);
+        assert_eq!((c.inserted, c.updated), (0, 0), "{file}: {again}");
+    }
+    assert_eq!(total_rows(&store), 9);
+}
+
+/// A file saved in Windows-1252 is refused with its name, the line and
+/// what to do; a folder that is missing, a file, empty of known files or
+/// holding an unknown `.csv` name is an error, never "imported 0 rows".
+#[test]
+fn encodings_folders_and_names_that_cannot_be_read_are_errors() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = open(&tmp);
+    let statuses = project_statuses();
+    let fail =
+        |dir: &std::path::Path| match import_dir(&store, dir, &options(Mode::Apply, &statuses)) {
+            Ok(report) => panic!("imported: {report}"),
+            Err(firmhook::import::ImportError::Invalid(errors)) => {
+                errors.iter().map(|e| e.relative()).collect::<Vec<_>>()
+            }
+            Err(other) => panic!("{other}"),
+        };
+    // "São Paulo" in Windows-1252: 0xE3 for ã.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("firms.csv"),
+        b"id,name,country\nsp,Est\xfadio S\xe3o Paulo,BR\n",
+    )
+    .unwrap();
+    assert_eq!(
+        fail(dir.path()),
+        [
+            "firms.csv:2: not UTF-8 text (saved in another encoding, such as Windows-1252?): save it as CSV UTF-8"
+        ]
+    );
+    let known = "firms.csv, firm_members.csv, projects.csv, milestones.csv, templates.csv";
+    let missing = tmp.path().join("nosuchdir");
+    assert_eq!(
+        fail(&missing),
+        [format!(
+            "nosuchdir: no such folder (an import reads a folder holding {known})"
+        )]
+    );
+    let file = dir.path().join("firms.csv");
+    assert_eq!(
+        fail(&file),
+        [format!(
+            "firms.csv: is a file, not a folder: give the folder that holds it (an import reads {known})"
+        )]
+    );
+    let empty = tempfile::tempdir().unwrap();
+    std::fs::write(empty.path().join("notes.txt"), "hi").unwrap();
+    let errors = fail(empty.path());
+    assert_eq!(errors.len(), 1);
+    assert!(
+        errors[0].ends_with(&format!(
+            "none of the files an import reads is here (expected one or more of: {known})"
+        )),
+        "{errors:?}"
+    );
+    let misnamed = csv_dir(&[
+        ("firms.csv", "id,name,country\nalba,Studio Alba,GB\n"),
+        ("members.csv", "id,firm_id,name\nolivia,alba,Olivia\n"),
+    ]);
+    assert_eq!(
+        fail(misnamed.path()),
+        [format!(
+            "members.csv: not a file an import reads (expected one of: {known})"
+        )]
+    );
+    assert_eq!(total_rows(&store), 0, "nothing was written");
 }

@@ -319,6 +319,7 @@ pub fn spawn_app_tuned(
         transport,
         dev,
         seed_dir: Some(demo_dir()),
+        seed_remove: false,
         statuses: firmhook::import::project_statuses(),
         cache_bytes: 16 << 20,
         max_batch,
