@@ -18,8 +18,10 @@ use crate::import::{FIRMS, MEMBERS, MILESTONES, PROJECTS, TEMPLATES};
 use crate::store::{Reader, Snapshot};
 
 #[derive(Debug, clap::Args)]
+#[command(after_help = crate::cli::import::FILES_HELP)]
 pub struct Args {
-    /// Directory to write firms.csv, firm_members.csv, projects.csv, milestones.csv into
+    /// Directory to write firms.csv, firm_members.csv, projects.csv,
+    /// milestones.csv and templates.csv into
     pub dir: PathBuf,
     #[command(flatten)]
     pub db: DbArg,

@@ -11,9 +11,23 @@ use crate::cli::DbArg;
 use crate::import::{ImportError, Mode, Options, import_dir, project_statuses};
 use crate::store::{self, Store};
 
+/// What `import --help` and `export --help` list after the flags.
+pub const FILES_HELP: &str = "\
+Files (CSV with a header row, comma or semicolon, UTF-8; each optional):
+  firms.csv          id, name, country, phone_number_id, language
+  firm_members.csv   id, firm_id, name, role, whatsapp_phone
+  projects.csv       id, firm_id, name, status, client_name, client_phone,
+                     designer_member_id, designer_phone, created_at
+  milestones.csv     id, project_id, title, status, position
+  templates.csv      firm_id, kind, name, language
+Ids are UUIDs or keys of your own (1-64 letters, digits, -, _, .).
+docs/import.md has the rules.";
+
 #[derive(Debug, clap::Args)]
+#[command(after_help = FILES_HELP)]
 pub struct Args {
-    /// Directory with firms.csv, firm_members.csv, projects.csv, milestones.csv
+    /// Directory with firms.csv, firm_members.csv, projects.csv,
+    /// milestones.csv and templates.csv (any of them)
     pub dir: PathBuf,
     #[command(flatten)]
     pub db: DbArg,

@@ -21,7 +21,39 @@ use crate::tls::{Acme, LETS_ENCRYPT, Source, Tls};
 use crate::whatsapp::signature::Secret;
 use crate::writer::DEFAULT_MAX_BATCH;
 
+/// What `serve --help` lists after the flags: every variable `serve` reads.
+const ENVIRONMENT: &str = "\
+Environment (flags win over it):
+  WHATSAPP_APP_SECRET        required without --dev: signs Meta's webhook POSTs
+  WHATSAPP_VERIFY_TOKEN      required without --dev: the GET /webhook handshake
+  WHATSAPP_ACCESS_TOKEN      required without --dev: sends replies (Graph API)
+  WHATSAPP_GRAPH_URL         the Graph API (default https://graph.facebook.com/v25.0)
+  WHATSAPP_PHONE_NUMBER_ID   the shared business number, for firms without their own
+  FIRMHOOK_ADMIN_TOKEN       the operator's API and console token (at least 32 characters)
+  FIRMHOOK_DB                the database file (--db)
+  FIRMHOOK_LISTEN            the address (--listen)
+  FIRMHOOK_METRICS_LISTEN    GET /metrics without a token here (--metrics-listen)
+  FIRMHOOK_TLS_CERT, FIRMHOOK_TLS_KEY          HTTPS from files (--tls-cert, --tls-key)
+  FIRMHOOK_ACME_DOMAINS, FIRMHOOK_ACME_EMAIL   HTTPS from Let's Encrypt (--acme, --acme-email)
+  FIRMHOOK_ACME_DIRECTORY, FIRMHOOK_ACME_CA    another ACME server and its CA
+  FIRMHOOK_TLS_RELOAD_SECS   how often certificate files are checked (2)
+  FIRMHOOK_TLS_HANDSHAKE_TIMEOUT_SECS          the TLS handshake's time limit (10)
+  FIRMHOOK_LOG               the log filter (info), FIRMHOOK_LOG_FORMAT text or json
+  FIRMHOOK_CACHE_MB          the database's page cache
+  FIRMHOOK_BODY_MEMORY_MB    request bodies held at once, all connections together
+  FIRMHOOK_BODY_TIMEOUT_SECS time for a body after its headers
+  FIRMHOOK_IMPORT_LIMIT_MB   the largest online import (256)
+  FIRMHOOK_IMPORT_TIMEOUT_SECS                 time for an online import's upload
+  FIRMHOOK_MAX_CONN_PER_IP   connections per client address (64; 0: no cap)
+  FIRMHOOK_RETAIN_DAYS       the message log and sent replies kept (90)
+  FIRMHOOK_EVENTS_RETAIN_DAYS                  the change feed kept (365)
+  FIRMHOOK_FIRM_RECORDS_MAX  members, projects and milestones per firm (1000000; 0: none)
+  FIRMHOOK_STRANGER_NOTIFICATIONS_PER_DAY      per firm, to phones that never wrote (1000)
+  FIRMHOOK_ALLOW_PRIVATE_HOOKS=1               event webhooks may reach private addresses
+docs/operations.md has each one.";
+
 #[derive(Debug, clap::Args)]
+#[command(after_help = ENVIRONMENT)]
 pub struct Args {
     #[command(flatten)]
     pub db: DbArg,

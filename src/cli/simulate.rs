@@ -33,10 +33,23 @@ pub struct Args {
         hide_env_values = true
     )]
     pub secret: String,
-    /// The business number the message arrives on (default: one no firm owns)
-    #[arg(long, default_value = "100000000000000")]
-    pub phone_number_id: String,
+    /// The business number the message arrives on (default: the number of
+    /// `--firm`, else one no firm owns). A firm with a number of its own
+    /// hears its people only on that number.
+    #[arg(long)]
+    pub phone_number_id: Option<String>,
+    /// The firm whose own number the message goes to, by name or id (asked
+    /// of the server)
+    #[arg(long, conflicts_with = "phone_number_id")]
+    pub firm: Option<String>,
 }
+
+/// The number no demo firm owns.
+const UNOWNED_NUMBER: &str = "100000000000000";
+
+/// What to tell someone whose server is not there.
+const START_HINT: &str = "is the server running? start it with `cargo run --release -- serve --dev` \
+                          (or `firmhook serve --dev`), or give its address with --url";
 
 /// How long to wait for the bot's answer.
 const WAIT: Duration = Duration::from_secs(5);
@@ -49,18 +62,21 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .build()
         .into();
     let (wa_id, bsuid) = sender(&args.from)?;
-    let before = last_seq(&agent, &base)?;
+    let (before, held_before) = last_seq(&agent, &base)?;
+    let number = match (&args.phone_number_id, &args.firm) {
+        (Some(number), _) => number.clone(),
+        (None, Some(firm)) => firm_number(&agent, &base, firm)?,
+        (None, None) => UNOWNED_NUMBER.to_owned(),
+    };
 
-    let body = payload(&args, wa_id.as_deref(), bsuid.as_deref()).to_string();
+    let body = payload(&args, &number, wa_id.as_deref(), bsuid.as_deref()).to_string();
     let header = signature::sign(&Secret::new(args.secret.clone()), body.as_bytes());
     let mut response = agent
         .post(&format!("{base}/webhook"))
         .header("Content-Type", "application/json")
         .header(signature::HEADER, &header)
         .send(body)
-        .with_context(|| {
-            format!("posting to {base}/webhook (is `firmhook serve --dev` running?)")
-        })?;
+        .with_context(|| format!("posting to {base}/webhook ({START_HINT})"))?;
     let status = response.status().as_u16();
     if status != 200 {
         let text = response.body_mut().read_to_string().unwrap_or_default();
@@ -75,14 +91,21 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             .unwrap_or("")
     );
 
+    // What this message caused: new messages, and held ones it released
+    // (older, so earlier in the list, but sent now).
+    let caused = || -> anyhow::Result<Vec<Value>> {
+        let mut out = released(&agent, &base, &held_before)?;
+        out.extend(messages_after(&agent, &base, before)?);
+        Ok(out)
+    };
     let started = Instant::now();
     let mut replies = Vec::new();
     while started.elapsed() < WAIT {
-        replies = messages_after(&agent, &base, before)?;
+        replies = caused()?;
         if !replies.is_empty() {
             // Give a notification to the other party a moment to follow.
             std::thread::sleep(Duration::from_millis(300));
-            replies = messages_after(&agent, &base, before)?;
+            replies = caused()?;
             break;
         }
         std::thread::sleep(Duration::from_millis(100));
@@ -93,6 +116,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     for reply in &replies {
         let to = reply["to"].as_str().unwrap_or("");
         let text = reply["text"].as_str().unwrap_or("");
+        let was_held = held_before.contains(&reply["seq"].as_u64().unwrap_or(0));
+        let text = if was_held {
+            format!("(held until now, released by this message) {text}")
+        } else {
+            text.to_owned()
+        };
         if to == me {
             println!("← {}", text.replace('\n', "\n  "));
         } else {
@@ -114,7 +143,7 @@ fn sender(from: &str) -> anyhow::Result<(Option<String>, Option<String>)> {
     Ok((Some(digits), None))
 }
 
-fn payload(args: &Args, wa_id: Option<&str>, bsuid: Option<&str>) -> Value {
+fn payload(args: &Args, number: &str, wa_id: Option<&str>, bsuid: Option<&str>) -> Value {
     // A client's own clock, as a phone's would be.
     let now = crate::clock::wall_ms() / 1000;
     let mut message = json!({
@@ -150,7 +179,7 @@ fn payload(args: &Args, wa_id: Option<&str>, bsuid: Option<&str>) -> Value {
                 "field": "messages",
                 "value": {
                     "messaging_product": "whatsapp",
-                    "metadata": {"display_phone_number": "15550000000", "phone_number_id": args.phone_number_id},
+                    "metadata": {"display_phone_number": "15550000000", "phone_number_id": number},
                     "contacts": [contact],
                     "messages": [message],
                 }
@@ -164,7 +193,7 @@ fn messages_after(agent: &ureq::Agent, base: &str, after: u64) -> anyhow::Result
     let mut response = agent
         .get(&url)
         .call()
-        .with_context(|| format!("reading {url}"))?;
+        .with_context(|| format!("reading {url} ({START_HINT})"))?;
     if response.status().as_u16() != 200 {
         bail!(
             "{url} answered {} (is the server running with --dev?)",
@@ -176,17 +205,88 @@ fn messages_after(agent: &ureq::Agent, base: &str, after: u64) -> anyhow::Result
     Ok(list.as_array().cloned().unwrap_or_default())
 }
 
-/// The newest kept reply's seq, so only answers to this message are shown.
-fn last_seq(agent: &ureq::Agent, base: &str) -> anyhow::Result<u64> {
+/// The newest kept reply's seq, so only answers to this message are
+/// shown, and the seqs of the messages held now, so that those this
+/// message releases are shown too.
+fn last_seq(
+    agent: &ureq::Agent,
+    base: &str,
+) -> anyhow::Result<(u64, std::collections::HashSet<u64>)> {
     let mut last = 0;
+    let mut held = std::collections::HashSet::new();
     loop {
         let page = messages_after(agent, base, last)?;
+        held.extend(
+            page.iter()
+                .filter(|m| m["state"] == "held")
+                .filter_map(|m| m["seq"].as_u64()),
+        );
         match page.last().and_then(|m| m["seq"].as_u64()) {
             Some(seq) => last = seq,
-            None => return Ok(last),
+            None => return Ok((last, held)),
         }
         if page.len() < 200 {
-            return Ok(last);
+            return Ok((last, held));
         }
     }
+}
+
+/// The messages held before that are held no more.
+fn released(
+    agent: &ureq::Agent,
+    base: &str,
+    held_before: &std::collections::HashSet<u64>,
+) -> anyhow::Result<Vec<Value>> {
+    let mut out = Vec::new();
+    for seq in held_before {
+        let page = messages_after(agent, base, seq - 1)?;
+        if let Some(m) = page.first()
+            && m["seq"].as_u64() == Some(*seq)
+            && m["state"] != "held"
+        {
+            out.push(m.clone());
+        }
+    }
+    out.sort_by_key(|m| m["seq"].as_u64());
+    Ok(out)
+}
+
+/// The business number of the firm named `firm` (its id or name, in any
+/// case), as the server has it.
+fn firm_number(agent: &ureq::Agent, base: &str, firm: &str) -> anyhow::Result<String> {
+    let url = format!("{base}/dev/firms");
+    let mut response = agent
+        .get(&url)
+        .call()
+        .with_context(|| format!("reading {url} ({START_HINT})"))?;
+    if response.status().as_u16() != 200 {
+        bail!(
+            "{url} answered {} (is the server running with --dev?)",
+            response.status()
+        );
+    }
+    let firms: Value = serde_json::from_str(&response.body_mut().read_to_string()?)
+        .context("reading /dev/firms")?;
+    let wanted = firm.trim().to_lowercase();
+    let found = firms.as_array().into_iter().flatten().find(|f| {
+        f["id"].as_str() == Some(wanted.as_str())
+            || f["name"]
+                .as_str()
+                .is_some_and(|n| n.to_lowercase() == wanted)
+    });
+    let Some(found) = found else {
+        let names: Vec<&str> = firms
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|f| f["name"].as_str())
+            .collect();
+        bail!(
+            "no firm {firm:?} on the server (it has: {})",
+            names.join(", ")
+        );
+    };
+    Ok(found["phone_number_id"]
+        .as_str()
+        .map_or_else(|| UNOWNED_NUMBER.to_owned(), str::to_owned))
 }

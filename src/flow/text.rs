@@ -106,6 +106,17 @@ pub fn say(lang: Lang, text: Text) -> String {
     }
 }
 
+/// `n` and the word in its form for `n`, by each language's plural rule
+/// (CLDR): English and Spanish take the singular for 1 only, Portuguese
+/// for 0 and 1 ("0 pendente", "1 pendente", "2 pendentes").
+fn plural(lang: Lang, n: usize, one: &str, other: &str) -> String {
+    let singular = match lang {
+        Lang::PtBr => n <= 1,
+        Lang::En | Lang::Es => n == 1,
+    };
+    format!("{n} {}", if singular { one } else { other })
+}
+
 fn en(text: Text) -> String {
     use Text::*;
     match text {
@@ -113,7 +124,7 @@ fn en(text: Text) -> String {
         Hint => "Hello! We don't recognise this number yet. Ask your designer or studio to add \
                  it, then message us again."
             .into(),
-        OnlyDesigner => "Only the designer can update project status".into(),
+        OnlyDesigner => "Only the designer can update project status.".into(),
         YourProjects => "Your projects:".into(),
         NoProjectsYet => "You have no projects yet.".into(),
         WhichStudio => "You have projects with more than one studio. Which one?".into(),
@@ -189,7 +200,7 @@ fn pt_br(text: Text) -> String {
         Hint => "Olá! Ainda não reconhecemos este número. Peça ao seu arquiteto ou escritório \
                  para cadastrá-lo e depois mande uma mensagem de novo."
             .into(),
-        OnlyDesigner => "Só o arquiteto responsável pode mudar o status do projeto".into(),
+        OnlyDesigner => "Só o arquiteto responsável pode mudar o status do projeto.".into(),
         YourProjects => "Seus projetos:".into(),
         NoProjectsYet => "Você ainda não tem projetos.".into(),
         WhichStudio => "Você tem projetos com mais de um escritório. Qual deles?".into(),
@@ -243,8 +254,9 @@ fn pt_br(text: Text) -> String {
             pending,
             total,
         } => format!(
-            "Etapas: {approved} aprovadas, {awaiting} aguardando aprovação, {pending} pendentes \
-             de {total}."
+            "Etapas: {}, {awaiting} aguardando aprovação, {} de {total}.",
+            plural(Lang::PtBr, approved, "aprovada", "aprovadas"),
+            plural(Lang::PtBr, pending, "pendente", "pendentes"),
         ),
         UnknownStatus { wanted, statuses } => {
             format!("Status \"{wanted}\" desconhecido. Use um destes: {statuses}.")
@@ -270,7 +282,7 @@ fn es(text: Text) -> String {
         Hint => "¡Hola! Todavía no reconocemos este número. Pídele a tu diseñador o estudio \
                  que lo registre y vuelve a escribirnos."
             .into(),
-        OnlyDesigner => "Solo el diseñador puede cambiar el estado del proyecto".into(),
+        OnlyDesigner => "Solo el diseñador puede cambiar el estado del proyecto.".into(),
         YourProjects => "Tus proyectos:".into(),
         NoProjectsYet => "Todavía no tienes proyectos.".into(),
         WhichStudio => "Tienes proyectos con más de un estudio. ¿Con cuál?".into(),
@@ -324,8 +336,9 @@ fn es(text: Text) -> String {
             pending,
             total,
         } => format!(
-            "Etapas: {approved} aprobadas, {awaiting} esperando aprobación, {pending} pendientes \
-             de {total}."
+            "Etapas: {}, {awaiting} esperando aprobación, {} de {total}.",
+            plural(Lang::Es, approved, "aprobada", "aprobadas"),
+            plural(Lang::Es, pending, "pendiente", "pendientes"),
         ),
         UnknownStatus { wanted, statuses } => {
             format!("No conozco el estado \"{wanted}\". Usa uno de estos: {statuses}.")
@@ -424,6 +437,86 @@ mod tests {
             ListButton,
             ListSection,
         ]
+    }
+
+    /// Issue 23: "1 aprovadas", "1 pendientes". Each language's plural
+    /// form, for 0, 1 and 2.
+    #[test]
+    fn counts_take_each_languages_plural_form() {
+        let progress = |lang, n| {
+            say(
+                lang,
+                Text::Progress {
+                    approved: n,
+                    awaiting: n,
+                    pending: n,
+                    total: 3 * n,
+                },
+            )
+        };
+        assert_eq!(
+            progress(Lang::PtBr, 0),
+            "Etapas: 0 aprovada, 0 aguardando aprovação, 0 pendente de 0."
+        );
+        assert_eq!(
+            progress(Lang::PtBr, 1),
+            "Etapas: 1 aprovada, 1 aguardando aprovação, 1 pendente de 3."
+        );
+        assert_eq!(
+            progress(Lang::PtBr, 2),
+            "Etapas: 2 aprovadas, 2 aguardando aprovação, 2 pendentes de 6."
+        );
+        assert_eq!(
+            progress(Lang::Es, 0),
+            "Etapas: 0 aprobadas, 0 esperando aprobación, 0 pendientes de 0."
+        );
+        assert_eq!(
+            progress(Lang::Es, 1),
+            "Etapas: 1 aprobada, 1 esperando aprobación, 1 pendiente de 3."
+        );
+        assert_eq!(
+            progress(Lang::Es, 2),
+            "Etapas: 2 aprobadas, 2 esperando aprobación, 2 pendientes de 6."
+        );
+        for n in [0, 1, 2] {
+            assert_eq!(
+                progress(Lang::En, n),
+                format!(
+                    "Milestones: {n} approved, {n} awaiting approval, {n} pending of {}.",
+                    3 * n
+                )
+            );
+        }
+    }
+
+    /// Issue 23: every sentence ends with a full stop (or `!`, `?`); only
+    /// the labels of buttons, rows and sections do not.
+    #[test]
+    fn every_sentence_ends_with_a_full_stop() {
+        let mut bad = Vec::new();
+        for lang in Lang::ALL {
+            for text in every_text("Hampstead Bath") {
+                let label = matches!(
+                    text,
+                    Text::ApproveButton
+                        | Text::ApproveMilestonesButton
+                        | Text::MarkReadyButton
+                        | Text::MoreRow
+                        | Text::ListButton
+                        | Text::ListSection
+                        // A list of commands, one per line, not sentences.
+                        | Text::DesignerHelp { .. }
+                        // A name, put into sentences.
+                        | Text::TheClient
+                );
+                let said = say(lang, text);
+                let ends = said.trim_end().ends_with(['.', '!', '?', ':', ')']);
+                if !label && !ends {
+                    bad.push(format!("{lang:?} {text:?}: {said:?}"));
+                }
+            }
+        }
+        assert!(bad.is_empty(), "{bad:#?}");
     }
 
     #[test]

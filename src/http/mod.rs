@@ -286,6 +286,7 @@ async fn route(request: Request<Incoming>, door: Door) -> Result<Response<Body>,
             }
         }
         (&Method::GET, "/dev/messages") if state.dev => dev_messages(&request, state),
+        (&Method::GET, "/dev/firms") if state.dev => dev_firms(state),
         (_, path) if path.starts_with("/api/v1/") => api::route(request, &door).await,
         (_, path) if path == "/console" || path.starts_with("/console/") => {
             console::route(request, &door).await
@@ -438,6 +439,29 @@ fn dev_messages(request: &Request<Incoming>, state: &State) -> Response<Body> {
         Ok(list) => json(&serde_json::Value::Array(list)),
         Err(err) => {
             tracing::error!(error = %err, "reading the outbox failed");
+            text(StatusCode::INTERNAL_SERVER_ERROR, "")
+        }
+    }
+}
+
+/// `GET /dev/firms`: every firm's id, name and business number, so that
+/// `simulate --firm` can write to a firm's own number.
+fn dev_firms(state: &State) -> Response<Body> {
+    let mut firms = Vec::new();
+    let found = state.store.read().and_then(|r| {
+        r.for_each_firm(|firm| {
+            firms.push(serde_json::json!({
+                "id": firm.id.to_string(),
+                "name": firm.name,
+                "phone_number_id": firm.phone_number_id.map(|n| n.to_string()),
+            }));
+            Ok::<_, crate::store::Error>(())
+        })
+    });
+    match found {
+        Ok(()) => json(&serde_json::Value::Array(firms)),
+        Err(err) => {
+            tracing::error!(error = %err, "reading the firms failed");
             text(StatusCode::INTERNAL_SERVER_ERROR, "")
         }
     }

@@ -418,6 +418,51 @@ fn serve_dev_answers_simulate_and_exits_0_on_sigterm() {
         "{approve}"
     );
 
+    // A firm's own number, by the firm's name; a notification held for a
+    // closed window, shown as held, then shown when the designer's own
+    // message releases it.
+    let approved = simulate(&[
+        "--firm",
+        "Casa Verde Arquitetura",
+        "--from",
+        "+55 11 99876-5432",
+        "--button",
+        "mil:0195a000-0000-7000-8000-0000000000c8",
+    ]);
+    assert!(
+        approved.contains("⇢ to 5511987654321: (held: outside the 24-hour window"),
+        "{approved}"
+    );
+    let released = simulate(&[
+        "--firm",
+        "casa verde arquitetura",
+        "--from",
+        "+55 11 98765-4321",
+        "--text",
+        "oi",
+    ]);
+    assert!(
+        released.contains("← (held until now, released by this message) Ana Souza"),
+        "{released}"
+    );
+    // No server: the error says how to start one.
+    let nowhere = format!("http://127.0.0.1:{}", free_port());
+    let out = firmhook(&[
+        "simulate",
+        "--url",
+        &nowhere,
+        "--from",
+        "447911123403",
+        "--text",
+        "hi",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("cargo run --release -- serve --dev"),
+        "{}",
+        stderr(&out)
+    );
+
     // An untrusted id with a line break is logged escaped, on one line.
     let forged = crate::support::webhook(
         "106540352242922",
@@ -628,4 +673,44 @@ fn compact_gives_pruned_space_back() {
     assert!(after < before / 2, "{before} → {after}");
     let out = firmhook(&["check", "--db", &db]);
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+}
+
+/// Issue 23: `import --help` and `export --help` left out templates.csv;
+/// `serve --help` named no variable. Every variable the server's code
+/// reads (scanned from its source) is in `serve --help`.
+#[test]
+fn help_lists_every_file_and_every_variable() {
+    for command in ["import", "export"] {
+        let help = stdout(&firmhook(&[command, "--help"]));
+        for file in firmhook::import::FILES {
+            assert!(
+                help.contains(file),
+                "{command} --help lacks {file}:\n{help}"
+            );
+        }
+    }
+    let help = stdout(&firmhook(&["serve", "--help"]));
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut read = std::collections::BTreeSet::new();
+    for file in [
+        "src/cli/serve.rs",
+        "src/cli/logging.rs",
+        "src/cli/mod.rs",
+        "src/app.rs",
+    ] {
+        let text = std::fs::read_to_string(root.join(file)).unwrap();
+        for part in text.split('"').skip(1).step_by(2) {
+            let is_name = (part.starts_with("FIRMHOOK_") || part.starts_with("WHATSAPP_"))
+                && part.bytes().all(|b| b.is_ascii_uppercase() || b == b'_');
+            if is_name {
+                read.insert(part.to_owned());
+            }
+        }
+    }
+    assert!(read.len() >= 25, "{read:?}");
+    let missing: Vec<_> = read
+        .iter()
+        .filter(|name| !help.contains(name.as_str()))
+        .collect();
+    assert!(missing.is_empty(), "serve --help lacks {missing:?}");
 }

@@ -184,7 +184,7 @@ fn clients_sending_designer_commands_are_refused() {
         let out = run(&store, "447911123401", Input::Text(command));
         assert_eq!(
             show(&names, &out),
-            ["sender: Only the designer can update project status"],
+            ["sender: Only the designer can update project status."],
             "{command}"
         );
         assert_eq!(out.effects, vec![]);

@@ -230,7 +230,7 @@ fn designer_changes_status_and_a_client_cannot() {
     ));
     assert_eq!(
         graph.wait_for(1, WAIT)[0].text(),
-        "Only the designer can update project status"
+        "Only the designer can update project status."
     );
     app.post(&webhook(
         ALBA_NUMBER,
