@@ -58,7 +58,7 @@ fn main() {
     report("group commit", &grouped);
     report_work("group commit", &grouped_work);
     // `FIRMHOOK_BENCH_PROFILE=1`: the group-commit run only, for a profiler
-    // (README, "Where the writer's time goes").
+    // (ARCHITECTURE.md, "Where the writer's time goes").
     if profile.is_some() {
         return;
     }

@@ -30,7 +30,7 @@ pub mod writer;
 
 /// mimalloc: the writer and the HTTP workers allocate small, short-lived
 /// buffers on every delivery, which it serves faster than the system
-/// allocator (README, "Where the writer's time goes").
+/// allocator (ARCHITECTURE.md, "Where the writer's time goes").
 /// Off for the fuzz targets, whose sanitizers must see every allocation.
 #[cfg(feature = "mimalloc")]
 #[global_allocator]

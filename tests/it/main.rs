@@ -11,6 +11,7 @@ mod console;
 mod console_browser;
 mod crash;
 mod deploy;
+mod docs;
 mod door;
 mod fixture_file;
 mod flow;

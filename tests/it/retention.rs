@@ -3,7 +3,7 @@
 //! "now"; then `check` and `compact` on the same file.
 //!
 //! `FIRMHOOK_RETENTION_ROWS` sets how many old message-log rows the compact
-//! test writes (default 200,000; README's figure uses 1,000,000).
+//! test writes (default 200,000; docs/operations.md's figure uses 1,000,000).
 
 use firmhook::domain::event::{Change, Direction, Event, Logged, Source};
 use firmhook::domain::{FirmId, ProjectId, Timestamp};
