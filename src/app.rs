@@ -156,7 +156,10 @@ pub async fn run_with_store(
         store.clone(),
         Config {
             statuses: options.statuses.clone(),
-            shared_number: options.shared_number.clone(),
+            shared_number: options
+                .shared_number
+                .as_deref()
+                .and_then(crate::domain::BusinessNumber::parse),
             seen_keep_seconds: options.seen_keep_seconds,
             retention: options.retention,
             max_batch: options.max_batch,

@@ -117,8 +117,11 @@ pub enum Command {
 pub struct Applied {
     /// For a put: whether it inserted, updated or changed nothing.
     pub put: Option<Put>,
-    /// Messages to queue in the outbox (notifications).
-    pub replies: Vec<Reply>,
+    /// The feed events it appended (their seqs), in the same transaction.
+    pub events: Vec<u64>,
+    /// The notifications it causes, each with its `Notice`: the writer
+    /// queues them in the same transaction.
+    pub outbound: Vec<Reply>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -184,9 +187,18 @@ impl Origin {
 /// Applies one command inside the writer's transaction. A command that
 /// fails has written nothing: every check comes before the first write.
 pub fn apply(w: &mut Writer, command: &Command, origin: Origin) -> Result<Applied, CommandError> {
+    let first = w.feed_next()?;
+    let mut applied = apply_one(w, command, origin)?;
+    if let Some(last) = w.feed_appended() {
+        applied.events = (first..=last).collect();
+    }
+    Ok(applied)
+}
+
+fn apply_one(w: &mut Writer, command: &Command, origin: Origin) -> Result<Applied, CommandError> {
     let put = |put| Applied {
         put: Some(put),
-        replies: Vec::new(),
+        ..Applied::default()
     };
     match command {
         Command::PutFirm(firm) => Ok(put(w.put_firm(firm)?)),
@@ -208,7 +220,7 @@ pub fn apply(w: &mut Writer, command: &Command, origin: Origin) -> Result<Applie
             can_notify(w, project, before.as_ref(), origin)?;
             let mut applied = put(put_project(w, project, origin)?);
             if !origin.import {
-                applied.replies = status_notices(w, project, before.as_ref())?;
+                applied.outbound = status_notices(w, project, before.as_ref())?;
             }
             Ok(applied)
         }
@@ -251,7 +263,7 @@ pub fn apply(w: &mut Writer, command: &Command, origin: Origin) -> Result<Applie
                 return Err(CommandError::NotFound);
             };
             let merged = patched(&current, project, given);
-            apply(w, &Command::PutProject(merged), origin)
+            apply_one(w, &Command::PutProject(merged), origin)
         }
         Command::EditMilestone {
             firm,
@@ -298,7 +310,7 @@ pub fn apply(w: &mut Writer, command: &Command, origin: Origin) -> Result<Applie
             record.status = status.clone();
             can_notify(w, &record, Some(&before), origin)?;
             let mut applied = put(put_project(w, &record, origin)?);
-            applied.replies = status_notices(w, &record, Some(&before))?;
+            applied.outbound = status_notices(w, &record, Some(&before))?;
             Ok(applied)
         }
         Command::CreateToken(token) => {
@@ -319,10 +331,7 @@ pub fn apply(w: &mut Writer, command: &Command, origin: Origin) -> Result<Applie
             {
                 return Err(CommandError::NotFound);
             }
-            Ok(Applied {
-                put: Some(w.put_template(*firm, *kind, template)?),
-                replies: Vec::new(),
-            })
+            Ok(put(w.put_template(*firm, *kind, template)?))
         }
         Command::DeleteTemplate { firm, kind } => match w.delete_template(*firm, *kind)? {
             true => Ok(Applied::default()),
@@ -488,7 +497,8 @@ fn mark_ready(
     let put = put_milestone(w, firm, &record, origin)?;
     Ok(Applied {
         put: Some(put),
-        replies: vec![prompt],
+        outbound: vec![prompt],
+        ..Applied::default()
     })
 }
 
@@ -657,5 +667,58 @@ mod tests {
             stored.status, on_hold,
             "the status committed meanwhile stays"
         );
+    }
+
+    /// What a command did comes back whole: its record, the feed events it
+    /// appended, and the notifications it causes.
+    #[test]
+    fn a_command_returns_its_events_and_its_outbound_messages() {
+        let store = Store::in_memory().unwrap();
+        let firm = Firm {
+            id: FirmId::new_v7(),
+            name: "Alba".into(),
+            country: Country::parse("GB").unwrap(),
+            phone_number_id: Some(106540352242922),
+            language: None,
+        };
+        let project = Project {
+            id: ProjectId::new_v7(),
+            firm_id: firm.id,
+            name: "Kitchen".into(),
+            status: ProjectStatus::parse("Active", ProjectStatus::DEFAULT_SET).unwrap(),
+            client_name: "Ann".into(),
+            client_phone: Some(Phone::from_wa_id("447911123456").unwrap()),
+            designer_member_id: None,
+            designer_phone: None,
+            created_at: Timestamp::from_unix_seconds(1_700_000_000),
+        };
+        store
+            .write(|w| {
+                w.put_firm(&firm)?;
+                w.put_project(&project)
+            })
+            .unwrap();
+        let status = |name: &str| ProjectStatus::parse(name, ProjectStatus::DEFAULT_SET).unwrap();
+        let set = |name: &str| Command::SetProjectStatus {
+            firm: firm.id,
+            project: project.id,
+            status: status(name),
+        };
+        let first = store
+            .write(|w| apply(w, &set("On Hold"), origin()))
+            .unwrap();
+        assert_eq!(first.put, Some(Put::Updated));
+        assert_eq!(first.events, [1]);
+        assert_eq!(first.outbound.len(), 1, "the client is told");
+        let second = store.write(|w| apply(w, &set("Active"), origin())).unwrap();
+        assert_eq!(second.events, [2]);
+        // The same status again: no event, nobody told.
+        let same = store.write(|w| apply(w, &set("Active"), origin())).unwrap();
+        assert!(
+            same.events.is_empty() && same.outbound.is_empty(),
+            "{same:?}"
+        );
+        let feed = store.read().unwrap().feed_last().unwrap();
+        assert_eq!(feed, 2);
     }
 }

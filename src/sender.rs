@@ -311,9 +311,11 @@ impl Sender {
             return Ok(How::FreeForm);
         };
         let reader = self.store.read()?;
-        if !outbound.templated {
-            let number = outbound.phone_number_id.parse::<u64>().unwrap_or(0);
-            let last = reader.last_inbound(number, outbound.to.as_str())?;
+        // A row with no business number has no window to be inside.
+        if !outbound.templated
+            && let Some(number) = crate::domain::BusinessNumber::parse(&outbound.phone_number_id)
+        {
+            let last = reader.last_inbound(number.get(), outbound.to.as_str())?;
             if window_open(last, (self.clock.now_ms() / 1000) as i64) {
                 return Ok(How::FreeForm);
             }

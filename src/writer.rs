@@ -24,7 +24,7 @@ use crate::domain::Timestamp;
 use crate::domain::event::{Change, Direction, Logged, Source};
 use crate::import::{self, ImportError, Mode, Report};
 
-use crate::domain::{FirmId, Phone};
+use crate::domain::{BusinessNumber, FirmId, Phone};
 use crate::flow::{self, Context, Effect, Input, Reply, To};
 use crate::metrics::Metrics;
 use crate::notify::Purpose;
@@ -56,7 +56,7 @@ pub struct Config {
     pub statuses: Vec<String>,
     /// The business number notifications go from when their firm has none
     /// of its own and no message says which (`WHATSAPP_PHONE_NUMBER_ID`).
-    pub shared_number: Option<String>,
+    pub shared_number: Option<BusinessNumber>,
     /// How long seen wamids are kept ([`store::SEEN_KEEP_SECONDS`], 8 days,
     /// unless a test wants pruning sooner).
     pub seen_keep_seconds: u64,
@@ -371,7 +371,7 @@ fn run(
                         let origin = Origin::new(*source, config.clock.now());
                         match command::apply(w, command, origin) {
                             Ok(applied) => {
-                                for reply in &applied.replies {
+                                for reply in &applied.outbound {
                                     enqueue(w, reply, None, config, "")?;
                                     queued += 1;
                                 }
@@ -714,7 +714,7 @@ fn apply_message(
         .unwrap_or_default();
     // The 24-hour window: this person wrote to this number now (by the
     // message's own timestamp); what was held for them goes out.
-    let number: Option<u64> = message.phone_number_id.parse().ok();
+    let number: Option<u64> = Some(message.phone_number_id.get());
     let person = phone
         .map(|p| p.to_u64().to_string())
         .or_else(|| sender.bsuid.clone());
@@ -809,7 +809,7 @@ fn apply_message(
     };
     let inbound = Inbound {
         sender: &sender_recipient,
-        number: &message.phone_number_id,
+        number: message.phone_number_id,
     };
     for reply in output.replies.iter().chain(&notices) {
         enqueue(w, reply, Some(inbound), config, &message.wamid)?;
@@ -833,7 +833,7 @@ fn apply_message(
 struct Inbound<'a> {
     sender: &'a Recipient,
     /// The business number it arrived on.
-    number: &'a str,
+    number: BusinessNumber,
 }
 
 /// Queues one reply or notification. A reply goes back the way the message
@@ -848,7 +848,7 @@ fn enqueue(
     in_reply_to: &str,
 ) -> Result<(), store::Error> {
     let (to, from) = match (&reply.to, inbound) {
-        (To::Sender, Some(inbound)) => (inbound.sender.clone(), inbound.number.to_owned()),
+        (To::Sender, Some(inbound)) => (inbound.sender.clone(), inbound.number),
         (To::Sender, None) => return Ok(()),
         (To::Phone(phone), _) => {
             let firm_number = match reply.firm {
@@ -856,21 +856,23 @@ fn enqueue(
                 None => None,
             };
             let from = firm_number
-                .map(|n| n.to_string())
-                .or_else(|| inbound.map(|i| i.number.to_owned()))
-                .or_else(|| config.shared_number.clone())
-                .unwrap_or_else(|| {
-                    tracing::warn!(
-                        "a notification has no business number to go from (the firm has none \
-                         and WHATSAPP_PHONE_NUMBER_ID is not set)"
-                    );
-                    String::new()
-                });
+                .map(BusinessNumber::new)
+                .or(inbound.map(|i| i.number))
+                .or(config.shared_number);
+            // The commands refuse a change whose notice has no number
+            // before anything is written; nothing is queued from none.
+            let Some(from) = from else {
+                tracing::warn!(
+                    "a notification has no business number to go from (the firm has none \
+                     and WHATSAPP_PHONE_NUMBER_ID is not set): not queued"
+                );
+                return Ok(());
+            };
             // A firm's notes to phones that never wrote to it are capped
             // per day: a firm can name anyone as its client.
-            if let (Some(firm), Ok(number)) = (reply.firm, from.parse::<u64>()) {
+            if let Some(firm) = reply.firm {
                 let wrote = w
-                    .last_inbound(number, &phone.to_u64().to_string())?
+                    .last_inbound(from.get(), &phone.to_u64().to_string())?
                     .is_some();
                 let day = config.clock.now_seconds().div_euclid(86_400);
                 if !wrote && !config.strangers.admit(firm, day, config.strangers_per_day) {
@@ -890,7 +892,7 @@ fn enqueue(
     let seq = w.enqueue(
         &Outbound {
             seq: 0,
-            phone_number_id: from,
+            phone_number_id: from.to_string(),
             to,
             body: reply.body.clone(),
             in_reply_to: in_reply_to.to_owned(),
@@ -946,14 +948,7 @@ fn log_past(
         metrics.duplicates.fetch_add(1, Relaxed);
         return Ok(());
     }
-    let Some(firm) = past
-        .phone_number_id
-        .parse::<u64>()
-        .ok()
-        .map(|n| w.firm_by_number(n))
-        .transpose()?
-        .flatten()
-    else {
+    let Some(firm) = w.firm_by_number(past.phone_number_id.get())? else {
         return Ok(());
     };
     w.log_message(&Logged {
@@ -1125,7 +1120,7 @@ fn apply_effect(
         }
     };
     match command::apply(w, &command, origin) {
-        Ok(applied) => Ok((done, applied.replies)),
+        Ok(applied) => Ok((done, applied.outbound)),
         Err(CommandError::NotFound) => Ok((done, Vec::new())),
         Err(CommandError::Store(err)) => Err(err),
         Err(refused) => Ok((format!("{done} refused: {refused}"), Vec::new())),
@@ -1140,10 +1135,7 @@ mod tests {
     /// that change without an outcome, and `expect` killed the writer.
     #[test]
     fn a_change_without_an_outcome_is_not_committed_and_nothing_panics() {
-        let applied = || Applied {
-            put: None,
-            replies: Vec::new(),
-        };
+        let applied = Applied::default;
         assert!(matches!(
             change_answer(false, None),
             Err(ChangeError::NotCommitted)

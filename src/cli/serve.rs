@@ -239,6 +239,11 @@ fn env_number(name: &str) -> anyhow::Result<Option<u64>> {
 pub fn run(args: Args) -> anyhow::Result<()> {
     crate::cli::logging::init();
     let env = Env::read();
+    if let Some(number) = &env.shared_number
+        && crate::domain::BusinessNumber::parse(number).is_none()
+    {
+        bail!("WHATSAPP_PHONE_NUMBER_ID {number:?} is not a phone_number_id (digits only)");
+    }
     let tls = args.tls()?;
     let options = if args.dev {
         if !args.listen.ip().is_loopback() {

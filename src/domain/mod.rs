@@ -7,6 +7,7 @@ mod clip;
 pub mod event;
 pub mod ids;
 mod lang;
+mod number;
 mod phone;
 mod records;
 mod token;
@@ -14,6 +15,7 @@ mod token;
 pub use clip::{Clip, QUOTED_CHARS};
 pub use ids::{FirmId, IdError, MemberId, MilestoneId, ProjectId, TokenId};
 pub use lang::Lang;
+pub use number::BusinessNumber;
 pub use phone::{Country, Parsed, Phone, PhoneError, PhoneWarning};
 pub use records::{
     Firm, Member, Milestone, MilestoneStatus, Project, ProjectStatus, StatusError, Timestamp,

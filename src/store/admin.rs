@@ -88,6 +88,14 @@ impl Writer<'_> {
         Ok(seq)
     }
 
+    /// The seq the next event this transaction appends will get.
+    pub fn feed_next(&self) -> Result<u64, Error> {
+        match self.next.feed {
+            Some(next) => Ok(next),
+            None => Ok(last_key(&self.feed)?.map_or(1, |last| last + 1)),
+        }
+    }
+
     /// Appends a message to its firm's log.
     pub fn log_message(&mut self, entry: &Logged) -> Result<(), Error> {
         let f = entry.firm.to_u128();

@@ -9,7 +9,7 @@ use super::outbox::{Outbound, State};
 use super::read::Reader;
 use super::tables::*;
 use super::{Error, Writer};
-use crate::domain::FirmId;
+use crate::domain::{BusinessNumber, FirmId};
 use crate::notify::{Template, TemplateKind};
 
 impl Record for Template {
@@ -86,13 +86,24 @@ impl Writer<'_> {
 
     /// Puts a notification on hold: out of the due queue, remembered under
     /// its recipient and number.
+    ///
+    /// A row with no business number to go from (written by releases that
+    /// queued notifications from an empty number) could never be released:
+    /// it fails instead, saying why.
     pub fn hold(&mut self, outbound: &mut Outbound, due_ms: u64) -> Result<(), Error> {
         self.outbox_due.write()?.remove((due_ms, outbound.seq))?;
+        let Some(number) = BusinessNumber::parse(&outbound.phone_number_id) else {
+            outbound.state = State::Failed;
+            outbound.last_error = Some(format!(
+                "no business number to send from ({:?})",
+                outbound.phone_number_id
+            ));
+            return Ok(());
+        };
         outbound.state = State::Held;
-        let number = outbound.phone_number_id.parse::<u64>().unwrap_or(0);
         self.held
             .write()?
-            .insert((number, outbound.to.as_str(), outbound.seq), ())?;
+            .insert((number.get(), outbound.to.as_str(), outbound.seq), ())?;
         Ok(())
     }
 

@@ -19,6 +19,8 @@
 use std::collections::HashMap;
 
 use serde_json::Value;
+
+use crate::domain::BusinessNumber;
 use serde_json::value::RawValue;
 
 /// Length caps on identifiers, in bytes, applied at parse time. Real ones
@@ -62,7 +64,7 @@ pub enum Content {
 pub struct Message {
     pub wamid: String,
     /// The business number it arrived on (`metadata.phone_number_id`).
-    pub phone_number_id: String,
+    pub phone_number_id: BusinessNumber,
     pub sender: Sender,
     pub timestamp: i64,
     pub content: Content,
@@ -134,7 +136,7 @@ pub struct Past {
     pub kind: PastKind,
     pub wamid: String,
     /// The business number (`metadata.phone_number_id`).
-    pub phone_number_id: String,
+    pub phone_number_id: BusinessNumber,
     /// The person on the other side (their `wa_id`).
     pub peer: String,
     /// Sent by the business (an echo, or the business's own message in the
@@ -300,6 +302,21 @@ fn is_live(field: Option<&str>) -> bool {
     field.is_none_or(|field| field == "messages")
 }
 
+/// The change's business number: digits. A number over its cap, or one
+/// that is not digits, leaves the change's items out.
+fn business_number(delivery: &mut Delivery, metadata: Option<&Value>) -> Option<BusinessNumber> {
+    let text = text(&metadata?["phone_number_id"])?;
+    if text.len() > caps::PHONE_NUMBER_ID {
+        delivery.dropped.push(Dropped::OversizedId);
+        return None;
+    }
+    let number = BusinessNumber::parse(&text);
+    if number.is_none() {
+        delivery.dropped.push(Dropped::BadItem);
+    }
+    number
+}
+
 /// The changes whose messages are logged but never answered.
 fn past_kind(field: Option<&str>) -> Option<PastKind> {
     match field? {
@@ -324,13 +341,9 @@ fn read_past<'a>(
     echoes: impl Iterator<Item = &'a RawValue>,
 ) {
     let metadata = item(metadata);
-    let Some(number) = metadata.as_ref().and_then(|m| text(&m["phone_number_id"])) else {
+    let Some(number) = business_number(delivery, metadata.as_ref()) else {
         return;
     };
-    if number.len() > caps::PHONE_NUMBER_ID {
-        delivery.dropped.push(Dropped::OversizedId);
-        return;
-    }
     let business: String = metadata
         .as_ref()
         .and_then(|m| text(&m["display_phone_number"]))
@@ -343,7 +356,7 @@ fn read_past<'a>(
             delivery.dropped.push(Dropped::BadItem);
             return;
         };
-        match parse_past(&message, kind, &number, &business, thread) {
+        match parse_past(&message, kind, number, &business, thread) {
             Ok(Some(past)) => delivery.past.push(past),
             Ok(None) => {}
             Err(dropped) => delivery.dropped.push(dropped),
@@ -371,7 +384,7 @@ fn read_past<'a>(
 fn parse_past(
     message: &Value,
     kind: PastKind,
-    number: &str,
+    number: BusinessNumber,
     business: &str,
     thread: Option<&str>,
 ) -> Result<Option<Past>, Dropped> {
@@ -408,7 +421,7 @@ fn parse_past(
     Ok(Some(Past {
         kind,
         wamid,
-        phone_number_id: number.to_owned(),
+        phone_number_id: number,
         peer,
         outbound,
         timestamp: seconds(&message["timestamp"]),
@@ -469,19 +482,15 @@ fn read_value<'a>(
     statuses: impl Iterator<Item = &'a RawValue>,
 ) {
     let metadata = item(metadata);
-    let Some(number) = metadata.as_ref().and_then(|m| text(&m["phone_number_id"])) else {
+    let Some(number) = business_number(delivery, metadata.as_ref()) else {
         return;
     };
-    if number.len() > caps::PHONE_NUMBER_ID {
-        delivery.dropped.push(Dropped::OversizedId);
-        return;
-    }
     let contacts: Vec<Value> = contacts
         .filter_map(|c| serde_json::from_str(c.get()).ok())
         .collect();
     for message in messages {
         match serde_json::from_str::<Value>(message.get()) {
-            Ok(message) => match parse_message(&message, &number, &contacts) {
+            Ok(message) => match parse_message(&message, number, &contacts) {
                 Ok(Some(parsed)) => delivery.messages.push(parsed),
                 Ok(None) => {}
                 Err(dropped) => delivery.dropped.push(dropped),
@@ -586,7 +595,7 @@ fn sender(message: &Value, contacts: &[Value]) -> Result<Option<Sender>, Dropped
 
 fn parse_message(
     message: &Value,
-    number: &str,
+    number: BusinessNumber,
     contacts: &[Value],
 ) -> Result<Option<Message>, Dropped> {
     let Some(wamid) = id(&message["id"], caps::WAMID)? else {
@@ -633,7 +642,7 @@ fn parse_message(
     };
     Ok(Some(Message {
         wamid,
-        phone_number_id: number.to_owned(),
+        phone_number_id: number,
         sender,
         timestamp: seconds(&message["timestamp"]),
         content,
@@ -753,7 +762,7 @@ mod tests {
                 own_wa_id: false,
             }
         );
-        assert_eq!(d.messages[3].phone_number_id, "222");
+        assert_eq!(d.messages[3].phone_number_id.get(), 222);
         assert!(
             matches!(&d.messages[4].content, Content::Button { id, .. } if id == "do_approve:p")
         );

@@ -250,7 +250,8 @@ fn backup_makes_its_folder_and_names_a_file_in_a_folder() {
 }
 
 /// Issue 23: `serve --db` with a typo served an empty database without a
-/// word; now it says it created one, and where.
+/// word; now it says it created one, and where. And `--dev` took a short
+/// admin token without a word.
 #[test]
 fn serve_says_when_it_creates_a_new_database() {
     let tmp = tempfile::tempdir().unwrap();
@@ -268,6 +269,7 @@ fn serve_says_when_it_creates_a_new_database() {
         ])
         .arg(&db)
         .env("FIRMHOOK_LOG", "info")
+        .env("FIRMHOOK_ADMIN_TOKEN", "short")
         .env("TMPDIR", &scratch)
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
@@ -294,6 +296,11 @@ fn serve_says_when_it_creates_a_new_database() {
         .find(|l| l.contains("created a new, empty database"))
         .unwrap_or_else(|| panic!("{log}"));
     assert!(created.contains("firmhok.redb"), "{created}");
+    // A short operator token works in --dev, with a warning.
+    assert!(
+        log.contains("FIRMHOOK_ADMIN_TOKEN has 5 characters"),
+        "{log}"
+    );
     assert!(
         created.contains(&tmp.path().canonicalize().unwrap().display().to_string()),
         "{created}"

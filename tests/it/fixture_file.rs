@@ -156,7 +156,7 @@ fn write_outbox_fixture() {
     import_dir(&store, &demo_dir(), &Options::new(Mode::Apply, &statuses)).unwrap();
     let message = |wamid: &str, wa_id: Option<&str>, bsuid: Option<&str>, text: &str| Message {
         wamid: wamid.into(),
-        phone_number_id: "100000000000000".into(),
+        phone_number_id: firmhook::domain::BusinessNumber::new(100000000000000),
         sender: Sender {
             wa_id: wa_id.map(Into::into),
             bsuid: bsuid.map(Into::into),

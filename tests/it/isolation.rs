@@ -233,7 +233,7 @@ proptest! {
             let delivery = Delivery {
                 messages: vec![Message {
                     wamid: format!("wamid.{n}"),
-                    phone_number_id: number.to_string(),
+                    phone_number_id: firmhook::domain::BusinessNumber::new(number),
                     sender: Sender { wa_id: Some(PHONES[*who].to_owned()), bsuid: None, own_wa_id: true },
                     timestamp: 0,
                     content,

@@ -78,7 +78,7 @@ fn a_brazilian_firm_speaks_portuguese() {
     assert_eq!(app.post(&status).0, 200);
     assert_eq!(
         to(&graph, ANA, 4)[3].text(),
-        "Só o arquiteto responsável pode mudar o status do projeto"
+        "Só o arquiteto responsável pode mudar o status do projeto."
     );
 }
 
@@ -196,6 +196,6 @@ fn a_firms_language_setting_wins_over_its_country() {
     let refusal = &to(&graph, "447911123403", 1)[0];
     assert_eq!(
         refusal.text(),
-        "Solo el diseñador puede cambiar el estado del proyecto"
+        "Solo el diseñador puede cambiar el estado del proyecto."
     );
 }
