@@ -12,6 +12,7 @@ mod backup;
 mod check;
 mod codec;
 mod faulty;
+mod layouts;
 mod outbox;
 mod read;
 mod retention;

@@ -845,7 +845,9 @@ pub fn system_programs(test: &str, programs: &[&str], package: &str) -> bool {
         !required,
         "{line}; under CI=true or FIRMHOOK_SYSTEM_TESTS=require it is required"
     );
-    println!("{line}");
+    // Straight to the process's stderr: libtest captures `println!` and
+    // `eprintln!` of passing tests, and this line must be seen.
+    let _ = writeln!(std::io::stderr(), "{line}");
     false
 }
 
