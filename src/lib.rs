@@ -10,6 +10,7 @@ pub mod app;
 pub mod cli;
 pub mod clock;
 pub mod command;
+pub mod config;
 pub mod demo;
 pub mod domain;
 pub mod flow;

@@ -70,6 +70,28 @@ impl Tls {
             reload_every: RELOAD_EVERY,
         }
     }
+
+    /// In words, without secrets (`serve --print-config`).
+    pub fn describe(&self) -> String {
+        let source = match &self.source {
+            Source::Files { cert, key } => format!(
+                "files {} and {}, checked every {} s",
+                cert.display(),
+                key.display(),
+                self.reload_every.as_secs()
+            ),
+            Source::Acme(acme) => format!(
+                "ACME for {} ({}) from {}",
+                acme.domains.join(", "),
+                acme.email,
+                acme.directory
+            ),
+        };
+        format!(
+            "{source}; handshakes within {} s",
+            self.handshake_timeout.as_secs()
+        )
+    }
 }
 
 /// Turns accepted TCP streams into TLS streams with the current

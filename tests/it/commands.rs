@@ -704,6 +704,7 @@ fn help_lists_every_file_and_every_variable() {
         "src/cli/logging.rs",
         "src/cli/mod.rs",
         "src/app.rs",
+        "src/config.rs",
     ] {
         let text = std::fs::read_to_string(root.join(file)).unwrap();
         for part in text.split('"').skip(1).step_by(2) {
@@ -714,6 +715,11 @@ fn help_lists_every_file_and_every_variable() {
             }
         }
     }
+    read.extend(
+        firmhook::config::VARIABLES
+            .iter()
+            .map(|v| v.name.to_owned()),
+    );
     assert!(read.len() >= 25, "{read:?}");
     let missing: Vec<_> = read
         .iter()

@@ -152,3 +152,73 @@ fn the_readme_is_short_and_starts_with_the_two_commands() {
         "the two commands come first, not after {before} lines"
     );
 }
+
+/// docs/operations.md's variable tables are checked against the one list
+/// of variables the server reads (`firmhook::config::VARIABLES`), defaults
+/// included, and `serve --print-config` prints each setting.
+#[test]
+fn the_variable_tables_match_the_configuration() {
+    let doc = read("docs/operations.md");
+    let mut bad = Vec::new();
+    for variable in firmhook::config::VARIABLES {
+        let cell = format!("`{}`", variable.name);
+        if !doc.contains(&cell) {
+            bad.push(format!("{} is not in docs/operations.md", variable.name));
+            continue;
+        }
+        let row = doc.lines().find(|l| l.starts_with(&format!("| {cell}")));
+        if let Some(row) = row
+            && !variable.default.is_empty()
+            && !row.contains(variable.default)
+        {
+            bad.push(format!(
+                "{}: the default is {:?}: {row}",
+                variable.name, variable.default
+            ));
+        }
+    }
+    // And no table row names a variable the server does not read.
+    for row in doc
+        .lines()
+        .filter(|l| l.starts_with("| `FIRMHOOK_") || l.starts_with("| `WHATSAPP_"))
+    {
+        let name = row[3..].split('`').next().unwrap_or("");
+        if !firmhook::config::VARIABLES.iter().any(|v| v.name == name) {
+            bad.push(format!(
+                "docs/operations.md has {name}, which the server does not read"
+            ));
+        }
+    }
+    assert!(bad.is_empty(), "{bad:#?}");
+
+    let out = crate::support::firmhook(&[
+        "serve",
+        "--dev",
+        "--print-config",
+        "--db",
+        "/nonexistent/x.redb",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        crate::support::stderr(&out)
+    );
+    let printed = crate::support::stdout(&out);
+    for name in [
+        "FIRMHOOK_DB",
+        "FIRMHOOK_MAX_CONN_PER_IP",
+        "WHATSAPP_PHONE_NUMBER_ID",
+    ] {
+        assert!(printed.contains(name), "{printed}");
+    }
+    assert!(
+        !printed.contains("dev-admin"),
+        "a secret was printed: {printed}"
+    );
+    assert!(
+        printed.contains("FIRMHOOK_ADMIN_TOKEN                     (set)"),
+        "{printed}"
+    );
+    assert!(!std::path::Path::new("/nonexistent/x.redb").exists());
+}
