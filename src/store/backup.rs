@@ -102,50 +102,16 @@ fn write_and_verify(source: &Reader, temp: &Path) -> Result<Backup, Error> {
     Ok(Backup { totals, bytes })
 }
 
-/// Copies every table. A table added to `tables.rs` must be added here;
-/// the entry-count comparison above fails the backup if one is missed.
-fn copy_all(src: &ReadTransaction, dst: &WriteTransaction) -> Result<(), Error> {
-    copy(src, dst, FIRMS)?;
-    copy(src, dst, MEMBERS)?;
-    copy(src, dst, PROJECTS)?;
-    copy(src, dst, MILESTONES)?;
-    copy(src, dst, PHONE_ROLES)?;
-    copy(src, dst, MEMBER_PROJECTS)?;
-    copy(src, dst, PROJECT_FIRM)?;
-    copy(src, dst, MEMBER_FIRM)?;
-    copy(src, dst, MILESTONE_OWNER)?;
-    copy(src, dst, FIRM_BY_NUMBER)?;
-    copy(src, dst, SEEN)?;
-    copy(src, dst, SEEN_BY_TIME)?;
-    copy(src, dst, SEEN_LOG)?;
-    copy(src, dst, SEEN_BATCHES)?;
-    copy(src, dst, OUTBOX)?;
-    copy(src, dst, OUTBOX_DUE)?;
-    copy(src, dst, OUTBOUND_WAMID)?;
-    copy(src, dst, EVENTS)?;
-    copy(src, dst, BSUID_PHONE)?;
-    copy(src, dst, HINTS)?;
-    copy(src, dst, HINTS_BY_TIME)?;
-    copy(src, dst, FEED)?;
-    copy(src, dst, FEED_BY_FIRM)?;
-    copy(src, dst, TOKENS)?;
-    copy(src, dst, TOKEN_BY_HASH)?;
-    copy(src, dst, HOOKS)?;
-    copy(src, dst, QUARANTINE)?;
-    copy(src, dst, META)?;
-    copy(src, dst, LAST_INBOUND)?;
-    copy(src, dst, HELD)?;
-    copy(src, dst, TEMPLATES)?;
-    copy(src, dst, MESSAGE_LOG)?;
-    copy(src, dst, OUTBOX_FIRM)?;
-    copy(src, dst, PUSHES)?;
-    copy(src, dst, PUSH_DUE)?;
-    copy(src, dst, FIRM_RECORDS)?;
-    copy(src, dst, CONTACT_NUMBER)?;
-    copy(src, dst, MILESTONE_MOVED)?;
-    copy(src, dst, HOOK_DISABLED)?;
-    Ok(())
+/// Copies every table of the one list ([`every_table!`]).
+macro_rules! copy_all {
+    ($($(#[$doc:meta])* $konst:ident $field:ident: $k:ty => $v:ty = $name:literal;)*) => {
+        fn copy_all(src: &ReadTransaction, dst: &WriteTransaction) -> Result<(), Error> {
+            $(copy(src, dst, $konst)?;)*
+            Ok(())
+        }
+    };
 }
+every_table!(copy_all);
 
 fn copy<K: redb::Key + 'static, V: redb::Value + 'static>(
     src: &ReadTransaction,

@@ -78,15 +78,23 @@ impl Reader {
         &self.txn
     }
 
-    /// Every table with its number of entries, by name.
+    /// Every table of [`NAMES`] with its number of entries (0 for one an
+    /// older file lacks), then any other table the file has.
     pub fn table_sizes(&self) -> Result<Vec<(String, u64)>, Error> {
         use redb::ReadableTableMetadata;
-        let mut out = Vec::new();
+        let mut found = std::collections::HashMap::new();
         for handle in self.txn.list_tables()? {
             let name = redb::TableHandle::name(&handle).to_owned();
             let len = self.txn.open_untyped_table(handle)?.len()?;
-            out.push((name, len));
+            found.insert(name, len);
         }
+        let mut out: Vec<(String, u64)> = NAMES
+            .iter()
+            .map(|name| (name.to_string(), found.remove(*name).unwrap_or(0)))
+            .collect();
+        let mut others: Vec<(String, u64)> = found.into_iter().collect();
+        others.sort();
+        out.extend(others);
         Ok(out)
     }
 

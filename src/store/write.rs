@@ -54,59 +54,51 @@ impl<'txn, K: redb::Key + 'static, V: redb::Value + 'static> Lazy<'txn, K, V> {
     }
 }
 
-/// The tables of one write transaction, each opened on first use.
-pub struct Writer<'txn> {
-    pub(super) firms: Lazy<'txn, u128, Bytes>,
-    pub(super) members: Lazy<'txn, (u128, u128), Bytes>,
-    pub(super) projects: Lazy<'txn, (u128, u128), Bytes>,
-    pub(super) milestones: Lazy<'txn, (u128, u128, u128), Bytes>,
-    pub(super) phone_roles: Lazy<'txn, RoleKey, ()>,
-    pub(super) member_projects: Lazy<'txn, MemberProjectKey, ()>,
-    pub(super) project_firm: Lazy<'txn, u128, u128>,
-    pub(super) member_firm: Lazy<'txn, u128, u128>,
-    pub(super) milestone_owner: Lazy<'txn, u128, (u128, u128)>,
-    pub(super) firm_by_number: Lazy<'txn, u64, u128>,
-    pub(super) seen: Lazy<'txn, &'static str, u64>,
-    pub(super) seen_by_time: Lazy<'txn, (u64, &'static str), ()>,
-    pub(super) seen_log: Lazy<'txn, (u64, u64), u128>,
-    pub(super) seen_batches: Lazy<'txn, (u64, u64), Bytes>,
-    pub(super) outbox: Lazy<'txn, u64, Bytes>,
-    pub(super) outbox_due: Lazy<'txn, (u64, u64), ()>,
-    pub(super) outbound_wamid: Lazy<'txn, &'static str, u64>,
-    pub(super) events: Lazy<'txn, u64, Bytes>,
-    pub(super) bsuid_phone: Lazy<'txn, &'static str, u64>,
-    pub(super) hints: Lazy<'txn, &'static str, i64>,
-    pub(super) hints_by_time: Lazy<'txn, (i64, &'static str), ()>,
-    pub(super) feed: Lazy<'txn, u64, Bytes>,
-    pub(super) feed_by_firm: Lazy<'txn, (u128, u64), ()>,
-    pub(super) tokens: Lazy<'txn, (u128, u128), Bytes>,
-    pub(super) token_by_hash: Lazy<'txn, &'static [u8], (u128, u128)>,
-    pub(super) hooks: Lazy<'txn, u128, Bytes>,
-    pub(super) quarantine: Lazy<'txn, u64, Bytes>,
-    pub(super) meta: Lazy<'txn, &'static str, u32>,
-    pub(super) last_inbound: Lazy<'txn, (u64, &'static str), i64>,
-    pub(super) contact_number: Lazy<'txn, (u128, &'static str), u64>,
-    pub(super) milestone_moved: Lazy<'txn, u128, (i64, &'static str)>,
-    pub(super) hook_disabled: Lazy<'txn, u128, i64>,
-    pub(super) held: Lazy<'txn, (u64, &'static str, u64), ()>,
-    pub(super) templates: Lazy<'txn, (u128, u8), Bytes>,
-    pub(super) message_log: Lazy<'txn, (u128, u64), Bytes>,
-    pub(super) outbox_firm: Lazy<'txn, u64, u128>,
-    pub(super) pushes: Lazy<'txn, u64, Bytes>,
-    pub(super) push_due: Lazy<'txn, (u64, u64), ()>,
-    pub(super) firm_records: Lazy<'txn, u128, u64>,
-    /// Only in an import's transaction ([`Store::import`](super::Store)).
-    pub(super) import_ids: Option<Table<'txn, (u8, u128), ()>>,
-    /// The next seq of the tables appended to by seq, and of each firm's
-    /// message log: looked up once per transaction, then counted, so a
-    /// batch appending many rows seeks each table's end once.
-    pub(super) next: Next,
-    /// The shared business number, which no firm may take as its own.
-    pub(super) shared_number: Option<u64>,
-    /// Members, projects and milestones one firm may have; `None`: no
-    /// quota.
-    pub(super) records_max: Option<u64>,
+/// The writer's handle on every table of [`every_table!`], each opened on
+/// first use, and their creation: generated from the one list.
+macro_rules! writer {
+    ($($(#[$doc:meta])* $konst:ident $field:ident: $k:ty => $v:ty = $name:literal;)*) => {
+        /// The tables of one write transaction, each opened on first use.
+        pub struct Writer<'txn> {
+            $(pub(super) $field: Lazy<'txn, $k, $v>,)*
+            /// Only in an import's transaction ([`Store::import`](super::Store)).
+            pub(super) import_ids: Option<Table<'txn, (u8, u128), ()>>,
+            /// The next seq of the tables appended to by seq, and of each firm's
+            /// message log: looked up once per transaction, then counted, so a
+            /// batch appending many rows seeks each table's end once.
+            pub(super) next: Next,
+            /// The shared business number, which no firm may take as its own.
+            pub(super) shared_number: Option<u64>,
+            /// Members, projects and milestones one firm may have; `None`: no
+            /// quota.
+            pub(super) records_max: Option<u64>,
+        }
+
+        impl<'txn> Writer<'txn> {
+            pub(super) fn open(txn: &'txn WriteTransaction, import: bool) -> Result<Self, Error> {
+                Ok(Self {
+                    $($field: Lazy::new(txn, $konst),)*
+                    import_ids: if import {
+                        Some(txn.open_table(IMPORT_IDS)?)
+                    } else {
+                        None
+                    },
+                    next: Next::default(),
+                    shared_number: None,
+                    records_max: None,
+                })
+            }
+
+            /// Opens, and so creates, every table: done once when a writer opens
+            /// the file, so readers can open any table unconditionally.
+            pub(super) fn create_tables(&self) -> Result<(), Error> {
+                $(self.$field.read()?;)*
+                Ok(())
+            }
+        }
+    };
 }
+every_table!(writer);
 
 /// See [`Writer::next`].
 #[derive(Default)]
@@ -144,58 +136,6 @@ pub enum Put {
 }
 
 impl<'txn> Writer<'txn> {
-    pub(super) fn open(txn: &'txn WriteTransaction, import: bool) -> Result<Self, Error> {
-        Ok(Self {
-            firms: Lazy::new(txn, FIRMS),
-            members: Lazy::new(txn, MEMBERS),
-            projects: Lazy::new(txn, PROJECTS),
-            milestones: Lazy::new(txn, MILESTONES),
-            phone_roles: Lazy::new(txn, PHONE_ROLES),
-            member_projects: Lazy::new(txn, MEMBER_PROJECTS),
-            project_firm: Lazy::new(txn, PROJECT_FIRM),
-            member_firm: Lazy::new(txn, MEMBER_FIRM),
-            milestone_owner: Lazy::new(txn, MILESTONE_OWNER),
-            firm_by_number: Lazy::new(txn, FIRM_BY_NUMBER),
-            seen: Lazy::new(txn, SEEN),
-            seen_by_time: Lazy::new(txn, SEEN_BY_TIME),
-            seen_log: Lazy::new(txn, SEEN_LOG),
-            seen_batches: Lazy::new(txn, SEEN_BATCHES),
-            outbox: Lazy::new(txn, OUTBOX),
-            outbox_due: Lazy::new(txn, OUTBOX_DUE),
-            outbound_wamid: Lazy::new(txn, OUTBOUND_WAMID),
-            events: Lazy::new(txn, EVENTS),
-            bsuid_phone: Lazy::new(txn, BSUID_PHONE),
-            hints: Lazy::new(txn, HINTS),
-            hints_by_time: Lazy::new(txn, HINTS_BY_TIME),
-            feed: Lazy::new(txn, FEED),
-            feed_by_firm: Lazy::new(txn, FEED_BY_FIRM),
-            tokens: Lazy::new(txn, TOKENS),
-            token_by_hash: Lazy::new(txn, TOKEN_BY_HASH),
-            hooks: Lazy::new(txn, HOOKS),
-            quarantine: Lazy::new(txn, QUARANTINE),
-            meta: Lazy::new(txn, META),
-            last_inbound: Lazy::new(txn, LAST_INBOUND),
-            contact_number: Lazy::new(txn, CONTACT_NUMBER),
-            milestone_moved: Lazy::new(txn, MILESTONE_MOVED),
-            hook_disabled: Lazy::new(txn, HOOK_DISABLED),
-            held: Lazy::new(txn, HELD),
-            templates: Lazy::new(txn, TEMPLATES),
-            message_log: Lazy::new(txn, MESSAGE_LOG),
-            outbox_firm: Lazy::new(txn, OUTBOX_FIRM),
-            pushes: Lazy::new(txn, PUSHES),
-            push_due: Lazy::new(txn, PUSH_DUE),
-            firm_records: Lazy::new(txn, FIRM_RECORDS),
-            import_ids: if import {
-                Some(txn.open_table(IMPORT_IDS)?)
-            } else {
-                None
-            },
-            next: Next::default(),
-            shared_number: None,
-            records_max: None,
-        })
-    }
-
     /// The seq of the last event this transaction appended to the feed,
     /// if it appended any (so the feed's readers hear of it without a read
     /// transaction after the commit).
@@ -212,10 +152,13 @@ impl<'txn> Writer<'txn> {
     /// Notes that this import used `id` of `kind`; false if it already
     /// had. Only in an import's transaction.
     pub fn import_first_use(&mut self, kind: u8, id: u128) -> Result<bool, Error> {
-        let ids = self
-            .import_ids
-            .as_mut()
-            .expect("an import's transaction has its id table");
+        // Only the import engine calls this, inside `Store::import`, whose
+        // transaction always has the table; anywhere else it is refused.
+        let Some(ids) = self.import_ids.as_mut() else {
+            return Err(Error::Conflict(
+                "ids are tracked only inside an import's transaction".into(),
+            ));
+        };
         Ok(ids.insert((kind, id), ())?.is_none())
     }
 
@@ -229,48 +172,6 @@ impl<'txn> Writer<'txn> {
 
     /// Refuses a file of a newer format; marks an older (or new) one as
     /// this build's, whose writes it is about to make.
-    /// Opens, and so creates, every table: done once when a writer opens
-    /// the file, so readers can open any table unconditionally.
-    pub(super) fn create_tables(&self) -> Result<(), Error> {
-        self.firms.read()?;
-        self.members.read()?;
-        self.projects.read()?;
-        self.milestones.read()?;
-        self.phone_roles.read()?;
-        self.member_projects.read()?;
-        self.project_firm.read()?;
-        self.member_firm.read()?;
-        self.milestone_owner.read()?;
-        self.firm_by_number.read()?;
-        self.seen.read()?;
-        self.seen_by_time.read()?;
-        self.seen_log.read()?;
-        self.seen_batches.read()?;
-        self.outbox.read()?;
-        self.outbox_due.read()?;
-        self.outbound_wamid.read()?;
-        self.events.read()?;
-        self.bsuid_phone.read()?;
-        self.hints.read()?;
-        self.hints_by_time.read()?;
-        self.feed.read()?;
-        self.feed_by_firm.read()?;
-        self.tokens.read()?;
-        self.token_by_hash.read()?;
-        self.hooks.read()?;
-        self.quarantine.read()?;
-        self.meta.read()?;
-        self.last_inbound.read()?;
-        self.held.read()?;
-        self.templates.read()?;
-        self.message_log.read()?;
-        self.outbox_firm.read()?;
-        self.pushes.read()?;
-        self.push_due.read()?;
-        self.firm_records.read()?;
-        Ok(())
-    }
-
     pub(super) fn claim_format(&mut self) -> Result<(), Error> {
         let txn_meta = self.meta.write()?;
         let found = txn_meta.get("format")?.map(|g| g.value());
