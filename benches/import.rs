@@ -2,6 +2,8 @@
 //! database size. `cargo bench --bench import` imports 1,000,000 projects
 //! (with their members and milestones); without `--bench` (as `cargo test
 //! --all-targets` runs it) a 2,000-project smoke run.
+//! `FIRMHOOK_BENCH_MIX=projects` gives each project 4 milestones (the
+//! project-heavy mix); `FIRMHOOK_BENCH_PROJECTS=N` sets the size.
 
 #[path = "support/synth.rs"]
 mod synth;
@@ -24,8 +26,13 @@ fn main() {
     let csv = tmp.path().join("csv");
     std::fs::create_dir(&csv).unwrap();
     let started = Instant::now();
-    let (written, _) =
-        synth::write_csv(&csv, projects, SEED, synth::Milestones::With).expect("writing CSV");
+    // `FIRMHOOK_BENCH_MIX=projects`: 4 milestones a project (the cheap
+    // rows are milestones, so this mix is the harder one).
+    let mix = match std::env::var("FIRMHOOK_BENCH_MIX").as_deref() {
+        Ok("projects") => synth::Milestones::Each(4),
+        _ => synth::Milestones::With,
+    };
+    let (written, _) = synth::write_csv(&csv, projects, SEED, mix).expect("writing CSV");
     println!(
         "generated {} firms, {} members, {} projects, {} milestones in {:.1}s",
         written.firms,

@@ -97,8 +97,11 @@ const STATUSES: &[&str] = &["Lead", "Design", "Active", "On Hold", "Completed"];
 /// Whether to write milestones (the resolver never reads them).
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Milestones {
+    /// 5 to 20 per project.
     With,
     Without,
+    /// Exactly this many per project (the project-heavy mix).
+    Each(u64),
 }
 
 /// Writes the four CSV files for about `projects` projects.
@@ -205,10 +208,10 @@ pub fn write_csv(
                     project_out,
                     "{id},{firm_id},Project {p},{status},Client {p},{client_written},{member_id},{legacy_phone},{created}"
                 )?;
-                let count = if with == Milestones::With {
-                    rng.range(5, 20)
-                } else {
-                    0
+                let count = match with {
+                    Milestones::With => rng.range(5, 20),
+                    Milestones::Without => 0,
+                    Milestones::Each(n) => n,
                 };
                 let done = rng.range(0, count.max(1));
                 for position in 1..=count {

@@ -400,10 +400,32 @@ const MEMBER: u8 = 1;
 const PROJECT: u8 = 2;
 const MILESTONE: u8 = 3;
 
+/// A file's known columns and where each is: at most nine, looked up by
+/// a scan on every cell (hashing each name cost more than the scan).
+#[derive(Default)]
+struct Columns(Vec<(&'static str, usize)>);
+
+impl Columns {
+    fn get(&self, name: &str) -> Option<usize> {
+        self.0
+            .iter()
+            .find(|(known, _)| *known == name)
+            .map(|(_, at)| *at)
+    }
+
+    fn contains_key(&self, name: &str) -> bool {
+        self.get(name).is_some()
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (&&'static str, &usize)> {
+        self.0.iter().map(|(name, at)| (name, at))
+    }
+}
+
 /// One CSV row with its columns looked up by name.
 struct Row<'r> {
     record: &'r csv::StringRecord,
-    columns: &'r HashMap<&'static str, usize>,
+    columns: &'r Columns,
 }
 
 impl Fields for Row<'_> {
@@ -412,7 +434,7 @@ impl Fields for Row<'_> {
         let cell = self
             .columns
             .get(name)
-            .and_then(|&i| self.record.get(i))
+            .and_then(|i| self.record.get(i))
             .map_or("", str::trim);
         fields::unescape_cell(name, cell)
     }
@@ -545,11 +567,13 @@ impl<'a> Import<'a> {
         };
         let end = csv.position().byte();
         let header_line = csv.get_mut().record_start(end, newlines(&header));
-        let mut columns = HashMap::new();
+        let mut columns = Columns::default();
         for (i, name) in header.iter().enumerate() {
             let name = name.trim().trim_start_matches('\u{feff}');
-            if let Some(known) = required.iter().chain(optional).find(|c| **c == name) {
-                columns.entry(*known).or_insert(i);
+            if let Some(known) = required.iter().chain(optional).find(|c| **c == name)
+                && !columns.contains_key(known)
+            {
+                columns.0.push((*known, i));
             }
         }
         let missing: Vec<_> = required
