@@ -51,6 +51,9 @@ const GATHER_FROM: usize = 4;
 /// many rows from each table it prunes.
 const RETAIN_PER_PASS: usize = 256;
 const RETAIN_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+/// Batches of log lines waiting for the log thread; beyond it the writer
+/// writes them itself.
+const LOG_BATCHES: usize = 1024;
 
 pub struct Config {
     pub statuses: Vec<String>,
@@ -273,7 +276,32 @@ pub fn spawn(
     let (feed, feed_rx) = watch::channel(last);
     let thread = std::thread::Builder::new()
         .name("firmhook-writer".into())
-        .spawn(move || run(&store, &config, &metrics, seen, queue, &wake_sender, &feed))
+        .spawn(move || {
+            // Each message's log line is formatted and written on a thread
+            // of its own: the writer's time is for commits.
+            let (lines, to_log) =
+                std::sync::mpsc::sync_channel::<(Vec<MessageLog>, Duration)>(LOG_BATCHES);
+            let logger = std::thread::Builder::new()
+                .name("firmhook-log".into())
+                .spawn(move || {
+                    for (logs, took) in to_log {
+                        for log in &logs {
+                            log.emit(took);
+                        }
+                    }
+                });
+            let out = Outlets {
+                wake: wake_sender,
+                feed,
+                lines,
+            };
+            run(&store, &config, &metrics, seen, queue, &out);
+            // Every line is out before the writer is done (shutdown joins it).
+            drop(out);
+            if let Ok(logger) = logger {
+                let _ = logger.join();
+            }
+        })
         .expect("spawning the writer thread");
     Ok((
         Queue {
@@ -284,15 +312,23 @@ pub fn spawn(
     ))
 }
 
+/// Where the writer tells others what it committed: the sender (a reply
+/// to send), the feed's readers, and the log thread.
+struct Outlets {
+    wake: std::sync::mpsc::SyncSender<()>,
+    feed: watch::Sender<u64>,
+    lines: std::sync::mpsc::SyncSender<(Vec<MessageLog>, Duration)>,
+}
+
 fn run(
     store: &Store,
     config: &Config,
     metrics: &Metrics,
     mut seen: Seen,
     mut queue: mpsc::Receiver<Job>,
-    wake_sender: &std::sync::mpsc::SyncSender<()>,
-    feed: &watch::Sender<u64>,
+    out: &Outlets,
 ) {
+    let (wake_sender, feed, lines) = (&out.wake, &out.feed, &out.lines);
     let max_batch = config.max_batch.max(1);
     let mut next = None;
     let mut retention = store::RetentionCursor::default();
@@ -420,8 +456,18 @@ fn run(
                 if queued > 0 {
                     let _ = wake_sender.try_send(());
                 }
-                for log in &logs {
-                    log.emit(took);
+                if !logs.is_empty() {
+                    // A full (or gone) log thread: written here, never lost.
+                    let batch = (std::mem::take(&mut logs), took);
+                    if let Err(
+                        std::sync::mpsc::TrySendError::Full((logs, took))
+                        | std::sync::mpsc::TrySendError::Disconnected((logs, took)),
+                    ) = lines.try_send(batch)
+                    {
+                        for log in &logs {
+                            log.emit(took);
+                        }
+                    }
                 }
                 true
             }

@@ -578,7 +578,7 @@ impl<'a> Import<'a> {
         }
         let missing: Vec<_> = required
             .iter()
-            .filter(|c| !columns.contains_key(*c))
+            .filter(|c| !columns.contains_key(c))
             .collect();
         if !missing.is_empty() {
             for column in missing {
