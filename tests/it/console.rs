@@ -954,3 +954,35 @@ fn mark_ready_sends_the_same_prompt_from_every_door() {
     let sources: Vec<&str> = seen.iter().map(|(s, _)| s.as_str()).collect();
     assert_eq!(sources, ["api", "console", "whatsapp"]);
 }
+
+/// Issue 25, finding 1: tapping Jonas (a German number) in Studio Alba's
+/// Messages showed `not a possible number for its country … (read with
+/// country GB)`: the list linked the number without `+` and the page read
+/// it with the firm's country. Every phone in a link is E.164 with `+`.
+#[test]
+fn a_foreign_numbers_conversation_opens_from_the_list() {
+    let (_tmp, _graph, app) = start();
+    const JONAS: &str = "4915123456789";
+    assert_eq!(
+        app.post(&webhook(
+            ALBA_NUMBER,
+            &[("wamid.jonas", JONAS, "text:hallo")]
+        ))
+        .0,
+        200
+    );
+    let console = Console::sign_in(&app, ADMIN);
+    let list = console.get(&format!("/console/firms/{ALBA}/messages"));
+    assert_eq!(list.status, 200);
+    let link = format!("/console/firms/{ALBA}/messages?phone=%2B{JONAS}");
+    assert!(list.body.contains(&link), "{}", list.body);
+    assert!(list.body.contains(&format!(">+{JONAS}<")), "{}", list.body);
+    let conversation = console.get(&link);
+    assert_eq!(conversation.status, 200, "{}", conversation.body);
+    assert!(
+        !conversation.body.contains("not a possible number"),
+        "{}",
+        conversation.body
+    );
+    assert!(conversation.body.contains("hallo"), "{}", conversation.body);
+}

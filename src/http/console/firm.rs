@@ -455,6 +455,9 @@ async fn change(page: &Page<'_>, command: Command) -> Result<(), Problem> {
 // ---------------------------------------------------------------- messages
 
 pub(crate) struct PeerRow {
+    /// As the log has it: `wa_id` digits or a BSUID.
+    peer: String,
+    /// As shown and linked: E.164 with `+`, or the BSUID.
     phone: String,
     last: String,
     at: String,
@@ -495,9 +498,16 @@ pub fn messages(page: &Page, scope: &FirmScope, query: &Query) -> Answer {
     })?;
     let mut peers: Vec<PeerRow> = Vec::new();
     for (logged, _) in &items {
-        if !peers.iter().any(|p| p.phone == logged.peer) {
+        if !peers.iter().any(|p| p.peer == logged.peer) {
             peers.push(PeerRow {
-                phone: logged.peer.clone(),
+                peer: logged.peer.clone(),
+                // A phone in E.164 with its `+`, so it is never read again
+                // with the firm's country (a German number in a British
+                // firm's list); a BSUID as it is.
+                phone: match logged.peer.bytes().all(|b| b.is_ascii_digit()) {
+                    true => format!("+{}", logged.peer),
+                    false => logged.peer.clone(),
+                },
                 last: logged.text.chars().take(80).collect(),
                 at: minute(logged.at),
             });
