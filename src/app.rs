@@ -216,6 +216,10 @@ pub async fn run_with_store(
         writer: queue,
         store: crate::store::Reads::new(store.clone()),
         clock: options.clock.clone(),
+        shared_number: options
+            .shared_number
+            .as_deref()
+            .and_then(crate::domain::BusinessNumber::parse),
         metrics,
         dev: options.dev,
         limits: options.limits,

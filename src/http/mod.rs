@@ -54,6 +54,9 @@ pub struct State {
     pub metrics: Arc<Metrics>,
     /// The time the doors stamp records with (tokens, new projects).
     pub clock: crate::clock::Clock,
+    /// `WHATSAPP_PHONE_NUMBER_ID`: what a firm without a number of its own
+    /// sends from (the console's banners say how a client is told).
+    pub shared_number: Option<crate::domain::BusinessNumber>,
     /// `serve --dev`: enables `GET /dev/messages`.
     pub dev: bool,
     pub limits: Limits,

@@ -173,6 +173,14 @@ impl Writer<'_> {
 }
 
 impl Reader {
+    /// The business number `who` last wrote to about `firm`, if any.
+    pub fn contact_number(&self, firm: FirmId, who: &str) -> Result<Option<u64>, Error> {
+        match self.table_if_exists(CONTACT_NUMBER)? {
+            Some(table) => Ok(table.get((firm.to_u128(), who))?.map(|g| g.value())),
+            None => Ok(None),
+        }
+    }
+
     pub fn last_inbound(&self, number: u64, who: &str) -> Result<Option<i64>, Error> {
         match self.table_if_exists(LAST_INBOUND)? {
             Some(table) => Ok(table.get((number, who))?.map(|g| g.value())),

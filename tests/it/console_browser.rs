@@ -211,7 +211,8 @@ fn a_studio_manager_works_through_the_console_in_chromium() {
         .unwrap();
         click(&c, "form[action$='/ready'] button").await;
         c.accept_alert().await.unwrap();
-        wait_text(&c, ".done", "approve").await;
+        // The banner says so (it used to claim she had been asked).
+        wait_text(&c, ".done", "prompt is held").await;
         c.goto(&format!("{base}/console/firms/{NORDLICHT}/messages"))
             .await
             .unwrap();

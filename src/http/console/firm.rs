@@ -108,6 +108,39 @@ fn phone_param(query: &Query, firm: &Firm) -> (String, Result<Option<Phone>, Str
 
 // ---------------------------------------------------------------- projects
 
+/// Text as search compares it: lower case, without accents (`José` and
+/// `jose` are the same), spaces collapsed.
+fn fold(text: &str) -> String {
+    use unicode_normalization::UnicodeNormalization;
+    use unicode_normalization::char::is_combining_mark;
+    text.nfd()
+        .filter(|c| !is_combining_mark(*c))
+        .flat_map(char::to_lowercase)
+        .collect::<String>()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The digit strings a phone search looks for: a whole number in the
+/// firm's national format (`07911 123403`) as its E.164 digits, and a part
+/// of one (3 digits or more) as typed, and without its trunk `0`.
+fn phone_needles(query: &str, country: crate::domain::Country) -> Vec<String> {
+    let digits: String = query.chars().filter(char::is_ascii_digit).collect();
+    if digits.len() < 3 {
+        return Vec::new();
+    }
+    let mut needles = vec![digits.clone()];
+    if let Ok(parsed) = Phone::parse(query, Some(country)) {
+        needles.push(parsed.phone.to_u64().to_string());
+    }
+    let trimmed = digits.trim_start_matches('0');
+    if trimmed.len() >= 3 && trimmed.len() < digits.len() {
+        needles.push(trimmed.to_owned());
+    }
+    needles
+}
+
 pub(crate) struct ProjectRow {
     id: String,
     name: String,
@@ -140,16 +173,17 @@ pub fn projects(page: &Page, scope: &FirmScope, query: &Query) -> Answer {
     let firm = firm_of(&reader, scope)?;
     let q = query.get("q").unwrap_or("").trim().to_owned();
     let status = query.get("status").unwrap_or("").trim().to_owned();
-    let needle = q.to_lowercase();
-    let digits: String = q.chars().filter(char::is_ascii_digit).collect();
+    let needle = fold(&q);
+    let numbers = phone_needles(&q, firm.country);
     let matches = |p: &Project| {
         let by_status = status.is_empty() || p.status.as_str() == status;
         let by_text = needle.is_empty()
-            || p.name.to_lowercase().contains(&needle)
-            || p.client_name.to_lowercase().contains(&needle)
-            || (digits.len() >= 3
-                && p.client_phone
-                    .is_some_and(|phone| phone.to_u64().to_string().contains(&digits)));
+            || fold(&p.name).contains(&needle)
+            || fold(&p.client_name).contains(&needle)
+            || p.client_phone.is_some_and(|phone| {
+                let digits = phone.to_u64().to_string();
+                numbers.iter().any(|n| digits.contains(n.as_str()))
+            });
         by_status && by_text
     };
     // At most EXAMINED_MAX projects are looked at (a firm of 600,000 must
@@ -270,7 +304,31 @@ pub fn project_page(
     let next_position = next_position(&milestones);
     let done = match query.get("done") {
         Some("ready") => Some("Marked ready: the client has been asked on WhatsApp to approve it."),
-        Some("status") => Some("Status changed."),
+        Some("ready-template") => Some(
+            "Marked ready: the client has been asked on WhatsApp with the milestone_ready \
+             template (they have not written in the last 24 hours).",
+        ),
+        Some("ready-held") => Some(
+            "Marked ready, but the client's prompt is held: they have not written in the last \
+             24 hours and there is no milestone_ready template. It goes when they next write. \
+             Set a template in Settings to reach them now.",
+        ),
+        Some("status") => Some("Status changed. The client is told on WhatsApp."),
+        Some("status-template") => Some(
+            "Status changed. The client is told on WhatsApp with the status_changed template \
+             (they have not written in the last 24 hours).",
+        ),
+        Some("status-held") => Some(
+            "Status changed. The client's notice is held: they have not written in the last 24 \
+             hours and there is no status_changed template. It goes when they next write. Set a \
+             template in Settings to reach them now.",
+        ),
+        Some("status-nobody") => {
+            Some("Status changed. The project has no client phone: nobody was told.")
+        }
+        Some("status-same") => {
+            Some("The project already had that status: nothing changed and nobody was told.")
+        }
         Some("added") => Some("Milestone added."),
         Some("saved") => Some("Milestone saved."),
         _ => None,
@@ -351,8 +409,20 @@ pub async fn project_form(
                 project,
                 status,
             };
-            change(page, command).await?;
-            back("status")
+            let applied = page
+                .door
+                .state
+                .writer
+                .change_from(command, Source::Console)
+                .await?;
+            // The banner says what happened: nothing, or who is told how.
+            if applied.events.is_empty() {
+                back("status-same")
+            } else if applied.outbound.is_empty() {
+                back("status-nobody")
+            } else {
+                back(&told(page, firm, project, TemplateKind::StatusChanged)?.code("status"))
+            }
         }
         ["milestones"] => {
             let position = next_position(&milestones);
@@ -431,7 +501,9 @@ pub async fn project_form(
                 )
                 .await
             {
-                Ok(_) => back("ready"),
+                Ok(_) => {
+                    back(&told(page, firm, project, TemplateKind::MilestoneReady)?.code("ready"))
+                }
                 Err(ChangeError::Rejected(refusal)) => refused(
                     format!("ready-{id}"),
                     FieldError::new("", refusal.to_string()),
@@ -441,6 +513,61 @@ pub async fn project_form(
         }
         _ => Err(Problem::NotFound),
     }
+}
+
+/// How the client of `project` hears of a notice of `kind` right now.
+enum Told {
+    FreeForm,
+    Template,
+    Held,
+}
+
+impl Told {
+    /// The banner's code: `ready`, `ready-template`, `ready-held`, …
+    fn code(&self, act: &str) -> String {
+        match self {
+            Told::FreeForm => act.to_owned(),
+            Told::Template => format!("{act}-template"),
+            Told::Held => format!("{act}-held"),
+        }
+    }
+}
+
+/// Read just after the change committed, as the sender will judge it: the
+/// client's window on the number the notice goes from, else the firm's
+/// template (its own or the default), else held.
+fn told(
+    page: &Page<'_>,
+    firm: crate::domain::FirmId,
+    project: ProjectId,
+    kind: TemplateKind,
+) -> Result<Told, Problem> {
+    let state = &page.door.state;
+    let reader = state.store.read()?;
+    let (Some(record), Some(found)) = (reader.project(firm, project)?, reader.firm(firm)?) else {
+        return Ok(Told::Held);
+    };
+    let Some(client) = record.client_phone else {
+        return Ok(Told::Held);
+    };
+    let who = client.to_u64().to_string();
+    let number = match found.phone_number_id {
+        Some(own) => Some(own),
+        None => reader
+            .contact_number(firm, &who)?
+            .or(state.shared_number.map(crate::domain::BusinessNumber::get)),
+    };
+    let last = match number {
+        Some(number) => reader.last_inbound(number, &who)?,
+        None => None,
+    };
+    if crate::notify::window_open(last, state.clock.now_seconds()) {
+        return Ok(Told::FreeForm);
+    }
+    Ok(match reader.template_for(firm, kind)? {
+        Some(_) => Told::Template,
+        None => Told::Held,
+    })
 }
 
 async fn change(page: &Page<'_>, command: Command) -> Result<(), Problem> {
@@ -548,10 +675,10 @@ pub fn messages(page: &Page, scope: &FirmScope, query: &Query) -> Answer {
     ))
 }
 
-/// `2026-11-30 14:05` (UTC).
+/// `2026-11-30 14:05 UTC`: the zone named, so nobody reads it as theirs.
 fn minute(at: Timestamp) -> String {
     let text = at.to_string();
-    text.get(..16).unwrap_or(&text).replace('T', " ")
+    format!("{} UTC", text.get(..16).unwrap_or(&text).replace('T', " "))
 }
 
 // --------------------------------------------------------------------- who
