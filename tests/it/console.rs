@@ -297,6 +297,36 @@ fn every_page_answers_with_the_console_headers_and_fits_the_weight_budget() {
     }
     let who = console.get(&format!("/console/firms/{ALBA}/who?phone=07911123401"));
     assert!(who.body.contains("client of firm"), "{}", who.body);
+    // Issue 25, finding 3: the answer comes first, in words, with a link;
+    // the trace is behind a details element.
+    let lucy = console.get(&format!("/console/firms/{ALBA}/who?phone=07911123403"));
+    assert!(
+        lucy.body
+            .contains("Lucy Gray — client on Hampstead Bath (active).")
+            || lucy
+                .body
+                .contains("Lucy Gray — client on Hampstead Bath (Active)."),
+        "{}",
+        lucy.body
+    );
+    assert!(
+        lucy.body.contains(&format!(
+            "href=\"/console/firms/{ALBA}/projects/0195a000-0000-7000-8000-0000000000b3\""
+        )),
+        "{}",
+        lucy.body
+    );
+    let answer_at = lucy.body.find("client on Hampstead Bath").unwrap();
+    let trace_at = lucy.body.find("<details>").unwrap();
+    assert!(answer_at < trace_at, "the words come before the trace");
+    let nobody = console.get(&format!("/console/firms/{ALBA}/who?phone=07911000111"));
+    assert!(
+        nobody
+            .body
+            .contains("Nobody at Studio Alba has this number"),
+        "{}",
+        nobody.body
+    );
     let unknown = console.get("/console/nothing-here");
     assert_eq!(unknown.status, 404);
     let anonymous = answer(

@@ -19,7 +19,7 @@ use crate::http::Query;
 use crate::http::api::FirmScope;
 use crate::import::fields::{self, FieldError, Reader};
 use crate::notify::{Template as WaTemplate, TemplateKind};
-use crate::resolve::{WithinFirm, resolve};
+use crate::resolve::{Outcome, WithinFirm, resolve};
 use crate::writer::ChangeError;
 
 /// Projects shown on one page of the list at most.
@@ -687,8 +687,13 @@ fn minute(at: Timestamp) -> String {
 #[template(path = "console/who.html")]
 pub(crate) struct Who {
     nav: Nav,
+    firm_id: String,
     phone: String,
     error: Option<String>,
+    /// The answer in words, first: who this is and where.
+    summary: Option<String>,
+    /// The projects it names, linked: (project id, its name).
+    links: Vec<(String, String)>,
     explanation: Option<String>,
 }
 
@@ -697,6 +702,8 @@ pub fn who(page: &Page, scope: &FirmScope, query: &Query) -> Answer {
     let reader = page.door.state.store.read()?;
     let firm = firm_of(&reader, scope)?;
     let (typed, phone) = phone_param(query, &firm);
+    let mut summary = None;
+    let mut links = Vec::new();
     let (explanation, error) = match phone {
         Ok(None) => (None, None),
         Ok(Some(phone)) => {
@@ -705,6 +712,52 @@ pub fn who(page: &Page, scope: &FirmScope, query: &Query) -> Answer {
                 firm: scope.firm(),
             };
             let resolution = resolve(&within, phone, firm.phone_number_id)?;
+            let project = |id: ProjectId| reader.project(scope.firm(), id);
+            summary = Some(match &resolution.outcome {
+                Outcome::Client { project: id, .. } => match project(*id)? {
+                    Some(p) => {
+                        links.push((p.id.to_string(), p.name.clone()));
+                        format!("{} — client on {} ({}).", p.client_name, p.name, p.status)
+                    }
+                    None => "A client of a project that is gone.".to_owned(),
+                },
+                Outcome::Designer { project: id, .. } => match project(*id)? {
+                    Some(p) => {
+                        let name = match p.designer_member_id {
+                            Some(member) => reader
+                                .member(scope.firm(), member)?
+                                .map_or_else(|| "A designer".to_owned(), |m| m.name),
+                            None => "The designer named by the project's designer phone".to_owned(),
+                        };
+                        links.push((p.id.to_string(), p.name.clone()));
+                        format!(
+                            "{name} — designer; the bot takes their most recent project, {} ({}).",
+                            p.name, p.status
+                        )
+                    }
+                    None => "A designer of a project that is gone.".to_owned(),
+                },
+                Outcome::DesignerNoProject { .. } => format!(
+                    "A designer of {} with no project yet: the bot says so.",
+                    firm.name
+                ),
+                Outcome::Ambiguous { matches } => {
+                    for m in matches {
+                        if let Some(id) = m.project {
+                            links.push((id.to_string(), m.name.clone()));
+                        }
+                    }
+                    format!(
+                        "On {} projects of {}: the bot asks which one.",
+                        matches.len(),
+                        firm.name
+                    )
+                }
+                Outcome::Unknown => format!(
+                    "Nobody at {} has this number: the bot sends them the registration hint.",
+                    firm.name
+                ),
+            });
             (Some(resolution.to_string()), None)
         }
         Err(why) => (None, Some(why)),
@@ -713,8 +766,11 @@ pub fn who(page: &Page, scope: &FirmScope, query: &Query) -> Answer {
         status(error.is_some()),
         &Who {
             nav: page.nav(Some((&firm, "who"))),
+            firm_id: firm.id.to_string(),
             phone: typed,
             error,
+            summary,
+            links,
             explanation,
         },
     ))
