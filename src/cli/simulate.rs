@@ -188,8 +188,9 @@ fn payload(args: &Args, number: &str, wa_id: Option<&str>, bsuid: Option<&str>) 
     })
 }
 
-fn messages_after(agent: &ureq::Agent, base: &str, after: u64) -> anyhow::Result<Vec<Value>> {
-    let url = format!("{base}/dev/messages?after={after}");
+/// `GET {base}{path}` of a dev server, as JSON.
+fn dev_get(agent: &ureq::Agent, base: &str, path: &str) -> anyhow::Result<Value> {
+    let url = format!("{base}{path}");
     let mut response = agent
         .get(&url)
         .call()
@@ -201,7 +202,11 @@ fn messages_after(agent: &ureq::Agent, base: &str, after: u64) -> anyhow::Result
         );
     }
     let text = response.body_mut().read_to_string()?;
-    let list: Value = serde_json::from_str(&text).context("reading /dev/messages")?;
+    serde_json::from_str(&text).with_context(|| format!("reading {url}"))
+}
+
+fn messages_after(agent: &ureq::Agent, base: &str, after: u64) -> anyhow::Result<Vec<Value>> {
+    let list = dev_get(agent, base, &format!("/dev/messages?after={after}"))?;
     Ok(list.as_array().cloned().unwrap_or_default())
 }
 
@@ -254,19 +259,7 @@ fn released(
 /// The business number of the firm named `firm` (its id or name, in any
 /// case), as the server has it.
 fn firm_number(agent: &ureq::Agent, base: &str, firm: &str) -> anyhow::Result<String> {
-    let url = format!("{base}/dev/firms");
-    let mut response = agent
-        .get(&url)
-        .call()
-        .with_context(|| format!("reading {url} ({START_HINT})"))?;
-    if response.status().as_u16() != 200 {
-        bail!(
-            "{url} answered {} (is the server running with --dev?)",
-            response.status()
-        );
-    }
-    let firms: Value = serde_json::from_str(&response.body_mut().read_to_string()?)
-        .context("reading /dev/firms")?;
+    let firms = dev_get(agent, base, "/dev/firms")?;
     let wanted = firm.trim().to_lowercase();
     let found = firms.as_array().into_iter().flatten().find(|f| {
         f["id"].as_str() == Some(wanted.as_str())

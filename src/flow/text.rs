@@ -454,30 +454,40 @@ mod tests {
                 },
             )
         };
-        assert_eq!(
-            progress(Lang::PtBr, 0),
-            "Etapas: 0 aprovada, 0 aguardando aprovação, 0 pendente de 0."
-        );
-        assert_eq!(
-            progress(Lang::PtBr, 1),
-            "Etapas: 1 aprovada, 1 aguardando aprovação, 1 pendente de 3."
-        );
-        assert_eq!(
-            progress(Lang::PtBr, 2),
-            "Etapas: 2 aprovadas, 2 aguardando aprovação, 2 pendentes de 6."
-        );
-        assert_eq!(
-            progress(Lang::Es, 0),
-            "Etapas: 0 aprobadas, 0 esperando aprobación, 0 pendientes de 0."
-        );
-        assert_eq!(
-            progress(Lang::Es, 1),
-            "Etapas: 1 aprobada, 1 esperando aprobación, 1 pendiente de 3."
-        );
-        assert_eq!(
-            progress(Lang::Es, 2),
-            "Etapas: 2 aprobadas, 2 esperando aprobación, 2 pendientes de 6."
-        );
+        for (lang, n, said) in [
+            (
+                Lang::PtBr,
+                0,
+                "Etapas: 0 aprovada, 0 aguardando aprovação, 0 pendente de 0.",
+            ),
+            (
+                Lang::PtBr,
+                1,
+                "Etapas: 1 aprovada, 1 aguardando aprovação, 1 pendente de 3.",
+            ),
+            (
+                Lang::PtBr,
+                2,
+                "Etapas: 2 aprovadas, 2 aguardando aprovação, 2 pendentes de 6.",
+            ),
+            (
+                Lang::Es,
+                0,
+                "Etapas: 0 aprobadas, 0 esperando aprobación, 0 pendientes de 0.",
+            ),
+            (
+                Lang::Es,
+                1,
+                "Etapas: 1 aprobada, 1 esperando aprobación, 1 pendiente de 3.",
+            ),
+            (
+                Lang::Es,
+                2,
+                "Etapas: 2 aprobadas, 2 esperando aprobación, 2 pendientes de 6.",
+            ),
+        ] {
+            assert_eq!(progress(lang, n), said, "{lang:?} {n}");
+        }
         for n in [0, 1, 2] {
             assert_eq!(
                 progress(Lang::En, n),

@@ -64,6 +64,7 @@ impl Writer<'_> {
     /// a webhook; returns its seq.
     pub fn record_change(&mut self, event: &Event, now_ms: u64) -> Result<u64, Error> {
         let seq = Next::take(&mut self.next.feed, || last_key(&self.feed))?;
+        self.feed_appends += 1;
         self.feed
             .write()?
             .insert(seq, codec::encode(event).as_slice())?;
@@ -86,14 +87,6 @@ impl Writer<'_> {
             self.push_due.write()?.insert((now_ms, push), ())?;
         }
         Ok(seq)
-    }
-
-    /// The seq the next event this transaction appends will get.
-    pub fn feed_next(&self) -> Result<u64, Error> {
-        match self.next.feed {
-            Some(next) => Ok(next),
-            None => Ok(last_key(&self.feed)?.map_or(1, |last| last + 1)),
-        }
     }
 
     /// Appends a message to its firm's log.

@@ -421,13 +421,7 @@ impl Writer<'_> {
             && matches!(outbound.purpose, Purpose::Notification { .. })
         {
             outbound.templated = true;
-            outbound.state = State::Pending;
-            outbound.wamid = None;
-            outbound.last_error = Some(format!("delivery failed: error {WINDOW_CLOSED}"));
-            self.outbox
-                .write()?
-                .insert(seq, codec::encode(&outbound).as_slice())?;
-            self.outbox_due.write()?.insert((now_ms, seq), ())?;
+            self.requeue(seq, &mut outbound, WINDOW_CLOSED, now_ms)?;
             return Ok(true);
         }
         if state == DeliveryState::Failed
@@ -443,13 +437,7 @@ impl Writer<'_> {
                 if !used {
                     outbound.attempts = outbound.attempts.saturating_sub(1);
                 }
-                outbound.state = State::Pending;
-                outbound.wamid = None;
-                outbound.last_error = Some(format!("delivery failed: error {code}"));
-                self.outbox
-                    .write()?
-                    .insert(seq, codec::encode(&outbound).as_slice())?;
-                self.outbox_due.write()?.insert((at_ms, seq), ())?;
+                self.requeue(seq, &mut outbound, code, at_ms)?;
                 return Ok(true);
             }
         }
@@ -464,6 +452,25 @@ impl Writer<'_> {
                 .insert(seq, codec::encode(&outbound).as_slice())?;
         }
         Ok(true)
+    }
+
+    /// A send that failed later (a `failed` status with `code`) goes back
+    /// in the queue, due at `due_ms`, to be sent anew.
+    fn requeue(
+        &mut self,
+        seq: u64,
+        outbound: &mut Outbound,
+        code: i64,
+        due_ms: u64,
+    ) -> Result<(), Error> {
+        outbound.state = State::Pending;
+        outbound.wamid = None;
+        outbound.last_error = Some(format!("delivery failed: error {code}"));
+        self.outbox
+            .write()?
+            .insert(seq, codec::encode(&*outbound).as_slice())?;
+        self.outbox_due.write()?.insert((due_ms, seq), ())?;
+        Ok(())
     }
 
     /// A queued reply as the writer's transaction sees it.

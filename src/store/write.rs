@@ -72,6 +72,8 @@ macro_rules! writer {
             /// Members, projects and milestones one firm may have; `None`: no
             /// quota.
             pub(super) records_max: Option<u64>,
+            /// Events this transaction has appended to the feed so far.
+            pub(super) feed_appends: u64,
         }
 
         impl<'txn> Writer<'txn> {
@@ -86,6 +88,7 @@ macro_rules! writer {
                     next: Next::default(),
                     shared_number: None,
                     records_max: None,
+                    feed_appends: 0,
                 })
             }
 
@@ -141,6 +144,11 @@ impl<'txn> Writer<'txn> {
     /// transaction after the commit).
     pub fn feed_appended(&self) -> Option<u64> {
         self.next.feed.map(|next| next - 1)
+    }
+
+    /// How many events this transaction has appended to the feed.
+    pub fn feed_appends(&self) -> u64 {
+        self.feed_appends
     }
 
     /// The shared business number (`WHATSAPP_PHONE_NUMBER_ID`), if the

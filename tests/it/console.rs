@@ -794,7 +794,7 @@ fn a_status_change_tells_the_client_the_same_from_every_door() {
         3
     );
     // The same events, each naming its door; the unchanged status none.
-    let changes: Vec<(String, String)> = events(&app, "project.status_changed")
+    let changes: Vec<(String, String)> = events(&app, ALBA, "project.status_changed")
         .iter()
         .map(|e| {
             (
@@ -816,24 +816,6 @@ fn a_status_change_tells_the_client_the_same_from_every_door() {
     );
 }
 
-/// Alba's feed events of type `kind`, oldest first.
-fn events(app: &App, kind: &str) -> Vec<serde_json::Value> {
-    let (_, feed) = api(
-        app,
-        "GET",
-        &format!("/api/v1/firms/{ALBA}/events?limit=1000"),
-        Some(ADMIN),
-        None,
-    );
-    feed["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|e| e["type"] == kind)
-        .cloned()
-        .collect()
-}
-
 /// Issue 21: a milestone edit from the API (PUT) and from the console
 /// gives the same record and no event (a title is not a status), and
 /// neither takes back the status the client set meanwhile.
@@ -845,7 +827,8 @@ fn a_milestone_edit_is_the_same_from_the_api_and_the_console() {
     const FITTING: &str = "0195a000-0000-7000-8000-0000000000c6";
     let path = |m: &str| format!("/api/v1/firms/{ALBA}/projects/{HAMPSTEAD}/milestones/{m}");
     let read = |m: &str| api(&app, "GET", &path(m), Some(ADMIN), None).1;
-    let before = events(&app, "milestone.ready").len() + events(&app, "milestone.approved").len();
+    let before = events(&app, ALBA, "milestone.ready").len()
+        + events(&app, ALBA, "milestone.approved").len();
     // The API's PUT gives the whole record, its status as read.
     let tiles = read(TILES);
     let (code, body) = api(
@@ -886,7 +869,8 @@ fn a_milestone_edit_is_the_same_from_the_api_and_the_console() {
     assert_eq!(tiles_after["position"], 7);
     assert_eq!(tiles_after["status"], tiles["status"]);
     assert_eq!(fitting_after["status"], fitting["status"]);
-    let after = events(&app, "milestone.ready").len() + events(&app, "milestone.approved").len();
+    let after = events(&app, ALBA, "milestone.ready").len()
+        + events(&app, ALBA, "milestone.approved").len();
     assert_eq!(before, after, "an edit is no status change");
 }
 
@@ -968,7 +952,7 @@ fn mark_ready_sends_the_same_prompt_from_every_door() {
     assert_eq!(prompts[0], prompts[2], "API and WhatsApp differ");
     assert!(prompts[0].contains("mil:<milestone>"), "{}", prompts[0]);
     // The same event from each door, naming the door.
-    let ready = events(&app, "milestone.ready");
+    let ready = events(&app, ALBA, "milestone.ready");
     let seen: Vec<(String, String)> = doors
         .iter()
         .map(|(_, project, _, milestone, title)| {

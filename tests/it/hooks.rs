@@ -390,17 +390,6 @@ fn set_hook(app: &App, firm: &str, url: &str) {
     assert_eq!(status, 200, "{body}");
 }
 
-fn set_status(app: &App, firm: &str, project: &str, status: &str) {
-    let (code, body) = api(
-        app,
-        "PATCH",
-        &format!("/api/v1/firms/{firm}/projects/{project}"),
-        Some(ADMIN),
-        Some(&json!({ "status": status })),
-    );
-    assert_eq!(code, 200, "{body}");
-}
-
 /// Waits until the receiver has seen `n` requests; moves the server's
 /// clock on by an hour meanwhile, so each retry comes due at once.
 fn wait_seen(app: &App, seen: &Arc<Mutex<Vec<Seen>>>, n: usize, within: Duration) -> Vec<Seen> {
@@ -480,20 +469,10 @@ fn redirects_errors_and_slow_receivers_are_retried_and_410_disables() {
         std::thread::sleep(Duration::from_millis(50));
     };
     assert_eq!(disabled["url"], url);
-    let (_, feed) = api(
-        &app,
-        "GET",
-        &format!("/api/v1/firms/{ALBA}/events"),
-        Some(ADMIN),
-        None,
-    );
-    let gone = feed["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|e| e["type"] == "webhook.disabled")
-        .unwrap_or_else(|| panic!("no webhook.disabled: {feed}"))
-        .clone();
+    let gone = events(&app, ALBA, "webhook.disabled")
+        .into_iter()
+        .next()
+        .expect("a webhook.disabled event");
     assert_eq!(gone["data"], json!({"url": url, "status": 410}));
     // Nothing more goes to it, whatever happens and however long.
     set_status(&app, ALBA, HAMPSTEAD, "On Hold");

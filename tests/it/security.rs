@@ -909,13 +909,7 @@ fn long_polls_past_their_cap_answer_at_once() {
 #[test]
 fn reimporting_a_spreadsheet_keeps_what_the_client_approved() {
     let (_tmp, app) = start();
-    const LUCY: &str = "447911123403";
-    const TILES: &str = "0195a000-0000-7000-8000-0000000000c5";
-    let tap = webhook(
-        ALBA_NUMBER,
-        &[("wamid.reimport", LUCY, &format!("button:mil:{TILES}"))],
-    );
-    assert_eq!(app.post(&tap).0, 200);
+    approve_tiles(&app);
     let milestones = std::fs::read_to_string(demo_dir().join("milestones.csv")).unwrap();
     assert!(milestones.contains(&format!(
         "{TILES},0195a000-0000-7000-8000-0000000000b3,Tile selection,awaiting_approval"
@@ -970,22 +964,30 @@ fn reimporting_a_spreadsheet_keeps_what_the_client_approved() {
     );
 }
 
+/// Tile selection, which the demo has awaiting approval, in these tests.
+const TILES: &str = "0195a000-0000-7000-8000-0000000000c5";
+
+/// Lucy approves Tile selection on WhatsApp.
+fn approve_tiles(app: &App) {
+    let tap = webhook(
+        ALBA_NUMBER,
+        &[(
+            "wamid.approve-tiles",
+            "447911123403",
+            &format!("button:mil:{TILES}"),
+        )],
+    );
+    assert_eq!(app.post(&tap).0, 200);
+}
+
 /// When the milestone was approved, by its `milestone.approved` event, as
 /// an import's warning names it ("2026-12-01 10:02 UTC").
 fn approved_at(app: &App, milestone: &str) -> String {
-    let (_, events) = api(
-        app,
-        "GET",
-        &format!("/api/v1/firms/{ALBA}/events"),
-        Some(ADMIN),
-        None,
-    );
-    let at = events["items"]
-        .as_array()
-        .unwrap()
+    let approvals = events(app, ALBA, "milestone.approved");
+    let at = approvals
         .iter()
-        .find(|e| e["type"] == "milestone.approved" && e["data"]["milestone_id"] == milestone)
-        .unwrap_or_else(|| panic!("no approval of {milestone}: {events}"))["at"]
+        .find(|e| e["data"]["milestone_id"] == milestone)
+        .unwrap_or_else(|| panic!("no approval of {milestone}: {approvals:?}"))["at"]
         .as_str()
         .unwrap()
         .to_owned();
@@ -998,13 +1000,7 @@ fn approved_at(app: &App, milestone: &str) -> String {
 #[test]
 fn an_offline_reimport_keeps_the_approval_unless_told_to_overwrite() {
     let (tmp, app) = start();
-    const LUCY: &str = "447911123403";
-    const TILES: &str = "0195a000-0000-7000-8000-0000000000c5";
-    let tap = webhook(
-        ALBA_NUMBER,
-        &[("wamid.offline", LUCY, &format!("button:mil:{TILES}"))],
-    );
-    assert_eq!(app.post(&tap).0, 200);
+    approve_tiles(&app);
     let approved_at = approved_at(&app, TILES);
     let db = app.db.clone();
     app.stop();

@@ -917,3 +917,34 @@ pub fn import_with(
         serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
     )
 }
+
+/// The events of `firm`'s feed of type `kind`, oldest first (the first
+/// 1,000 events).
+pub fn events(app: &App, firm: &str, kind: &str) -> Vec<serde_json::Value> {
+    let (_, feed) = api(
+        app,
+        "GET",
+        &format!("/api/v1/firms/{firm}/events?limit=1000"),
+        Some(ADMIN),
+        None,
+    );
+    feed["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["type"] == kind)
+        .cloned()
+        .collect()
+}
+
+/// Sets a project's status through the API, which must answer 200.
+pub fn set_status(app: &App, firm: &str, project: &str, status: &str) {
+    let (code, body) = api(
+        app,
+        "PATCH",
+        &format!("/api/v1/firms/{firm}/projects/{project}"),
+        Some(ADMIN),
+        Some(&serde_json::json!({ "status": status })),
+    );
+    assert_eq!(code, 200, "{body}");
+}

@@ -305,16 +305,7 @@ fn ok_body(wamid: &str) -> String {
 fn the_window_closes_when_the_servers_clock_passes_24_hours() {
     let (_tmp, graph, app) = start();
     const HAMPSTEAD: &str = "0195a000-0000-7000-8000-0000000000b3";
-    let set_status = |status: &str| {
-        let (code, body) = api(
-            &app,
-            "PATCH",
-            &format!("/api/v1/firms/{ALBA}/projects/{HAMPSTEAD}"),
-            Some(ADMIN),
-            Some(&json!({ "status": status })),
-        );
-        assert_eq!(code, 200, "{body}");
-    };
+    let set_status = |status: &str| set_status(&app, ALBA, HAMPSTEAD, status);
     assert_eq!(
         app.post(&webhook(ALBA_NUMBER, &[("wamid.lucy", LUCY, "text:hi")]))
             .0,
